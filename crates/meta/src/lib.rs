@@ -1,0 +1,295 @@
+//! The metadata store: trails, buckets, tags, credentials and every other piece of control-plane
+//! state, in one embedded transactional database in the data directory.
+//!
+//! # Layout
+//! - [`Meta`]: open the store, read, write and list typed values by `(table, key)`.
+//! - [`Txn`]: a write transaction; everything written in one closure commits atomically and
+//!   durably (fsync'd before [`Meta::write`] returns).
+//!
+//! # On-disk design
+//! One redb file, `meta.redb`, with a single table `entries` whose keys are
+//! `"<table>\u{0}<key>"` and whose values are JSON. The table `_meta` holds `format_version`;
+//! opening a store written by a newer version is refused. redb is copy-on-write with a
+//! two-phase commit, so a crash leaves either the old or the new state, never a mix.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+/// The format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const VERSION_KEY: &str = "_meta\u{0}format_version";
+
+/// Failures of the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("metadata store: {0}")]
+    Storage(String),
+    #[error("metadata value {key:?} is not valid: {source}")]
+    Decode {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("metadata store format version {found} is newer than this build supports ({supported})")]
+    UnsupportedVersion { found: u32, supported: u32 },
+}
+
+macro_rules! storage_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for MetaError {
+            fn from(err: $ty) -> Self {
+                MetaError::Storage(err.to_string())
+            }
+        }
+    )*};
+}
+storage_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The embedded metadata store. Cheap to share behind an `Arc`.
+pub struct Meta {
+    db: Database,
+}
+
+fn full_key(table: &str, key: &str) -> String {
+    debug_assert!(!table.contains('\u{0}'));
+    format!("{table}\u{0}{key}")
+}
+
+impl Meta {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Meta, MetaError> {
+        fs_err::create_dir_all(dir).map_err(|err| MetaError::Storage(err.to_string()))?;
+        let db = Database::create(dir.join("meta.redb"))?;
+        let meta = Meta { db };
+        let found: Option<u32> = meta.get_raw(VERSION_KEY)?;
+        match found {
+            Some(version) if version > FORMAT_VERSION => {
+                return Err(MetaError::UnsupportedVersion {
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Some(_) => {}
+            None => meta.write(|txn| txn.put_raw(VERSION_KEY, &FORMAT_VERSION))?,
+        }
+        Ok(meta)
+    }
+
+    fn get_raw<T: DeserializeOwned>(&self, full: &str) -> Result<Option<T>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(ENTRIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let Some(value) = table.get(full)? else {
+            return Ok(None);
+        };
+        decode(full, value.value()).map(Some)
+    }
+
+    /// Reads one value.
+    pub fn get<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>, MetaError> {
+        self.get_raw(&full_key(table, key))
+    }
+
+    /// Lists the values of `table` whose keys start with `prefix`, in key order.
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let entries = match txn.open_table(ENTRIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(err) => return Err(err.into()),
+        };
+        let start = full_key(table, prefix);
+        let mut out = Vec::new();
+        for item in entries.range(start.as_str()..)? {
+            let (key, value) = item?;
+            let key = key.value();
+            if !key.starts_with(&start) {
+                break;
+            }
+            let short = key[table.len() + 1..].to_owned();
+            out.push((short, decode(key, value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Writes one value durably.
+    pub fn put<T: Serialize>(&self, table: &str, key: &str, value: &T) -> Result<(), MetaError> {
+        self.write(|txn| txn.put(table, key, value))
+    }
+
+    /// Deletes one value durably; returns whether it existed.
+    pub fn delete(&self, table: &str, key: &str) -> Result<bool, MetaError> {
+        self.write(|txn| txn.delete(table, key))
+    }
+
+    /// Runs `f` in one write transaction and commits it durably. When `f` fails nothing of what
+    /// it wrote is kept.
+    pub fn write<R, E>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<MetaError>,
+    {
+        let txn = self.db.begin_write().map_err(MetaError::from)?;
+        let result = {
+            let table = txn.open_table(ENTRIES).map_err(MetaError::from)?;
+            let mut wrapped = Txn { table };
+            f(&mut wrapped)
+        };
+        match result {
+            Ok(value) => {
+                txn.commit().map_err(MetaError::from)?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(abort) = txn.abort() {
+                    tracing::warn!(error = %abort, "metadata transaction abort failed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Removes every entry except the format version (the development reset).
+    pub fn clear(&self) -> Result<(), MetaError> {
+        self.write(|txn| {
+            let keys: Vec<String> = txn
+                .table
+                .iter()?
+                .filter_map(|item| item.ok().map(|(key, _)| key.value().to_owned()))
+                .filter(|key| key != VERSION_KEY)
+                .collect();
+            for key in keys {
+                txn.table.remove(key.as_str())?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, MetaError> {
+    serde_json::from_slice(bytes).map_err(|source| MetaError::Decode {
+        key: key.replace('\u{0}', "/"),
+        source,
+    })
+}
+
+/// A write transaction of [`Meta::write`].
+pub struct Txn<'a> {
+    table: redb::Table<'a, &'static str, &'static [u8]>,
+}
+
+impl Txn<'_> {
+    fn put_raw<T: Serialize>(&mut self, full: &str, value: &T) -> Result<(), MetaError> {
+        let bytes = serde_json::to_vec(value).map_err(|err| MetaError::Storage(err.to_string()))?;
+        self.table.insert(full, bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>, MetaError> {
+        let full = full_key(table, key);
+        let Some(value) = self.table.get(full.as_str())? else {
+            return Ok(None);
+        };
+        decode(&full, value.value()).map(Some)
+    }
+
+    pub fn put<T: Serialize>(&mut self, table: &str, key: &str, value: &T) -> Result<(), MetaError> {
+        self.put_raw(&full_key(table, key), value)
+    }
+
+    pub fn delete(&mut self, table: &str, key: &str) -> Result<bool, MetaError> {
+        Ok(self.table.remove(full_key(table, key).as_str())?.is_some())
+    }
+
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, MetaError> {
+        let start = full_key(table, prefix);
+        let mut out = Vec::new();
+        for item in self.table.range(start.as_str()..)? {
+            let (key, value) = item?;
+            let key = key.value();
+            if !key.starts_with(&start) {
+                break;
+            }
+            out.push((key[table.len() + 1..].to_owned(), decode(key, value.value())?));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_delete_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let meta = Meta::open(dir.path()).expect("open");
+            meta.put("trails", "a", &"one").expect("put");
+            meta.put("trails", "b", &"two").expect("put");
+            meta.put("buckets", "a", &"bucket").expect("put");
+            assert!(meta.delete("trails", "b").expect("delete"));
+            assert!(!meta.delete("trails", "b").expect("delete again"));
+        }
+        let meta = Meta::open(dir.path()).expect("reopen");
+        let trails: Vec<(String, String)> = meta.list("trails", "").expect("list");
+        assert_eq!(trails, vec![("a".to_owned(), "one".to_owned())]);
+        assert_eq!(meta.get::<String>("buckets", "a").expect("get").as_deref(), Some("bucket"));
+    }
+
+    #[test]
+    fn failed_transaction_keeps_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(dir.path()).expect("open");
+        let result: Result<(), MetaError> = meta.write(|txn| {
+            txn.put("t", "k", &1)?;
+            Err(MetaError::Storage("stop".into()))
+        });
+        assert!(result.is_err());
+        assert_eq!(meta.get::<i32>("t", "k").expect("get"), None);
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let meta = Meta::open(dir.path()).expect("open");
+            meta.write(|txn| txn.put_raw(VERSION_KEY, &(FORMAT_VERSION + 1)))
+                .expect("write");
+        }
+        assert!(matches!(
+            Meta::open(dir.path()),
+            Err(MetaError::UnsupportedVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn clear_keeps_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(dir.path()).expect("open");
+        meta.put("t", "k", &1).expect("put");
+        meta.clear().expect("clear");
+        assert_eq!(meta.get::<i32>("t", "k").expect("get"), None);
+        drop(meta);
+        assert!(Meta::open(dir.path()).is_ok());
+    }
+}

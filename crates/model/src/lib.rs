@@ -1,0 +1,16 @@
+//! The shared vocabulary of opentrail: the CloudTrail record and the identities, ARNs and ids
+//! that appear in it. serde only, no IO — every other crate depends on this one.
+//!
+//! # Layout
+//! - [`record`]: the CloudTrail record (eventVersion 1.11) and its parts.
+//! - [`identity`]: who made a call — the `userIdentity` block and how it is derived from a key.
+//! - [`time`]: the record's timestamp format (`YYYY-MM-DDTHH:MM:SSZ`, UTC, no fraction).
+//! - [`ids`]: event ids, request ids and account-id checks.
+
+pub mod identity;
+pub mod ids;
+pub mod record;
+pub mod time;
+
+pub use identity::{Identity, IdentityType, UserIdentity};
+pub use record::{EventCategory, Record, Resource};
