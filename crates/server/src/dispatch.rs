@@ -1,0 +1,132 @@
+//! One request, start to end: authenticate with SigV4, pick the service, call it, record the
+//! call in the journal, answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode};
+use opentrail_api::{ApiError, AuthError, Protocol, Route};
+use opentrail_model::Identity;
+
+use crate::AppState;
+use crate::context::{EventDetails, RequestContext};
+use crate::recorder;
+use crate::services;
+
+/// Handles one AWS API request.
+pub async fn handle(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    parts: Parts,
+    body: Bytes,
+) -> Response<Bytes> {
+    let request_id = opentrail_model::ids::new_request_id();
+    let route = opentrail_api::route(&parts, &body);
+    let now = time::OffsetDateTime::now_utc();
+    let verified = match opentrail_api::verify(&parts, &body, &state.credentials, now) {
+        Ok(verified) => verified,
+        Err(err) => return auth_error_response(&route, &parts, &err, &request_id),
+    };
+    let Some(key) = state.credentials.find(&verified.access_key_id) else {
+        let err = AuthError::UnknownAccessKey(verified.access_key_id.clone());
+        return auth_error_response(&route, &parts, &err, &request_id);
+    };
+    let ctx = RequestContext {
+        request_id: request_id.clone(),
+        account_id: key.account_id.clone(),
+        region: verified.region.clone(),
+        identity: Identity::root(&key.account_id, &key.access_key_id),
+        source_ip: peer.ip().to_string(),
+        user_agent: header(&parts, "user-agent"),
+        time: now,
+        host: header(&parts, "host"),
+    };
+    let (response, details) = services::call(state, &ctx, &route, &verified, parts, body).await;
+    let Some(details) = details else {
+        return response;
+    };
+    match record(state, &ctx, details).await {
+        Ok(()) => response,
+        Err(err) => {
+            tracing::error!(error = %err, request_id, "recording the call failed");
+            error_response(&route, &ApiError::internal(), &request_id, "")
+        }
+    }
+}
+
+async fn record(
+    state: &Arc<AppState>,
+    ctx: &RequestContext,
+    details: EventDetails,
+) -> Result<(), opentrail_journal::JournalError> {
+    let record = recorder::build_record(ctx, details);
+    let payload = match serde_json::to_vec(&record) {
+        Ok(payload) => payload,
+        Err(err) => {
+            tracing::error!(error = %err, "record does not serialize");
+            return Ok(());
+        }
+    };
+    state.journal.append(payload).await.map(|_| ())
+}
+
+fn header(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn auth_error_response(
+    route: &Route,
+    parts: &Parts,
+    err: &AuthError,
+    request_id: &str,
+) -> Response<Bytes> {
+    let api_error = match route.protocol {
+        Protocol::RestXml => err.to_s3_error(),
+        Protocol::AwsQuery => err.to_query_error(),
+        _ => err.to_json_error(),
+    };
+    error_response(route, &api_error, request_id, parts.uri.path())
+}
+
+/// Renders `err` in the protocol of `route`.
+pub fn error_response(
+    route: &Route,
+    err: &ApiError,
+    request_id: &str,
+    resource: &str,
+) -> Response<Bytes> {
+    let mut response = match route.protocol {
+        Protocol::RestXml => opentrail_api::s3_error_response(err, request_id, resource),
+        Protocol::AwsQuery => opentrail_api::query_error_response(
+            err,
+            request_id,
+            "https://opentrail.invalid/doc/2010-03-31/",
+        ),
+        Protocol::AwsJson10 | Protocol::AwsJson11 | Protocol::RestJson | Protocol::RpcV2Cbor => {
+            opentrail_api::json_error_response(err, request_id, route.protocol)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// The answer for a service this server does not offer.
+pub fn unknown_service(route: &Route, request_id: &str) -> Response<Bytes> {
+    let err = ApiError::new(
+        "UnknownServiceException",
+        StatusCode::BAD_REQUEST,
+        format!(
+            "service {:?} is not offered by this server; opentrail serves cloudtrail and s3",
+            route.service
+        ),
+    );
+    error_response(route, &err, request_id, "")
+}

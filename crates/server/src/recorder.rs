@@ -1,0 +1,149 @@
+//! The recorder: every call the server handles becomes one CloudTrail record, appended to the
+//! journal before the response is sent.
+//!
+//! Records follow AWS's field rules: `responseElements` is `null` for read-only calls and empty
+//! responses; fields over AWS's size limits are omitted or truncated as AWS does
+//! (`requestParameters`/`responseElements` over 100 KB are dropped, `userAgent`, `errorCode`
+//! and `errorMessage` are cut at 1 KB, `additionalEventData` over 28 KB is dropped).
+
+use opentrail_model::record::EVENT_VERSION;
+use opentrail_model::{EventCategory, Record};
+use serde_json::Value;
+
+use crate::context::{EventDetails, RequestContext};
+
+const ELEMENTS_LIMIT: usize = 100 * 1024;
+const SHORT_FIELD_LIMIT: usize = 1024;
+const ADDITIONAL_DATA_LIMIT: usize = 28 * 1024;
+
+/// Builds the record of one call.
+pub fn build_record(ctx: &RequestContext, details: EventDetails) -> Record {
+    let category = if details.management {
+        EventCategory::Management
+    } else {
+        EventCategory::Data
+    };
+    let (error_code, error_message) = match details.error {
+        Some((code, message)) => (
+            Some(truncate(code, SHORT_FIELD_LIMIT)),
+            Some(truncate(message, SHORT_FIELD_LIMIT)),
+        ),
+        None => (None, None),
+    };
+    let response_elements = if details.read_only || is_empty_object(&details.response_elements) {
+        Some(Value::Null)
+    } else {
+        details.response_elements
+    };
+    Record {
+        event_version: EVENT_VERSION.to_owned(),
+        user_identity: Some(ctx.identity.user_identity()),
+        event_time: opentrail_model::time::format_event_time(ctx.time),
+        event_source: Some(details.event_source),
+        event_name: Some(details.event_name),
+        aws_region: ctx.region.clone(),
+        source_ip_address: Some(ctx.source_ip.clone()),
+        user_agent: ctx
+            .user_agent
+            .clone()
+            .map(|agent| truncate(agent, SHORT_FIELD_LIMIT)),
+        error_code,
+        error_message,
+        request_parameters: Some(limit_elements(details.request_parameters)),
+        response_elements: Some(limit_elements(response_elements)),
+        additional_event_data: details
+            .additional_event_data
+            .filter(|data| json_len(data) <= ADDITIONAL_DATA_LIMIT),
+        request_id: Some(ctx.request_id.clone()),
+        event_id: opentrail_model::ids::new_event_id(),
+        read_only: Some(details.read_only),
+        resources: (!details.resources.is_empty()).then_some(details.resources),
+        event_type: "AwsApiCall".to_owned(),
+        api_version: details.api_version,
+        management_event: Some(details.management),
+        recipient_account_id: Some(ctx.account_id.clone()),
+        event_category: Some(category),
+        tls_details: None,
+        ..Record::default()
+    }
+}
+
+fn is_empty_object(value: &Option<Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(map)) => map.is_empty(),
+        Some(_) => false,
+    }
+}
+
+fn limit_elements(value: Option<Value>) -> Value {
+    match value {
+        Some(value) if json_len(&value) <= ELEMENTS_LIMIT => value,
+        // AWS omits the content of oversized elements.
+        _ => Value::Null,
+    }
+}
+
+fn json_len(value: &Value) -> usize {
+    serde_json::to_vec(value).map(|bytes| bytes.len()).unwrap_or(usize::MAX)
+}
+
+fn truncate(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentrail_model::Identity;
+    use serde_json::json;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: "req-1".into(),
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            identity: Identity::root("123456789012", "AKIAEXAMPLE"),
+            source_ip: "127.0.0.1".into(),
+            user_agent: Some("x".repeat(2000)),
+            time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time"),
+            host: None,
+        }
+    }
+
+    #[test]
+    fn read_only_calls_record_null_response_elements() {
+        let mut details = EventDetails::new("cloudtrail.amazonaws.com", "GetTrail", true);
+        details.request_parameters = Some(json!({"name": "t"}));
+        details.response_elements = Some(json!({"trail": {}}));
+        let record = build_record(&ctx(), details);
+        assert_eq!(record.response_elements, Some(Value::Null));
+        assert_eq!(record.request_parameters, Some(json!({"name": "t"})));
+        assert_eq!(record.user_agent.as_deref().map(str::len), Some(1024));
+        assert_eq!(record.event_time, "2023-11-14T22:13:20Z");
+        assert_eq!(record.aws_region, "eu-west-1");
+        assert_eq!(record.event_category, Some(EventCategory::Management));
+    }
+
+    #[test]
+    fn oversized_parameters_are_omitted_and_errors_kept() {
+        let mut details = EventDetails::new("s3.amazonaws.com", "PutObject", false);
+        details.management = false;
+        details.request_parameters = Some(json!({"big": "y".repeat(200 * 1024)}));
+        details.response_elements = Some(json!({"x-amz-version-id": "1"}));
+        details.error = Some(("NoSuchBucket".into(), "gone".into()));
+        let record = build_record(&ctx(), details);
+        assert_eq!(record.request_parameters, Some(Value::Null));
+        assert_eq!(record.response_elements, Some(json!({"x-amz-version-id": "1"})));
+        assert_eq!(record.error_code.as_deref(), Some("NoSuchBucket"));
+        assert_eq!(record.event_category, Some(EventCategory::Data));
+        assert_eq!(record.management_event, Some(false));
+    }
+}
