@@ -39,6 +39,29 @@ pub enum ByteRange {
     Suffix(u64),
 }
 
+impl ByteRange {
+    /// The inclusive `(first, last)` byte offsets this range selects in an object of `size`
+    /// bytes, clamped to the object the way HTTP range requests are; fails when no byte of
+    /// the object is selected.
+    pub fn resolve(self, size: u64) -> Result<(u64, u64), StoreError> {
+        let unsatisfiable = StoreError::InvalidRange { size };
+        let last_byte = size
+            .checked_sub(1)
+            .ok_or(StoreError::InvalidRange { size })?;
+        match self {
+            ByteRange::FromTo { start, end } => {
+                let end = end.map_or(last_byte, |end| end.min(last_byte));
+                if start > end {
+                    return Err(unsatisfiable);
+                }
+                Ok((start, end))
+            }
+            ByteRange::Suffix(0) => Err(unsatisfiable),
+            ByteRange::Suffix(length) => Ok((size.saturating_sub(length), last_byte)),
+        }
+    }
+}
+
 /// Failures of the object store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
