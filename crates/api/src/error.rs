@@ -59,7 +59,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -83,9 +89,6 @@ mod tests {
         assert!(validation.is_sender_fault());
 
         let client = ApiError::client("TrailNotFoundException", "no trail");
-        assert_eq!(
-            client.to_string(),
-            "TrailNotFoundException (400): no trail"
-        );
+        assert_eq!(client.to_string(), "TrailNotFoundException (400): no trail");
     }
 }
