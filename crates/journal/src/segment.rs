@@ -1,0 +1,334 @@
+//! Segment files: the shared in-memory view of each segment, creating new segments, and
+//! recovery when the journal opens.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::JournalError;
+use crate::format::{
+    FRAME_HEADER_LEN, FrameReader, HEADER_LEN, HeaderError, ReadError, SEGMENT_VERSION,
+    decode_header, encode_header, is_valid_frame_at, parse_segment_file_name, read_header_bytes,
+    read_range, segment_file_name,
+};
+use crate::{PersistMode, Seq};
+
+/// Every how many entries a segment remembers a frame offset for `read_from`.
+pub(crate) const INDEX_EVERY: u64 = 256;
+
+/// One segment file as readers and the writer share it.
+pub(crate) struct Segment {
+    pub first_seq: Seq,
+    pub path: PathBuf,
+    /// Read-only handle; readers use positional reads, so one handle serves all of them, and
+    /// it stays valid after the file is removed.
+    pub file: fs_err::File,
+    /// Bytes known to hold whole, durable frames (header included).
+    durable_len: AtomicU64,
+    /// Seq of the last durable frame, `first_seq - 1` while empty.
+    last_seq: AtomicU64,
+    /// Sparse `(seq, offset)` index, one entry every [`INDEX_EVERY`] entries.
+    index: Mutex<Vec<(Seq, u64)>>,
+}
+
+impl Segment {
+    fn new(
+        first_seq: Seq,
+        path: PathBuf,
+        file: fs_err::File,
+        durable_len: u64,
+        last_seq: Seq,
+        index: Vec<(Seq, u64)>,
+    ) -> Segment {
+        Segment {
+            first_seq,
+            path,
+            file,
+            durable_len: AtomicU64::new(durable_len),
+            last_seq: AtomicU64::new(last_seq),
+            index: Mutex::new(index),
+        }
+    }
+
+    pub fn durable_len(&self) -> u64 {
+        self.durable_len.load(Ordering::Acquire)
+    }
+
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Makes newly synced frames visible to readers (called by the writer only).
+    pub fn publish(&self, durable_len: u64, last_seq: Seq, new_index: &[(Seq, u64)]) {
+        if !new_index.is_empty() {
+            let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+            index.extend_from_slice(new_index);
+        }
+        self.durable_len.store(durable_len, Ordering::Release);
+        self.last_seq.store(last_seq, Ordering::Release);
+    }
+
+    /// The `(seq, offset)` of an indexed frame at or before `seq`, where a scan for `seq` can
+    /// start.
+    pub fn scan_start(&self, seq: Seq) -> (Seq, u64) {
+        let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let after = index.partition_point(|(indexed, _)| *indexed <= seq);
+        match after.checked_sub(1) {
+            Some(position) => index[position],
+            None => (self.first_seq, HEADER_LEN),
+        }
+    }
+}
+
+/// fsyncs a directory so that created, renamed or removed entries in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs_err::File::open(dir)?.sync_all()
+}
+
+/// Creates the segment whose first entry will be `first_seq`; returns its append handle and
+/// its shared view.
+pub(crate) fn create_segment(
+    dir: &Path,
+    first_seq: Seq,
+    persist: PersistMode,
+) -> Result<(fs_err::File, Arc<Segment>), JournalError> {
+    let path = dir.join(segment_file_name(first_seq));
+    let mut writer = fs_err::OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)?;
+    writer.write_all(&encode_header(first_seq))?;
+    if persist != PersistMode::Buffer {
+        writer.sync_all()?;
+        sync_dir(dir)?;
+    }
+    let reader = fs_err::File::open(&path)?;
+    let segment = Segment::new(
+        first_seq,
+        path,
+        reader,
+        HEADER_LEN,
+        first_seq - 1,
+        Vec::new(),
+    );
+    Ok((writer, Arc::new(segment)))
+}
+
+/// Opens every segment in `dir`, checks them, repairs a torn tail of the last one, and creates
+/// the first segment of an empty journal. See the crate docs for the rules.
+pub(crate) fn recover(dir: &Path, persist: PersistMode) -> Result<Vec<Arc<Segment>>, JournalError> {
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        match name.to_str().and_then(parse_segment_file_name) {
+            Some(first_seq) => found.push((first_seq, entry.path())),
+            None => {
+                tracing::warn!(path = %entry.path().display(), "ignoring a file that is not a journal segment")
+            }
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        let (_, segment) = create_segment(dir, 1, persist)?;
+        return Ok(vec![segment]);
+    }
+
+    let count = found.len();
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(count);
+    for (position, (first_seq, path)) in found.into_iter().enumerate() {
+        let is_last = position + 1 == count;
+        let segment = open_segment(path, first_seq, is_last)?;
+        if let Some(previous) = segments.last() {
+            let previous_last = previous.last_seq();
+            if segment.first_seq != previous_last + 1 {
+                return Err(JournalError::Corrupt {
+                    segment: segment.path.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "sequence gap: the segment starts at {} but the previous segment ends at {previous_last}",
+                        segment.first_seq
+                    ),
+                });
+            }
+        }
+        segments.push(Arc::new(segment));
+    }
+    Ok(segments)
+}
+
+/// What a scan of a segment's frames found.
+struct Scan {
+    /// End of the last good frame.
+    valid_len: u64,
+    /// Seq of the last good frame, `first_seq - 1` when none.
+    last_seq: Seq,
+    index: Vec<(Seq, u64)>,
+    /// Offset and seq of the first frame of a batch whose last frame was not seen.
+    open_batch: Option<(u64, Seq)>,
+    /// Offset and description of the first bytes that are not a good frame.
+    problem: Option<(u64, String)>,
+}
+
+fn open_segment(path: PathBuf, first_seq: Seq, is_last: bool) -> Result<Segment, JournalError> {
+    let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
+        segment: path.clone(),
+        offset,
+        reason,
+    };
+    if first_seq == 0 {
+        return Err(corrupt(
+            0,
+            "segment file name says it starts at sequence 0".into(),
+        ));
+    }
+    let file = fs_err::File::open(&path)?;
+    let file_len = file.metadata()?.len();
+    let header = read_header_bytes(&file, file_len)?;
+    match decode_header(&header) {
+        Ok(header_seq) if header_seq == first_seq => {}
+        Ok(header_seq) => {
+            return Err(corrupt(
+                0,
+                format!(
+                    "the header says the segment starts at sequence {header_seq}, the file name says {first_seq}"
+                ),
+            ));
+        }
+        Err(HeaderError::UnsupportedVersion(version)) => {
+            return Err(JournalError::UnsupportedVersion {
+                path,
+                version,
+                expected: SEGMENT_VERSION,
+            });
+        }
+        Err(HeaderError::Short) if is_last => {
+            // A crash while rolling to this segment: nothing was ever written after its header.
+            tracing::warn!(segment = %path.display(), file_len, "rewriting the torn header of the newest journal segment");
+            let mut writer = fs_err::OpenOptions::new().write(true).open(&path)?;
+            writer.set_len(0)?;
+            writer.write_all(&encode_header(first_seq))?;
+            writer.sync_all()?;
+            return Ok(Segment::new(
+                first_seq,
+                path,
+                file,
+                HEADER_LEN,
+                first_seq - 1,
+                Vec::new(),
+            ));
+        }
+        Err(problem) => return Err(corrupt(0, problem.to_string())),
+    }
+
+    let scan = scan_frames(&file, first_seq, file_len)?;
+    if !is_last {
+        if let Some((offset, reason)) = scan.problem {
+            return Err(corrupt(offset, reason));
+        }
+        if let Some((offset, _)) = scan.open_batch {
+            return Err(corrupt(
+                offset,
+                "the segment ends inside a batch, but a newer segment follows".into(),
+            ));
+        }
+        return Ok(Segment::new(
+            first_seq,
+            path,
+            file,
+            scan.valid_len,
+            scan.last_seq,
+            scan.index,
+        ));
+    }
+
+    // The newest segment: a torn tail is cut away, corruption followed by good frames is not.
+    if let Some((offset, reason)) = &scan.problem {
+        debug_assert_eq!(*offset, scan.valid_len);
+        if let Some(next) = find_valid_frame_after(&file, *offset, file_len, scan.last_seq + 1)? {
+            return Err(corrupt(
+                *offset,
+                format!("{reason}, but a valid frame follows at offset {next}"),
+            ));
+        }
+    }
+    let (keep_len, last_seq) = match scan.open_batch {
+        Some((batch_offset, batch_first_seq)) => (batch_offset, batch_first_seq - 1),
+        None => (scan.valid_len, scan.last_seq),
+    };
+    if keep_len < file_len {
+        tracing::warn!(
+            segment = %path.display(),
+            offset = keep_len,
+            dropped_bytes = file_len - keep_len,
+            last_seq,
+            "truncating the torn tail of the journal"
+        );
+        let writer = fs_err::OpenOptions::new().write(true).open(&path)?;
+        writer.set_len(keep_len)?;
+        writer.sync_all()?;
+    }
+    let mut index = scan.index;
+    index.retain(|(seq, _)| *seq <= last_seq);
+    Ok(Segment::new(
+        first_seq, path, file, keep_len, last_seq, index,
+    ))
+}
+
+fn scan_frames(file: &fs_err::File, first_seq: Seq, end: u64) -> Result<Scan, JournalError> {
+    let mut reader = FrameReader::new(file, HEADER_LEN, end);
+    let mut scan = Scan {
+        valid_len: HEADER_LEN,
+        last_seq: first_seq - 1,
+        index: Vec::new(),
+        open_batch: None,
+        problem: None,
+    };
+    loop {
+        match reader.next_frame() {
+            Ok(None) => break,
+            Ok(Some(frame)) => {
+                let expected = scan.last_seq + 1;
+                if frame.seq != expected {
+                    scan.problem = Some((
+                        frame.offset,
+                        format!("expected sequence {expected} but found {}", frame.seq),
+                    ));
+                    break;
+                }
+                if (frame.seq - first_seq).is_multiple_of(INDEX_EVERY) {
+                    scan.index.push((frame.seq, frame.offset));
+                }
+                if frame.continues {
+                    scan.open_batch.get_or_insert((frame.offset, frame.seq));
+                } else {
+                    scan.open_batch = None;
+                }
+                scan.last_seq = frame.seq;
+                scan.valid_len = frame.end();
+            }
+            Err(ReadError::Io(source)) => return Err(source.into()),
+            Err(ReadError::Frame { offset, fault }) => {
+                scan.problem = Some((offset, fault.to_string()));
+                break;
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// The offset of a good frame with seq `expected` or later anywhere after `offset`, if any.
+fn find_valid_frame_after(
+    file: &fs_err::File,
+    offset: u64,
+    end: u64,
+    expected: Seq,
+) -> std::io::Result<Option<u64>> {
+    let search_start = offset + 1;
+    let bytes = read_range(file, search_start, end)?;
+    let highest_possible = expected.saturating_add((bytes.len() / FRAME_HEADER_LEN) as u64 + 1);
+    let found = (0..bytes.len())
+        .find(|&start| is_valid_frame_at(&bytes[start..], expected..=highest_possible));
+    Ok(found.map(|start| search_start + start as u64))
+}
