@@ -186,7 +186,8 @@ impl Journal {
                 reason: "recovery left no segment".into(),
             })?;
         let last_seq = active.last_seq();
-        let append_file = fs_err::OpenOptions::new().append(true).open(&active.path)?;
+        let write_file = fs_err::OpenOptions::new().write(true).open(&active.path)?;
+        let active_preallocated = write_file.metadata()?.len() >= config.segment_bytes;
 
         let (last_seq_tx, _) = watch::channel(last_seq);
         let shared = Arc::new(Shared {
@@ -204,7 +205,13 @@ impl Journal {
             fail_next_sync: AtomicBool::new(false),
         });
         let (requests_tx, requests_rx) = mpsc::channel();
-        let writer = Writer::new(Arc::clone(&shared), requests_rx, append_file, active);
+        let writer = Writer::new(
+            Arc::clone(&shared),
+            requests_rx,
+            write_file,
+            active,
+            active_preallocated,
+        )?;
         let writer = std::thread::Builder::new()
             .name("opentrail-journal-writer".into())
             .spawn(move || writer.run())?;

@@ -21,6 +21,7 @@
 //! ```text
 //! <dir>/journal.lock                 exclusive lock (flock) while a Journal is open
 //! <dir>/segments/<first seq, 20 digits>.log
+//! <dir>/segments/next.tmp            the next segment, being zero-filled in advance
 //! <dir>/cursors/<name>.cursor        <name> is [A-Za-z0-9._-]{1,128}
 //! ```
 //!
@@ -45,6 +46,14 @@
 //! segment rolls over once it holds at least `segment_bytes`, always between two append calls,
 //! so a batch never spans segments (a segment may therefore grow past `segment_bytes`).
 //!
+//! Segments are **preallocated**: the next one is zero-filled to `segment_bytes` in the
+//! background, then gets its header and is renamed into place when the journal rolls, so that
+//! appends overwrite existing blocks and `fdatasync` need not commit file metadata. A segment
+//! file may therefore end in zeros after its last frame; zeros never form a valid frame (seq 0
+//! does not exist) and mark the unused rest of the segment. The first segment of a new journal
+//! is not preallocated; the writer moves on to a preallocated one once the first is about
+//! 1 MiB long.
+//!
 //! A **cursor** file is 24 bytes, replaced atomically (temp file, fsync, rename, fsync of the
 //! directory):
 //!
@@ -55,13 +64,15 @@
 //! # Recovery rules (on [`Journal::open`])
 //!
 //! - Every segment is read and every frame's crc and seq checked (opening costs one sequential
-//!   read of the kept journal).
+//!   read of the kept journal). A leftover `next.tmp` is deleted.
+//! - After the last frame, a segment may hold only zeros (preallocated space), which is kept.
 //! - Older segments must be perfect: a bad header, a bad or incomplete frame, a seq out of
 //!   order, or a batch left open at the end fails with [`JournalError::Corrupt`] naming the
 //!   segment and offset. So does a gap between segments.
 //! - The newest segment may end in a **torn tail**, the remains of a write that was never
-//!   acknowledged: an incomplete frame, or frames with a bad crc, with no valid frame anywhere
-//!   after them. The tail is truncated away (and logged), as is a trailing batch whose last
+//!   acknowledged: an incomplete frame, or frames with a bad crc, or other non-zero bytes, with
+//!   no valid frame anywhere after them. The tail is truncated away (and logged; the segment
+//!   is then no longer preallocated), as is a trailing batch whose last
 //!   frame (without the continues flag) is missing. A header shorter than 24 bytes (a crash
 //!   while rolling) is rewritten.
 //! - Bad bytes in the newest segment **followed by a valid frame** are corruption, not a torn

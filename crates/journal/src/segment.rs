@@ -2,6 +2,8 @@
 //! recovery when the journal opens.
 
 use std::io::Write;
+
+use fs_err::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -96,11 +98,74 @@ pub(crate) fn create_segment(
     let path = dir.join(segment_file_name(first_seq));
     let mut writer = fs_err::OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(&path)?;
     writer.write_all(&encode_header(first_seq))?;
     if persist != PersistMode::Buffer {
         writer.sync_all()?;
+        sync_dir(dir)?;
+    }
+    let reader = fs_err::File::open(&path)?;
+    let segment = Segment::new(
+        first_seq,
+        path,
+        reader,
+        HEADER_LEN,
+        first_seq - 1,
+        Vec::new(),
+    );
+    Ok((writer, Arc::new(segment)))
+}
+
+/// Name of the zero-filled file prepared for the next segment.
+pub(crate) const PREPARED_FILE_NAME: &str = "next.tmp";
+
+/// Bytes of zeros written at once while preparing a segment file.
+const ZERO_CHUNK: usize = 1024 * 1024;
+
+/// Creates `dir/next.tmp` filled with `size` zero bytes (synced unless
+/// [`PersistMode::Buffer`]). Overwriting blocks that already exist lets `fdatasync` skip the
+/// file system's metadata journal, which roughly halves its latency.
+pub(crate) fn prepare_file(
+    dir: &Path,
+    size: u64,
+    persist: PersistMode,
+) -> Result<PathBuf, JournalError> {
+    let path = dir.join(PREPARED_FILE_NAME);
+    let mut file = fs_err::File::create(&path)?;
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut remaining = size;
+    while remaining > 0 {
+        let chunk = remaining.min(ZERO_CHUNK as u64) as usize;
+        file.write_all(&zeros[..chunk])?;
+        remaining -= chunk as u64;
+        if persist != PersistMode::Buffer {
+            // Chunk by chunk, so the appender's syncs never queue behind a big flush.
+            file.sync_data()?;
+        }
+    }
+    if persist != PersistMode::Buffer {
+        file.sync_all()?;
+    }
+    Ok(path)
+}
+
+/// Turns a prepared file into the segment starting at `first_seq`: header, sync, rename, sync
+/// of the directory. Returns the write handle and the shared view.
+pub(crate) fn install_prepared(
+    dir: &Path,
+    prepared: &Path,
+    first_seq: Seq,
+    persist: PersistMode,
+) -> Result<(fs_err::File, Arc<Segment>), JournalError> {
+    let writer = fs_err::OpenOptions::new().write(true).open(prepared)?;
+    writer.write_all_at(&encode_header(first_seq), 0)?;
+    if persist != PersistMode::Buffer {
+        writer.sync_data()?;
+    }
+    let path = dir.join(segment_file_name(first_seq));
+    fs_err::rename(prepared, &path)?;
+    if persist != PersistMode::Buffer {
         sync_dir(dir)?;
     }
     let reader = fs_err::File::open(&path)?;
@@ -122,6 +187,11 @@ pub(crate) fn recover(dir: &Path, persist: PersistMode) -> Result<Vec<Arc<Segmen
     for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
+        if name.to_str() == Some(PREPARED_FILE_NAME) {
+            // A prepared file that never became a segment: nothing was written to it.
+            fs_err::remove_file(entry.path())?;
+            continue;
+        }
         match name.to_str().and_then(parse_segment_file_name) {
             Some(first_seq) => found.push((first_seq, entry.path())),
             None => {
@@ -257,7 +327,10 @@ fn open_segment(path: PathBuf, first_seq: Seq, is_last: bool) -> Result<Segment,
         Some((batch_offset, batch_first_seq)) => (batch_offset, batch_first_seq - 1),
         None => (scan.valid_len, scan.last_seq),
     };
-    if keep_len < file_len {
+    // Without a problem or an open batch, anything after the frames is preallocated zeros,
+    // which the writer overwrites.
+    let torn = scan.problem.is_some() || scan.open_batch.is_some();
+    if torn {
         tracing::warn!(
             segment = %path.display(),
             offset = keep_len,
@@ -315,7 +388,30 @@ fn scan_frames(file: &fs_err::File, first_seq: Seq, end: u64) -> Result<Scan, Jo
             }
         }
     }
+    if let Some((offset, _)) = scan.problem
+        && is_zero_range(file, offset, end)?
+    {
+        // Zeros never form a valid frame (seq 0 does not exist): this is the unused,
+        // preallocated rest of the segment.
+        scan.problem = None;
+    }
     Ok(scan)
+}
+
+/// Whether the bytes `start..end` of a file are all zero.
+fn is_zero_range(file: &fs_err::File, start: u64, end: u64) -> std::io::Result<bool> {
+    let mut offset = start;
+    while offset < end {
+        let chunk_end = end.min(offset + ZERO_CHUNK as u64);
+        if read_range(file, offset, chunk_end)?
+            .iter()
+            .any(|byte| *byte != 0)
+        {
+            return Ok(false);
+        }
+        offset = chunk_end;
+    }
+    Ok(true)
 }
 
 /// The offset of a good frame with seq `expected` or later anywhere after `offset`, if any.

@@ -65,6 +65,38 @@ fn truncation_anywhere_in_the_last_frame_is_a_torn_tail() {
     }
 }
 
+#[test]
+fn a_torn_last_frame_in_preallocated_space_is_a_torn_tail() {
+    // As above, but the segment is preallocated: the unwritten rest of the frame and the
+    // space after it are zeros rather than missing.
+    let template = tempfile::tempdir().expect("tempdir");
+    write_entries(template.path(), 5, 100, 1 << 20);
+    let segment = only_segment(template.path());
+    let name = segment
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let mut full = fs_err::read(&segment).expect("read");
+    let frame_start = full.len() - (16 + 100);
+    full.resize(full.len() + 1000, 0);
+
+    for cut in frame_start..frame_start + 16 + 100 {
+        let mut bytes = full.clone();
+        bytes[cut..].fill(0);
+        let dir = journal_dir_with_segment(&name, &bytes);
+        let journal = open(dir.path(), 1 << 20);
+        assert_eq!(journal.last_seq(), 4, "zeros from {cut}");
+        assert_eq!(read_all(&journal, 1).len(), 4, "zeros from {cut}");
+        assert_eq!(journal.append_blocking(payload(5, 3)).expect("append"), 5);
+        drop(journal);
+        let journal = open(dir.path(), 1 << 20);
+        let entries = read_all(&journal, 1);
+        assert_eq!(entries.len(), 5, "zeros from {cut}");
+        assert_eq!(entries[4].1, payload(5, 3));
+    }
+}
+
 /// Appends entry `seq` to an existing journal.
 fn write_entries_more(dir: &Path, seq: u64, len: usize) {
     let journal = open(dir, 1 << 20);
@@ -96,7 +128,9 @@ fn garbage_after_the_last_frame_is_cut_away() {
     let segment = only_segment(dir.path());
     let mut bytes = fs_err::read(&segment).expect("read");
     let len_before = bytes.len() as u64;
-    bytes.extend_from_slice(&[0u8; 4096]);
+    bytes.extend_from_slice(&[0u8; 100]);
+    bytes.extend_from_slice(&[0xab; 100]);
+    bytes.extend_from_slice(&[0u8; 100]);
     fs_err::write(&segment, &bytes).expect("write");
 
     let journal = open(dir.path(), 1 << 20);
@@ -104,6 +138,58 @@ fn garbage_after_the_last_frame_is_cut_away() {
     assert_eq!(
         fs_err::metadata(&segment).expect("metadata").len(),
         len_before
+    );
+}
+
+#[test]
+fn a_zero_filled_tail_is_preallocated_space_and_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_entries(dir.path(), 3, 50, 1 << 20);
+    let segment = only_segment(dir.path());
+    let mut bytes = fs_err::read(&segment).expect("read");
+    let data_len = bytes.len();
+    bytes.resize(data_len + 10_000, 0);
+    fs_err::write(&segment, &bytes).expect("write");
+
+    {
+        let journal = open(dir.path(), 1 << 20);
+        assert_eq!(journal.last_seq(), 3);
+        assert_eq!(journal.stats().bytes, data_len as u64);
+        // Appends overwrite the zeros instead of growing the file.
+        assert_eq!(journal.append_blocking(payload(4, 50)).expect("append"), 4);
+    }
+    assert_eq!(
+        fs_err::metadata(&segment).expect("metadata").len(),
+        data_len as u64 + 10_000
+    );
+    let journal = open(dir.path(), 1 << 20);
+    let entries = read_all(&journal, 1);
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[3].1, payload(4, 50));
+}
+
+#[test]
+fn rolled_segments_are_preallocated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_entries(dir.path(), 3, 50, 4096);
+    {
+        // A journal whose active segment is already full rolls on the next append.
+        let journal = open(dir.path(), 200);
+        journal.append_blocking(payload(4, 50)).expect("append");
+        journal.append_blocking(payload(5, 50)).expect("append");
+    }
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 2);
+    assert_eq!(
+        fs_err::metadata(&files[1]).expect("metadata").len(),
+        200,
+        "the second segment was zero-filled to segment_bytes (its data is 24 + 2 * 66 bytes)"
+    );
+    let journal = open(dir.path(), 4096);
+    assert_eq!(read_all(&journal, 1).len(), 5);
+    assert!(
+        !dir.path().join("segments").join("next.tmp").exists(),
+        "a leftover prepared file is removed on open"
     );
 }
 
