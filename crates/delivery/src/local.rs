@@ -178,6 +178,30 @@ impl LocalStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Up to `limit` `(key, file name)` pairs of `bucket` after `start_after` with `prefix`.
+    fn select(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let index = self.read_index();
+        let Some(keys) = index.get(bucket) else {
+            return Err(StoreError::NoSuchBucket(bucket.to_owned()));
+        };
+        let lower = match start_after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
+        Ok(keys
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, file)| (key.clone(), file.clone()))
+            .collect())
+    }
+
     /// The file of `key` when the bucket exists.
     fn object_path(&self, bucket: &str, key: &str) -> Result<PathBuf, StoreError> {
         if !self.read_index().contains_key(bucket) {
@@ -558,21 +582,7 @@ impl ObjectStore for LocalStore {
         limit: usize,
     ) -> Result<Vec<ObjectInfo>, StoreError> {
         let dir = self.bucket_dir(bucket);
-        let selected: Vec<(String, String)> = {
-            let index = self.read_index();
-            let Some(keys) = index.get(bucket) else {
-                return Err(StoreError::NoSuchBucket(bucket.to_owned()));
-            };
-            let lower = match start_after {
-                Some(after) if after >= prefix => Bound::Excluded(after),
-                _ => Bound::Included(prefix),
-            };
-            keys.range::<str, _>((lower, Bound::Unbounded))
-                .take_while(|(key, _)| key.starts_with(prefix))
-                .take(limit)
-                .map(|(key, file)| (key.clone(), file.clone()))
-                .collect()
-        };
+        let selected = self.select(bucket, prefix, start_after, limit)?;
         let mut out = Vec::with_capacity(selected.len());
         for (key, file_name) in selected {
             let path = dir.join(&file_name);
@@ -587,6 +597,17 @@ impl ObjectStore for LocalStore {
             out.push(header.info());
         }
         Ok(out)
+    }
+
+    fn list_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.select(bucket, prefix, start_after, limit)
+            .map(|selected| selected.into_iter().map(|(key, _)| key).collect())
     }
 
     fn clear(&self) -> Result<(), StoreError> {
@@ -751,6 +772,10 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(listed[0].size, 1);
+        let keys_only = store
+            .list_keys("b", "a/", Some("a/1"), 1)
+            .expect("list keys");
+        assert_eq!(keys_only, ["a/10"]);
     }
 
     #[test]

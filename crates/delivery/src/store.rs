@@ -113,6 +113,18 @@ pub trait ObjectStore: Send + Sync {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ObjectInfo>, StoreError>;
+    /// Like [`ObjectStore::list`] but only the keys; stores that can list keys without
+    /// reading each object's attributes override it.
+    fn list_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.list(bucket, prefix, start_after, limit)
+            .map(|objects| objects.into_iter().map(|object| object.key).collect())
+    }
     /// Removes every bucket and object (the development reset).
     fn clear(&self) -> Result<(), StoreError>;
 }
