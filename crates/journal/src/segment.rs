@@ -5,7 +5,7 @@ use std::io::Write;
 
 use fs_err::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::JournalError;
@@ -126,16 +126,24 @@ const ZERO_CHUNK: usize = 1024 * 1024;
 /// Creates `dir/next.tmp` filled with `size` zero bytes (synced unless
 /// [`PersistMode::Buffer`]). Overwriting blocks that already exist lets `fdatasync` skip the
 /// file system's metadata journal, which roughly halves its latency.
+/// Gives up (with an error) once `stop` is set, leaving a partial file that the next open
+/// deletes.
 pub(crate) fn prepare_file(
     dir: &Path,
     size: u64,
     persist: PersistMode,
+    stop: &AtomicBool,
 ) -> Result<PathBuf, JournalError> {
     let path = dir.join(PREPARED_FILE_NAME);
     let mut file = fs_err::File::create(&path)?;
     let zeros = vec![0u8; ZERO_CHUNK];
     let mut remaining = size;
     while remaining > 0 {
+        if stop.load(Ordering::Acquire) {
+            return Err(
+                std::io::Error::other("the journal closed while preparing a segment").into(),
+            );
+        }
         let chunk = remaining.min(ZERO_CHUNK as u64) as usize;
         file.write_all(&zeros[..chunk])?;
         remaining -= chunk as u64;

@@ -13,7 +13,7 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
@@ -104,6 +104,8 @@ struct Preparer {
     requests: Option<mpsc::Sender<()>>,
     prepared: mpsc::Receiver<Result<PathBuf, JournalError>>,
     state: PreparerState,
+    /// Set on close, so that closing does not wait for a whole segment of zeros.
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -117,11 +119,14 @@ impl Preparer {
     fn start(dir: PathBuf, size: u64, persist: PersistMode) -> io::Result<Preparer> {
         let (requests_tx, requests_rx) = mpsc::channel::<()>();
         let (prepared_tx, prepared_rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("opentrail-journal-preparer".into())
             .spawn(move || {
                 for () in requests_rx {
-                    if prepared_tx.send(prepare_file(&dir, size, persist)).is_err() {
+                    let outcome = prepare_file(&dir, size, persist, &thread_stop);
+                    if prepared_tx.send(outcome).is_err() {
                         break;
                     }
                 }
@@ -130,6 +135,7 @@ impl Preparer {
             requests: Some(requests_tx),
             prepared: prepared_rx,
             state: PreparerState::Idle,
+            stop,
             thread: Some(thread),
         })
     }
@@ -167,8 +173,9 @@ impl Preparer {
         }
     }
 
-    /// Ends the thread (after the file it is working on, if any).
+    /// Ends the thread, abandoning the file it is working on, if any.
     fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
         drop(self.requests.take());
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
