@@ -335,7 +335,8 @@ pub fn http_date(ms: i64) -> String {
 pub fn set_header(response: &mut Response<Bytes>, name: &str, value: &str) {
     match (
         HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
+        // Bytes, not str: stored metadata may hold UTF-8, which HTTP carries as opaque octets.
+        HeaderValue::from_bytes(value.as_bytes()),
     ) {
         (Ok(name), Ok(value)) => {
             response.headers_mut().insert(name, value);
