@@ -1,0 +1,792 @@
+//! [`History`]: the fjall database, its day partitions, indexing, lookups and retention.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+
+use fjall::config::{CompressionPolicy, FilterPolicy};
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use opentrail_model::EventCategory;
+use serde::Deserialize;
+
+use crate::error::HistoryError;
+use crate::extract;
+use crate::keys::{self, INSIGHT_BIT, KIND_TIME, MAX_TIME_MS, Position, PostingHasher, Scope};
+use crate::query::{HistoryEvent, LookupAttributeKey, LookupPage, LookupQuery};
+use crate::token;
+
+/// The on-disk layout version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const DAY_MS: i64 = 86_400_000;
+const META: &str = "meta";
+const IDS: &str = "ids";
+const INDEX_PREFIX: &str = "ix-";
+const EVENTS_PREFIX: &str = "ev-";
+const KEY_FORMAT_VERSION: &[u8] = b"format_version";
+const KEY_APPLIED_SEQ: &[u8] = b"applied_seq";
+const KEY_RETENTION_CUTOFF: &[u8] = b"retention_cutoff_ms";
+const KEY_TOKEN_KEY: &[u8] = b"token_key";
+const KEY_POSTING_KEY: &[u8] = b"posting_key";
+const KEY_DAY_COUNT: &[u8] = b"day_count/";
+/// Records per fjall write batch; bounds the memory of one `index` call.
+const CHUNK: usize = 8_192;
+/// Dedupe-set removals per write batch during retention.
+const RETENTION_CHUNK: usize = 16_384;
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_JOURNALING_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Settings of the history index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Events older than this many days fall out of lookups and are removed.
+    pub retention_days: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig { retention_days: 90 }
+    }
+}
+
+/// What one [`History::index`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Records newly indexed.
+    pub indexed: u64,
+    /// Entries skipped: not a record, a data or network-activity event, a duplicate eventID,
+    /// older than the retention, or without an account.
+    pub skipped: u64,
+}
+
+/// The two keyspaces of one UTC day.
+#[derive(Clone)]
+struct Partition {
+    /// `[seq u64 BE]` -> `[eventID length u16 BE][eventID][record JSON text]`.
+    events: Keyspace,
+    /// Index keys (see [`crate::keys`]) -> empty value.
+    index: Keyspace,
+}
+
+/// The stored value of an event: its eventID (for retention) and its text.
+fn event_value(event_id: &str, text: &[u8]) -> Option<Vec<u8>> {
+    let id_len = u16::try_from(event_id.len()).ok()?;
+    let mut value = Vec::with_capacity(2 + event_id.len() + text.len());
+    value.extend_from_slice(&id_len.to_be_bytes());
+    value.extend_from_slice(event_id.as_bytes());
+    value.extend_from_slice(text);
+    Some(value)
+}
+
+/// Splits a stored event value into (eventID, record text).
+fn split_event_value(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let id_len = usize::from(u16::from_be_bytes(value.get(..2)?.try_into().ok()?));
+    let rest = value.get(2..)?;
+    (rest.len() >= id_len).then(|| rest.split_at(id_len))
+}
+
+/// State only writers (`index`, `enforce_retention`) touch, under one lock.
+struct WriterState {
+    /// Indexed events per day partition, as persisted under `day_count/`.
+    day_counts: BTreeMap<u32, u64>,
+}
+
+/// The event-history index behind LookupEvents. See the crate docs for the layout.
+pub struct History {
+    path: PathBuf,
+    db: Database,
+    meta: Keyspace,
+    ids: Keyspace,
+    partitions: RwLock<BTreeMap<u32, Partition>>,
+    writer: Mutex<WriterState>,
+    applied_seq: AtomicU64,
+    /// Events before this time are hidden; days wholly before it are removed.
+    cutoff_ms: AtomicI64,
+    total: AtomicU64,
+    token_key: Vec<u8>,
+    hasher: PostingHasher,
+    retention_ms: i64,
+}
+
+fn day_of(time_ms: i64) -> u32 {
+    u32::try_from(time_ms.div_euclid(DAY_MS).max(0)).unwrap_or(u32::MAX)
+}
+
+/// First millisecond after `day`.
+fn day_end_ms(day: u32) -> i64 {
+    (i64::from(day) + 1) * DAY_MS
+}
+
+fn day_count_key(day: u32) -> Vec<u8> {
+    let mut key = KEY_DAY_COUNT.to_vec();
+    key.extend_from_slice(&day.to_be_bytes());
+    key
+}
+
+fn read_u64(bytes: &[u8], what: &str) -> Result<u64, HistoryError> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| {
+        HistoryError::Corrupt(format!("{what} is {} bytes, expected 8", bytes.len()))
+    })?;
+    Ok(u64::from_be_bytes(array))
+}
+
+/// `[day u32 BE][seq u64 BE]`, the value of an `ids` entry.
+fn decode_pointer(pointer: &[u8]) -> Result<(u32, u64), HistoryError> {
+    let malformed = || HistoryError::Corrupt(format!("eventID pointer of {} bytes", pointer.len()));
+    let day = pointer
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    let seq = pointer
+        .get(4..12)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    Ok((u32::from_be_bytes(day), u64::from_be_bytes(seq)))
+}
+
+/// The record text of event `seq` in `day`.
+fn read_event(
+    snapshot: &fjall::Snapshot,
+    partition: &Partition,
+    day: u32,
+    seq: u64,
+) -> Result<String, HistoryError> {
+    let value = snapshot
+        .get(&partition.events, seq.to_be_bytes())?
+        .ok_or_else(|| HistoryError::Corrupt(format!("event {seq} of day {day} is missing")))?;
+    let (_, text) = split_event_value(&value)
+        .ok_or_else(|| HistoryError::Corrupt(format!("event {seq} of day {day} is malformed")))?;
+    String::from_utf8(text.to_vec())
+        .map_err(|_| HistoryError::Corrupt(format!("event {seq} of day {day} is not UTF-8")))
+}
+
+fn parse_stored(text: &str, seq: u64) -> Result<extract::Extracted<'_>, HistoryError> {
+    extract::parse(text.as_bytes())
+        .ok_or_else(|| HistoryError::Corrupt(format!("stored event {seq} no longer parses")))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves nothing half-written in memory: persisted state
+    // changes only through committed batches, and counters are updated after the commit.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A secret for token tags and posting hashes. `RandomState` is seeded from the OS; these only
+/// need to be unguessable, not cryptographically strong (a forged token still reads only its
+/// own query, and a forced posting collision only costs lookups extra verification).
+fn new_secret() -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    (0..4u64)
+        .flat_map(|i| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(i);
+            hasher.write_u128(nanos);
+            hasher.write_u32(std::process::id());
+            hasher.finish().to_le_bytes()
+        })
+        .collect()
+}
+
+fn index_options() -> KeyspaceCreateOptions {
+    // Index keyspaces are only range-scanned: point-read filters would be dead weight.
+    KeyspaceCreateOptions::default()
+        .filter_policy(FilterPolicy::disabled())
+        .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+        .max_memtable_size(16 * 1024 * 1024)
+}
+
+fn events_options() -> KeyspaceCreateOptions {
+    // Every event read is a hit (the key comes from the index).
+    KeyspaceCreateOptions::default()
+        .expect_point_read_hits(true)
+        .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+        .max_memtable_size(32 * 1024 * 1024)
+}
+
+impl History {
+    /// Opens (or creates) the index in `dir`.
+    pub fn open(dir: &Path, config: HistoryConfig) -> Result<History, HistoryError> {
+        fs_err::create_dir_all(dir)?;
+        let db = Database::builder(dir)
+            .cache_size(CACHE_BYTES)
+            .max_journaling_size(MAX_JOURNALING_BYTES)
+            .open()?;
+        let meta = db.keyspace(META, KeyspaceCreateOptions::default)?;
+        match meta.get(KEY_FORMAT_VERSION)? {
+            Some(found) if found.as_ref() == FORMAT_VERSION.to_string().as_bytes() => {}
+            Some(found) => {
+                return Err(HistoryError::UnsupportedFormat {
+                    path: dir.to_owned(),
+                    found: String::from_utf8_lossy(&found).into_owned(),
+                    expected: FORMAT_VERSION,
+                });
+            }
+            None => {
+                if db.list_keyspace_names().len() > 1 {
+                    return Err(HistoryError::Corrupt(format!(
+                        "{} holds keyspaces but no format_version",
+                        dir.display()
+                    )));
+                }
+                let mut batch = db.batch();
+                batch.insert(
+                    &meta,
+                    KEY_FORMAT_VERSION,
+                    FORMAT_VERSION.to_string().as_bytes(),
+                );
+                batch.insert(&meta, KEY_TOKEN_KEY, new_secret());
+                batch.insert(&meta, KEY_POSTING_KEY, new_secret());
+                batch.commit()?;
+                db.persist(PersistMode::SyncAll)?;
+            }
+        }
+        let token_key = meta
+            .get(KEY_TOKEN_KEY)?
+            .ok_or_else(|| HistoryError::Corrupt("token_key is missing".into()))?
+            .to_vec();
+        let posting_key = meta
+            .get(KEY_POSTING_KEY)?
+            .ok_or_else(|| HistoryError::Corrupt("posting_key is missing".into()))?;
+        let hasher = PostingHasher::new(&posting_key)
+            .ok_or_else(|| HistoryError::Corrupt("posting_key is shorter than 16 bytes".into()))?;
+        let applied_seq = match meta.get(KEY_APPLIED_SEQ)? {
+            Some(bytes) => read_u64(&bytes, "applied_seq")?,
+            None => 0,
+        };
+        let cutoff_ms = match meta.get(KEY_RETENTION_CUTOFF)? {
+            Some(bytes) => read_u64(&bytes, "retention_cutoff_ms")?.cast_signed(),
+            None => i64::MIN,
+        };
+        let ids = db.keyspace(IDS, KeyspaceCreateOptions::default)?;
+
+        let mut day_counts = BTreeMap::new();
+        for entry in meta.prefix(KEY_DAY_COUNT) {
+            let (key, value) = entry.into_inner()?;
+            let day_bytes: [u8; 4] = key[KEY_DAY_COUNT.len()..]
+                .try_into()
+                .map_err(|_| HistoryError::Corrupt("malformed day_count key".into()))?;
+            day_counts.insert(
+                u32::from_be_bytes(day_bytes),
+                read_u64(&value, "day_count")?,
+            );
+        }
+        let mut partitions = BTreeMap::new();
+        for name in db.list_keyspace_names() {
+            let name: &str = &name;
+            let Some(day) = name
+                .strip_prefix(INDEX_PREFIX)
+                .or_else(|| name.strip_prefix(EVENTS_PREFIX))
+                .and_then(|day| day.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let std::collections::btree_map::Entry::Vacant(slot) = partitions.entry(day) {
+                slot.insert(Self::open_partition(&db, day)?);
+            }
+        }
+        let total = day_counts.values().sum();
+        tracing::debug!(
+            path = %dir.display(),
+            applied_seq,
+            events = total,
+            days = partitions.len(),
+            "history index opened"
+        );
+        Ok(History {
+            path: dir.to_owned(),
+            db,
+            meta,
+            ids,
+            partitions: RwLock::new(partitions),
+            writer: Mutex::new(WriterState { day_counts }),
+            applied_seq: AtomicU64::new(applied_seq),
+            cutoff_ms: AtomicI64::new(cutoff_ms),
+            total: AtomicU64::new(total),
+            token_key,
+            hasher,
+            retention_ms: i64::from(config.retention_days) * DAY_MS,
+        })
+    }
+
+    fn open_partition(db: &Database, day: u32) -> Result<Partition, HistoryError> {
+        Ok(Partition {
+            events: db.keyspace(&format!("{EVENTS_PREFIX}{day}"), events_options)?,
+            index: db.keyspace(&format!("{INDEX_PREFIX}{day}"), index_options)?,
+        })
+    }
+
+    /// The directory this index lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The highest journal sequence number whose entry has been applied; replay after it.
+    pub fn applied_seq(&self) -> u64 {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    /// Indexed events (exact, maintained per day partition).
+    pub fn len(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Whether no event is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The oldest event time lookups and indexing still accept at wall-clock time `now_ms`.
+    fn floor_ms(&self, now_ms: i64) -> i64 {
+        let by_clock = now_ms.saturating_sub(self.retention_ms);
+        by_clock.max(self.cutoff_ms.load(Ordering::Acquire)).max(0)
+    }
+
+    fn partitions_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn partitions_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u32, Partition>> {
+        self.partitions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Index journal entries (seq ascending). Entries that are not JSON records, data events
+    /// (category Data / NetworkActivity) or duplicates (same eventID already indexed) are
+    /// skipped. Management and Insight records are indexed. Records older than the retention
+    /// are skipped. `applied_seq` advances to the last entry's seq in the same atomic write as
+    /// the index entries; writes reach the OS but are made durable only by [`History::flush`].
+    pub fn index(&self, entries: &[(u64, &[u8])]) -> Result<IndexStats, HistoryError> {
+        let mut stats = IndexStats::default();
+        for chunk in entries.chunks(CHUNK) {
+            self.index_chunk(chunk, &mut stats)?;
+        }
+        Ok(stats)
+    }
+
+    fn index_chunk(
+        &self,
+        chunk: &[(u64, &[u8])],
+        stats: &mut IndexStats,
+    ) -> Result<(), HistoryError> {
+        let Some(&(last_seq, _)) = chunk.last() else {
+            return Ok(());
+        };
+        let mut state = lock(&self.writer);
+        let floor = self.floor_ms(opentrail_model::time::now_ms());
+        let mut batch = self.db.batch();
+        let mut seen: HashSet<Cow<'_, str>> = HashSet::with_capacity(chunk.len());
+        let mut day_added: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut open_days: HashMap<u32, Partition> = HashMap::new();
+        let mut scratch = Vec::with_capacity(256);
+        let mut indexed = 0u64;
+
+        for &(seq, bytes) in chunk {
+            let Some(record) = extract::parse(bytes) else {
+                stats.skipped += 1;
+                continue;
+            };
+            let insight = match record.category() {
+                EventCategory::Management => false,
+                EventCategory::Insight => true,
+                EventCategory::Data | EventCategory::NetworkActivity => {
+                    stats.skipped += 1;
+                    continue;
+                }
+            };
+            let Some(account) = record.account_id() else {
+                stats.skipped += 1;
+                continue;
+            };
+            if record.time_ms < floor {
+                stats.skipped += 1;
+                continue;
+            }
+            let event_id = record.event_id();
+            if seen.contains(event_id) || self.is_indexed(event_id, floor)? {
+                stats.skipped += 1;
+                continue;
+            }
+            let day = day_of(record.time_ms);
+            let partition = match open_days.get(&day) {
+                Some(partition) => partition,
+                None => {
+                    let partition = self.partition_for_write(day)?;
+                    open_days.entry(day).or_insert(partition)
+                }
+            };
+
+            let Some(value) = event_value(event_id, bytes) else {
+                stats.skipped += 1;
+                continue;
+            };
+            let position = Position::new(record.time_ms, seq);
+            let scope = Scope::new(account, record.region());
+            let kind_bits = if insight { INSIGHT_BIT } else { 0 };
+            let time_posting =
+                self.hasher
+                    .posting(&mut scratch, KIND_TIME | kind_bits, &scope, b"");
+            batch.insert(
+                &partition.index,
+                keys::key(&time_posting, position).as_slice(),
+                b"".as_slice(),
+            );
+            record.for_each_attribute(|attribute, value| {
+                // EventId lookups go through the dedupe set; no posting needed.
+                if attribute == LookupAttributeKey::EventId {
+                    return;
+                }
+                let kind = keys::attribute_kind(attribute) | kind_bits;
+                let posting = self
+                    .hasher
+                    .posting(&mut scratch, kind, &scope, value.as_bytes());
+                batch.insert(
+                    &partition.index,
+                    keys::key(&posting, position).as_slice(),
+                    b"".as_slice(),
+                );
+            });
+            batch.insert(&partition.events, seq.to_be_bytes().as_slice(), value);
+            let mut pointer = [0u8; 12];
+            pointer[..4].copy_from_slice(&day.to_be_bytes());
+            pointer[4..].copy_from_slice(&seq.to_be_bytes());
+            batch.insert(&self.ids, event_id.as_bytes(), pointer.as_slice());
+
+            seen.insert(event_id.clone());
+            *day_added.entry(day).or_default() += 1;
+            indexed += 1;
+        }
+
+        let applied = self.applied_seq().max(last_seq);
+        batch.insert(
+            &self.meta,
+            KEY_APPLIED_SEQ,
+            applied.to_be_bytes().as_slice(),
+        );
+        for (&day, &added) in &day_added {
+            let count = state.day_counts.get(&day).copied().unwrap_or(0) + added;
+            batch.insert(
+                &self.meta,
+                day_count_key(day),
+                count.to_be_bytes().as_slice(),
+            );
+        }
+        batch.commit()?;
+
+        for (day, added) in day_added {
+            *state.day_counts.entry(day).or_default() += added;
+        }
+        self.applied_seq.store(applied, Ordering::Release);
+        self.total.fetch_add(indexed, Ordering::Relaxed);
+        stats.indexed += indexed;
+        Ok(())
+    }
+
+    /// Whether `event_id` is already indexed in a day that is still retained.
+    fn is_indexed(&self, event_id: &str, floor_ms: i64) -> Result<bool, HistoryError> {
+        let Some(pointer) = self.ids.get(event_id.as_bytes())? else {
+            return Ok(false);
+        };
+        let (day, _) = decode_pointer(&pointer)?;
+        // An entry of an expired day (left over by an interrupted retention run) does not count.
+        Ok(day_end_ms(day) > floor_ms && self.partitions_read().contains_key(&day))
+    }
+
+    fn partition_for_write(&self, day: u32) -> Result<Partition, HistoryError> {
+        if let Some(partition) = self.partitions_read().get(&day) {
+            return Ok(partition.clone());
+        }
+        let partition = Self::open_partition(&self.db, day)?;
+        self.partitions_write().insert(day, partition.clone());
+        Ok(partition)
+    }
+
+    /// One page of LookupEvents results, newest first.
+    pub fn lookup(&self, query: &LookupQuery) -> Result<LookupPage, HistoryError> {
+        self.lookup_at(query, opentrail_model::time::now_ms())
+    }
+
+    /// [`History::lookup`] as if the wall clock read `now_ms` (for retention).
+    pub fn lookup_at(&self, query: &LookupQuery, now_ms: i64) -> Result<LookupPage, HistoryError> {
+        let resume = match &query.next_token {
+            Some(text) => Some(token::decode(&self.token_key, text, query)?),
+            None => None,
+        };
+        let mut page = LookupPage {
+            events: Vec::new(),
+            next_token: None,
+        };
+        let lowest_ms = query.start_ms.unwrap_or(0).max(self.floor_ms(now_ms));
+        let highest_ms = query.end_ms.unwrap_or(MAX_TIME_MS).min(MAX_TIME_MS);
+        if lowest_ms > highest_ms {
+            return Ok(page);
+        }
+        let max_results = query.max_results.clamp(1, 50);
+        let snapshot = self.db.snapshot();
+        // Postings may collide and ids are global: every candidate is checked in full.
+        let wanted = |record: &extract::Extracted<'_>| {
+            let category = if query.insight {
+                EventCategory::Insight
+            } else {
+                EventCategory::Management
+            };
+            record.category() == category
+                && record.account_id() == Some(query.account_id.as_str())
+                && record.region() == query.region
+                && (lowest_ms..=highest_ms).contains(&record.time_ms)
+                && query
+                    .attribute
+                    .as_ref()
+                    .is_none_or(|(key, value)| record.has_attribute(*key, value))
+        };
+
+        if let Some((LookupAttributeKey::EventId, event_id)) = &query.attribute {
+            // eventIDs are unique: the dedupe set points at the one candidate.
+            let Some(pointer) = self.ids.get(event_id.as_bytes())? else {
+                return Ok(page);
+            };
+            let (day, seq) = decode_pointer(&pointer)?;
+            let Some(partition) = self.partitions_read().get(&day).cloned() else {
+                return Ok(page);
+            };
+            let text = read_event(&snapshot, &partition, day, seq)?;
+            let record = parse_stored(&text, seq)?;
+            let already_returned =
+                resume.is_some_and(|after| Position::new(record.time_ms, seq) <= after);
+            if wanted(&record) && !already_returned {
+                let event = record.into_event();
+                page.events.push(HistoryEvent {
+                    cloudtrail_event: text,
+                    ..event
+                });
+            }
+            return Ok(page);
+        }
+
+        let kind_bits = if query.insight { INSIGHT_BIT } else { 0 };
+        let scope = Scope::new(&query.account_id, &query.region);
+        let mut scratch = Vec::new();
+        let posting = match &query.attribute {
+            Some((attribute, value)) => self.hasher.posting(
+                &mut scratch,
+                keys::attribute_kind(*attribute) | kind_bits,
+                &scope,
+                value.as_bytes(),
+            ),
+            None => self
+                .hasher
+                .posting(&mut scratch, KIND_TIME | kind_bits, &scope, b""),
+        };
+        let oldest = Position::oldest_at(lowest_ms);
+        if resume.is_some_and(|after| after >= oldest) {
+            // The previous page ended at or below the (possibly risen) lower bound.
+            return Ok(page);
+        }
+        let first = Position::newest_at(highest_ms);
+        let start = match resume {
+            Some(after) if after >= first => Bound::Excluded(keys::key(&posting, after)),
+            _ => Bound::Included(keys::key(&posting, first)),
+        };
+        let end = Bound::Included(keys::key(&posting, oldest));
+        let newest_ms = resume.map_or(highest_ms, |after| after.time_ms().min(highest_ms));
+        let days: Vec<(u32, Partition)> = self
+            .partitions_read()
+            .range(day_of(lowest_ms)..=day_of(newest_ms))
+            .rev()
+            .map(|(day, partition)| (*day, partition.clone()))
+            .collect();
+
+        let mut last = None;
+        'days: for (day, partition) in &days {
+            for entry in snapshot.range(&partition.index, (start, end)) {
+                let key = entry.key()?;
+                let position = Position::of_key(&key).ok_or_else(|| {
+                    HistoryError::Corrupt(format!("index key of {} bytes", key.len()))
+                })?;
+                let text = read_event(&snapshot, partition, *day, position.seq())?;
+                let record = parse_stored(&text, position.seq())?;
+                if !wanted(&record) {
+                    continue;
+                }
+                if page.events.len() == max_results {
+                    // One more match exists: the page gets a token.
+                    page.next_token = last.map(|last| token::encode(&self.token_key, last, query));
+                    break 'days;
+                }
+                let event = record.into_event();
+                page.events.push(HistoryEvent {
+                    cloudtrail_event: text,
+                    ..event
+                });
+                last = Some(position);
+            }
+        }
+        Ok(page)
+    }
+
+    /// Removes what is older than the retention at `now_ms`: such events stop matching at once,
+    /// and every day partition wholly older is dropped (keyspaces and dedupe entries). Returns
+    /// the number of events removed.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<u64, HistoryError> {
+        let mut state = lock(&self.writer);
+        let cutoff = now_ms
+            .saturating_sub(self.retention_ms)
+            .max(self.cutoff_ms.load(Ordering::Acquire));
+        self.meta
+            .insert(KEY_RETENTION_CUTOFF, cutoff.cast_unsigned().to_be_bytes())?;
+        self.cutoff_ms.store(cutoff, Ordering::Release);
+
+        let expired: Vec<(u32, Partition)> = self
+            .partitions_read()
+            .iter()
+            .filter(|(day, _)| day_end_ms(**day) <= cutoff)
+            .map(|(day, partition)| (*day, partition.clone()))
+            .collect();
+        let mut removed = 0;
+        for (day, partition) in expired {
+            self.forget_event_ids(day, &partition)?;
+            let count = state.day_counts.remove(&day).unwrap_or(0);
+            self.meta.remove(day_count_key(day))?;
+            self.partitions_write().remove(&day);
+            self.db.delete_keyspace(partition.index)?;
+            self.db.delete_keyspace(partition.events)?;
+            self.total
+                .fetch_sub(count.min(self.len()), Ordering::Relaxed);
+            removed += count;
+            tracing::debug!(day, events = count, "history day partition dropped");
+        }
+        Ok(removed)
+    }
+
+    /// Removes the dedupe entries that point into `day`.
+    fn forget_event_ids(&self, day: u32, partition: &Partition) -> Result<(), HistoryError> {
+        let mut batch = self.db.batch();
+        for entry in partition.events.iter() {
+            let value = entry.value()?;
+            let (event_id, _) = split_event_value(&value)
+                .ok_or_else(|| HistoryError::Corrupt(format!("malformed event in day {day}")))?;
+            let points_here = match self.ids.get(event_id)? {
+                Some(pointer) => decode_pointer(&pointer)?.0 == day,
+                None => false,
+            };
+            if points_here {
+                batch.remove(&self.ids, event_id);
+            }
+            if batch.len() >= RETENTION_CHUNK {
+                std::mem::replace(&mut batch, self.db.batch()).commit()?;
+            }
+        }
+        batch.commit()?;
+        Ok(())
+    }
+
+    /// Makes everything indexed so far durable (fsync).
+    pub fn flush(&self) -> Result<(), HistoryError> {
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize, account: &str, region: &str, name: &str, insight: bool) -> String {
+        let time = opentrail_model::time::now_ms() / 1000 - (i as i64 % 7) * 3600;
+        let time = opentrail_model::time::format_event_time(
+            time::OffsetDateTime::from_unix_timestamp(time).expect("time"),
+        );
+        if insight {
+            return format!(
+                r#"{{"eventVersion":"1.07","eventTime":"{time}","awsRegion":"{region}","eventID":"e-{i}","eventType":"AwsCloudTrailInsight","recipientAccountId":"{account}","insightDetails":{{"eventName":"{name}","eventSource":"s3.amazonaws.com"}},"eventCategory":"Insight"}}"#
+            );
+        }
+        format!(
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","accountId":"{account}","userName":"u{}","accessKeyId":"AK{}"}},"eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"{name}","awsRegion":"{region}","eventID":"e-{i}","readOnly":{},"eventType":"AwsApiCall","eventCategory":"Management"}}"#,
+            i % 3,
+            i % 2,
+            i.is_multiple_of(4)
+        )
+    }
+
+    #[test]
+    fn history_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<History>();
+    }
+
+    /// With every posting colliding, results must still be exact: candidates are verified.
+    #[test]
+    fn colliding_postings_still_give_exact_results() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut history = History::open(dir.path(), HistoryConfig::default()).expect("open");
+        history.hasher = PostingHasher::colliding();
+        let mut records = Vec::new();
+        for i in 0..60 {
+            let account = ["111111111111", "222222222222"][i % 2];
+            let region = ["us-east-1", "eu-west-1"][(i / 2) % 2];
+            let name = ["CreateBucket", "DeleteBucket", "ListBuckets"][(i / 4) % 3];
+            let insight = i % 10 == 9;
+            records.push((
+                i,
+                account,
+                region,
+                name,
+                insight,
+                record(i, account, region, name, insight),
+            ));
+        }
+        let entries: Vec<(u64, &[u8])> = records
+            .iter()
+            .map(|r| (r.0 as u64 + 1, r.5.as_bytes()))
+            .collect();
+        assert_eq!(history.index(&entries).expect("index").indexed, 60);
+
+        for (account, region) in [("111111111111", "us-east-1"), ("222222222222", "eu-west-1")] {
+            for insight in [false, true] {
+                for name in [None, Some("CreateBucket"), Some("ListBuckets")] {
+                    let query = LookupQuery {
+                        account_id: account.into(),
+                        region: region.into(),
+                        attribute: name.map(|n| (LookupAttributeKey::EventName, n.to_owned())),
+                        start_ms: None,
+                        end_ms: None,
+                        insight,
+                        max_results: 2,
+                        next_token: None,
+                    };
+                    let mut got = BTreeMap::new();
+                    let mut query = query;
+                    loop {
+                        let page = history.lookup(&query).expect("lookup");
+                        for event in page.events {
+                            assert!(got.insert(event.event_id, ()).is_none(), "duplicate");
+                        }
+                        match page.next_token {
+                            Some(token) => query.next_token = Some(token),
+                            None => break,
+                        }
+                    }
+                    let want: BTreeMap<String, ()> = records
+                        .iter()
+                        .filter(|r| r.1 == account && r.2 == region && r.4 == insight)
+                        .filter(|r| name.is_none_or(|n| r.3 == n))
+                        .map(|r| (format!("e-{}", r.0), ()))
+                        .collect();
+                    assert!(!want.is_empty() || insight);
+                    assert_eq!(got, want, "{account} {region} {insight} {name:?}");
+                }
+            }
+        }
+    }
+}
