@@ -56,7 +56,10 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
             .with_context(|| format!("opening data directory {}", data_dir.display()))?;
         if matches!(state.credentials_origin, Origin::Generated) {
             let root = &state.credentials.root;
-            println!("Generated root credentials (shown once; kept in {}):", data_dir.join("credentials.json").display());
+            println!(
+                "Generated root credentials (shown once; kept in {}):",
+                data_dir.join("credentials.json").display()
+            );
             println!("  AWS_ACCESS_KEY_ID={}", root.access_key_id);
             println!("  AWS_SECRET_ACCESS_KEY={}", root.secret_access_key);
         }
@@ -75,13 +78,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

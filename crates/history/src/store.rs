@@ -690,6 +690,41 @@ impl History {
         Ok(())
     }
 
+    /// Forgets every indexed event and marks the journal as applied up to `applied_seq`, so
+    /// nothing written before is indexed again (the development reset). Durable on return.
+    pub fn clear(&self, applied_seq: u64) -> Result<(), HistoryError> {
+        let mut state = lock(&self.writer);
+        let partitions: Vec<Partition> = std::mem::take(&mut *self.partitions_write())
+            .into_values()
+            .collect();
+        for partition in partitions {
+            self.db.delete_keyspace(partition.index)?;
+            self.db.delete_keyspace(partition.events)?;
+        }
+        let mut batch = self.db.batch();
+        for entry in self.ids.iter() {
+            let key = entry.key()?;
+            batch.remove(&self.ids, key.to_vec());
+            if batch.len() >= RETENTION_CHUNK {
+                std::mem::replace(&mut batch, self.db.batch()).commit()?;
+            }
+        }
+        for day in std::mem::take(&mut state.day_counts).into_keys() {
+            batch.remove(&self.meta, day_count_key(day));
+        }
+        let applied = self.applied_seq().max(applied_seq);
+        batch.insert(
+            &self.meta,
+            KEY_APPLIED_SEQ,
+            applied.to_be_bytes().as_slice(),
+        );
+        batch.commit()?;
+        self.applied_seq.store(applied, Ordering::Release);
+        self.total.store(0, Ordering::Relaxed);
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
     /// Makes everything indexed so far durable (fsync).
     pub fn flush(&self) -> Result<(), HistoryError> {
         self.db.persist(PersistMode::SyncAll)?;

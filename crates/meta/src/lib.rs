@@ -33,7 +33,9 @@ pub enum MetaError {
         key: String,
         source: serde_json::Error,
     },
-    #[error("metadata store format version {found} is newer than this build supports ({supported})")]
+    #[error(
+        "metadata store format version {found} is newer than this build supports ({supported})"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
 }
 
@@ -208,7 +210,12 @@ impl Txn<'_> {
         decode(&full, value.value()).map(Some)
     }
 
-    pub fn put<T: Serialize>(&mut self, table: &str, key: &str, value: &T) -> Result<(), MetaError> {
+    pub fn put<T: Serialize>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), MetaError> {
         self.put_raw(&full_key(table, key), value)
     }
 
@@ -229,7 +236,10 @@ impl Txn<'_> {
             if !key.starts_with(&start) {
                 break;
             }
-            out.push((key[table.len() + 1..].to_owned(), decode(key, value.value())?));
+            out.push((
+                key[table.len() + 1..].to_owned(),
+                decode(key, value.value())?,
+            ));
         }
         Ok(out)
     }
@@ -253,7 +263,10 @@ mod tests {
         let meta = Meta::open(dir.path()).expect("reopen");
         let trails: Vec<(String, String)> = meta.list("trails", "").expect("list");
         assert_eq!(trails, vec![("a".to_owned(), "one".to_owned())]);
-        assert_eq!(meta.get::<String>("buckets", "a").expect("get").as_deref(), Some("bucket"));
+        assert_eq!(
+            meta.get::<String>("buckets", "a").expect("get").as_deref(),
+            Some("bucket")
+        );
     }
 
     #[test]

@@ -137,6 +137,9 @@ mod tests {
                 "accessKeyId": "AKIAEXAMPLE",
             })
         );
-        assert_eq!(identity.user_identity().lookup_username().as_deref(), Some("root"));
+        assert_eq!(
+            identity.user_identity().lookup_username().as_deref(),
+            Some("root")
+        );
     }
 }

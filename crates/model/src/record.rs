@@ -173,7 +173,10 @@ mod tests {
         let record: Record = serde_json::from_str(text).expect("parse");
         assert_eq!(record.request_parameters, Some(Value::Null));
         assert_eq!(record.response_elements, None);
-        assert_eq!(record.extra.get("somethingNew"), Some(&serde_json::json!({"a":1})));
+        assert_eq!(
+            record.extra.get("somethingNew"),
+            Some(&serde_json::json!({"a":1}))
+        );
         let back = serde_json::to_string(&record).expect("serialize");
         assert!(back.contains(r#""requestParameters":null"#));
         assert!(!back.contains("responseElements"));

@@ -35,7 +35,10 @@ mod tests {
         let text = format_event_time(at);
         assert_eq!(text, "2023-11-14T22:13:20Z");
         assert_eq!(parse_event_time_ms(&text), Some(1_700_000_000_000));
-        assert_eq!(parse_event_time_ms("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
+        assert_eq!(
+            parse_event_time_ms("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000_500)
+        );
         assert_eq!(parse_event_time_ms("yesterday"), None);
     }
 }

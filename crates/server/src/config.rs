@@ -30,8 +30,8 @@ impl ServerConfig {
     /// Defaults for `data_dir`, overridden by the environment.
     pub fn from_env(data_dir: PathBuf) -> Result<ServerConfig, ServerError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let account_id =
-            var("OPENTRAIL_ACCOUNT_ID").unwrap_or_else(|| opentrail_model::ids::DEFAULT_ACCOUNT_ID.into());
+        let account_id = var("OPENTRAIL_ACCOUNT_ID")
+            .unwrap_or_else(|| opentrail_model::ids::DEFAULT_ACCOUNT_ID.into());
         if !opentrail_model::ids::is_account_id(&account_id) {
             return Err(ServerError::Config(format!(
                 "OPENTRAIL_ACCOUNT_ID must be 12 digits, got {account_id:?}"
@@ -49,13 +49,18 @@ impl ServerConfig {
             account_id,
             root_access_key_id,
             root_secret_access_key,
-            delivery_interval: Duration::from_secs(seconds_var("OPENTRAIL_DELIVERY_INTERVAL", 300)?),
+            delivery_interval: Duration::from_secs(seconds_var(
+                "OPENTRAIL_DELIVERY_INTERVAL",
+                300,
+            )?),
             digest_interval: Duration::from_secs(seconds_var("OPENTRAIL_DIGEST_INTERVAL", 3600)?),
             history_retention_days: u32::try_from(seconds_var(
                 "OPENTRAIL_HISTORY_RETENTION_DAYS",
                 90,
             )?)
-            .map_err(|_| ServerError::Config("OPENTRAIL_HISTORY_RETENTION_DAYS is too large".into()))?,
+            .map_err(|_| {
+                ServerError::Config("OPENTRAIL_HISTORY_RETENTION_DAYS is too large".into())
+            })?,
             dev: matches!(var("OPENTRAIL_DEV").as_deref(), Some("1" | "true" | "yes")),
         })
     }

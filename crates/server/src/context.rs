@@ -88,7 +88,8 @@ mod tests {
 
     #[test]
     fn lower_camel_renames_nested_keys_only() {
-        let input = json!({"TrailARN": "arn", "S3BucketName": "b", "Tags": [{"Key": "K", "Value": "V"}]});
+        let input =
+            json!({"TrailARN": "arn", "S3BucketName": "b", "Tags": [{"Key": "K", "Value": "V"}]});
         assert_eq!(
             lower_camel(&input),
             json!({"trailARN": "arn", "s3BucketName": "b", "tags": [{"key": "K", "value": "V"}]})

@@ -93,7 +93,8 @@ impl Credentials {
 
 impl SecretLookup for Credentials {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        self.find(access_key_id).map(|key| key.secret_access_key.clone())
+        self.find(access_key_id)
+            .map(|key| key.secret_access_key.clone())
     }
 }
 
@@ -108,9 +109,9 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-    use std::io::Write;
     #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = fs_err::OpenOptions::new();
     options.write(true).create(true).truncate(true);

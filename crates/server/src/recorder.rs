@@ -85,7 +85,9 @@ fn limit_elements(value: Option<Value>) -> Value {
 }
 
 fn json_len(value: &Value) -> usize {
-    serde_json::to_vec(value).map(|bytes| bytes.len()).unwrap_or(usize::MAX)
+    serde_json::to_vec(value)
+        .map(|bytes| bytes.len())
+        .unwrap_or(usize::MAX)
 }
 
 fn truncate(mut text: String, limit: usize) -> String {
@@ -141,7 +143,10 @@ mod tests {
         details.error = Some(("NoSuchBucket".into(), "gone".into()));
         let record = build_record(&ctx(), details);
         assert_eq!(record.request_parameters, Some(Value::Null));
-        assert_eq!(record.response_elements, Some(json!({"x-amz-version-id": "1"})));
+        assert_eq!(
+            record.response_elements,
+            Some(json!({"x-amz-version-id": "1"}))
+        );
         assert_eq!(record.error_code.as_deref(), Some("NoSuchBucket"));
         assert_eq!(record.event_category, Some(EventCategory::Data));
         assert_eq!(record.management_event, Some(false));

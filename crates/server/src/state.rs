@@ -94,7 +94,8 @@ impl AppState {
             .clear()
             .map_err(|err| ServerError::Objects(err.to_string()))?;
         self.history.clear(self.journal.last_seq())?;
-        self.history_applied.send_replace(self.history.applied_seq());
+        self.history_applied
+            .send_replace(self.history.applied_seq());
         Ok(())
     }
 

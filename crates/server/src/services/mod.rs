@@ -57,10 +57,15 @@ async fn cloudtrail_call(
         Err(err) => {
             let mut details = cloudtrail::record_details(operation, &serde_json::Value::Null, None);
             details.error = Some((err.code.clone(), err.message.clone()));
-            return (error_response(route, &err, &ctx.request_id, ""), Some(details));
+            return (
+                error_response(route, &err, &ctx.request_id, ""),
+                Some(details),
+            );
         }
     };
-    let result = match state.cloudtrail_model.validate_input(operation, &input) {
+    let checked = cloudtrail::precheck(ctx, operation, &input)
+        .and_then(|()| state.cloudtrail_model.validate_input(operation, &input));
+    let result = match checked {
         Ok(()) => cloudtrail::handle(state, ctx, operation, &input).await,
         Err(err) => Err(err),
     };
@@ -81,7 +86,10 @@ async fn cloudtrail_call(
             }
             let mut details = cloudtrail::record_details(operation, &input, None);
             details.error = Some((err.code.clone(), err.message.clone()));
-            (error_response(route, &err, &ctx.request_id, ""), Some(details))
+            (
+                error_response(route, &err, &ctx.request_id, ""),
+                Some(details),
+            )
         }
     }
 }

@@ -17,7 +17,9 @@ pub async fn run(state: Arc<AppState>) {
         Ok(cursor) => cursor,
         Err(err) => {
             tracing::error!(error = %err, "history cursor cannot be opened");
-            state.workers.report(CURSOR, "failed", 0, Some(err.to_string()));
+            state
+                .workers
+                .report(CURSOR, "failed", 0, Some(err.to_string()));
             return;
         }
     };
@@ -121,12 +123,16 @@ pub async fn retention(state: Arc<AppState>) {
                 let error = segments.err();
                 state.workers.report(NAME, "idle", removed_total, error);
             }
-            Ok(Err(err)) => state
-                .workers
-                .report(NAME, "retrying", removed_total, Some(err.to_string())),
-            Err(err) => state
-                .workers
-                .report(NAME, "retrying", removed_total, Some(err.to_string())),
+            Ok(Err(err)) => {
+                state
+                    .workers
+                    .report(NAME, "retrying", removed_total, Some(err.to_string()))
+            }
+            Err(err) => {
+                state
+                    .workers
+                    .report(NAME, "retrying", removed_total, Some(err.to_string()))
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(300)) => {}

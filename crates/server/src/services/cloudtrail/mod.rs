@@ -211,6 +211,18 @@ pub fn is_read_only(operation: &str) -> bool {
         .any(|prefix| operation.starts_with(prefix))
 }
 
+/// Checks that CloudTrail answers with its own error codes before the generic model validation
+/// (LookupEvents answers `InvalidMaxResultsException`, `InvalidLookupAttributesException`, …
+/// where the model alone would say `ValidationException`).
+pub fn precheck(ctx: &RequestContext, operation: &str, input: &Value) -> Result<(), ApiError> {
+    match Operation::parse(operation) {
+        Some(Operation::LookupEvents) => lookup::parse_query(ctx, input)
+            .map(|_| ())
+            .map_err(ApiError::from),
+        _ => Ok(()),
+    }
+}
+
 /// Handles one validated CloudTrail operation.
 pub async fn handle(
     state: &Arc<AppState>,
