@@ -4,6 +4,7 @@
 
 pub mod cloudtrail;
 pub mod s3;
+pub mod sqs;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub async fn call(
     match route.service.as_str() {
         "cloudtrail" => cloudtrail_call(state, ctx, route, &body).await,
         "s3" => s3::handle(state, ctx, verified, parts, body).await,
+        "sqs" => sqs::handle(state, ctx, route, parts, body).await,
         _ => (unknown_service(route, &ctx.request_id), None),
     }
 }
