@@ -1,0 +1,76 @@
+//! Where benchmarks keep their data, and the environment variables that tune them.
+
+use std::path::Path;
+
+/// A fresh temporary directory for one benchmark run, removed when dropped.
+///
+/// It is created under `OPENTRAIL_BENCH_DIR` when set, else in the system temporary directory.
+/// Either way it should sit on a real disk: fsync on tmpfs costs nothing and would flatter the
+/// journal. [`filesystem_of`] says where it ended up.
+pub fn bench_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    let builder = {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(prefix);
+        builder
+    };
+    let dir = match std::env::var_os("OPENTRAIL_BENCH_DIR") {
+        Some(parent) => {
+            fs_err::create_dir_all(&parent)?;
+            builder.tempdir_in(parent)?
+        }
+        None => builder.tempdir()?,
+    };
+    Ok(dir)
+}
+
+/// The filesystem holding `path`, from `/proc/mounts`: `"ext4 on /dev/vda (mounted at /)"`.
+/// `"unknown filesystem"` where `/proc/mounts` cannot be read.
+pub fn filesystem_of(path: &Path) -> String {
+    let path = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let Ok(mounts) = fs_err::read_to_string("/proc/mounts") else {
+        return "unknown filesystem".to_owned();
+    };
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let device = fields.next()?;
+            let mount_point = fields.next()?;
+            let fs_type = fields.next()?;
+            path.starts_with(mount_point)
+                .then_some((mount_point, device, fs_type))
+        })
+        // The longest mount point that contains the path is the one it lives on.
+        .max_by_key(|(mount_point, _, _)| mount_point.len())
+        .map(|(mount_point, device, fs_type)| {
+            format!("{fs_type} on {device} (mounted at {mount_point})")
+        })
+        .unwrap_or_else(|| "unknown filesystem".to_owned())
+}
+
+/// A positive integer from the environment variable `name`, else `default`.
+pub fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(text) if !text.is_empty() => {
+            let text = text.replace('_', "");
+            match text.parse::<usize>() {
+                Ok(value) if value > 0 => Ok(value),
+                _ => anyhow::bail!("{name} must be a positive whole number, got {text:?}"),
+            }
+        }
+        _ => Ok(default),
+    }
+}
+
+/// The number of CPUs this process may use.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The 1-minute load average from `/proc/loadavg` (other work on the machine skews results).
+pub fn load_average() -> String {
+    fs_err::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
