@@ -11,6 +11,7 @@
 //! - [`error`]: [`ApiError`], the AWS error code, message and HTTP status a request fails with
 //! - [`protocol`]: [`route`], which service, protocol and operation a request is for
 //! - [`sigv4`]: server-side AWS Signature Version 4 verification (headers and presigned URLs)
+//! - [`sign`]: client-side SigV4 signing for opentrail's own clients (checked against [`verify`])
 //! - [`chunked`]: `aws-chunked` body decoding with optional chunk-signature verification
 //! - [`json`]: awsJson 1.0 / 1.1 request parsing and response framing
 //! - [`xml`]: a small escaping XML writer, S3 and awsQuery error bodies, form parameter parsing
@@ -23,6 +24,7 @@ pub mod error;
 pub mod json;
 pub mod model;
 pub mod protocol;
+pub mod sign;
 pub mod sigv4;
 pub mod xml;
 
@@ -33,5 +35,6 @@ pub use error::ApiError;
 pub use json::{json_error_response, json_response, parse_json_body};
 pub use model::ServiceModel;
 pub use protocol::{Protocol, Route, route};
+pub use sign::{Credentials, SignError, SigningParams, sign_request};
 pub use sigv4::{AuthError, SecretLookup, Verified, verify};
 pub use xml::{XmlWriter, parse_query_params, query_error_response, s3_error_response};

@@ -690,7 +690,7 @@ fn check_time(
 }
 
 /// Builds the canonical request exactly as botocore signs it.
-fn canonical_request(
+pub(crate) fn canonical_request(
     parts: &http::request::Parts,
     signed_headers: &[String],
     is_s3: bool,
