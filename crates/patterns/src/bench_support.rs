@@ -1,0 +1,243 @@
+//! Throughput measurement of [`Machine`] on city-lots-shaped events (SF lot GeoJSON features,
+//! the event-ruler / quamina benchmark shape), for `examples/citylots.rs` and the bench crate.
+//!
+//! Rule sets:
+//! - [`families`]: five rules per operator family on `properties.*` / `geometry.*`, in the style
+//!   of event-ruler's citylots benchmark;
+//! - [`scaled_rules`]: `n` distinct rules mixing exact, prefix, wildcard, suffix and two-field
+//!   rules, each event matching few of them — to see how matching cost grows with the number of
+//!   rules. (`anything-but` rules match nearly every event, so their cost is the size of the
+//!   answer; they are left out of the scaling set.)
+
+use std::time::Instant;
+
+use crate::{Machine, Pattern, PatternError};
+
+/// A named set of rules.
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub name: &'static str,
+    pub rules: Vec<String>,
+}
+
+fn props(field: &str, matcher: &str) -> String {
+    format!(r#"{{"properties": {{"{field}": [{matcher}]}}}}"#)
+}
+
+/// Five rules for each operator family.
+pub fn families() -> Vec<Family> {
+    let each = |name, field: &str, matchers: &[&str]| Family {
+        name,
+        rules: matchers.iter().map(|m| props(field, m)).collect(),
+    };
+    vec![
+        each("exact", "MAPBLKLOT", &[r#""1430022""#, r#""2607117""#, r#""2607218""#, r#""3745012""#, r#""VACSTWIL""#]),
+        each("prefix", "STREET", &[
+            r#"{"prefix": "AC"}"#,
+            r#"{"prefix": "BL"}"#,
+            r#"{"prefix": "DR"}"#,
+            r#"{"prefix": "FU"}"#,
+            r#"{"prefix": "RH"}"#,
+        ]),
+        each("wildcard", "MAPBLKLOT", &[
+            r#"{"wildcard": "143*"}"#,
+            r#"{"wildcard": "2*7117"}"#,
+            r#"{"wildcard": "*7218"}"#,
+            r#"{"wildcard": "3745*2"}"#,
+            r#"{"wildcard": "VAC*WIL"}"#,
+        ]),
+        each("suffix", "STREET", &[
+            r#"{"suffix": "ON"}"#,
+            r#"{"suffix": "KE"}"#,
+            r#"{"suffix": "MM"}"#,
+            r#"{"suffix": "ING"}"#,
+            r#"{"suffix": "GO"}"#,
+        ]),
+        each("equals-ignore-case", "STREET", &[
+            r#"{"equals-ignore-case": "jefferson"}"#,
+            r#"{"equals-ignore-case": "bEaCh"}"#,
+            r#"{"equals-ignore-case": "HyDe"}"#,
+            r#"{"equals-ignore-case": "CHESTNUT"}"#,
+            r#"{"equals-ignore-case": "acacia"}"#,
+        ]),
+        each("prefix-equals-ignore-case", "STREET", &[
+            r#"{"prefix": {"equals-ignore-case": "aC"}}"#,
+            r#"{"prefix": {"equals-ignore-case": "bL"}}"#,
+            r#"{"prefix": {"equals-ignore-case": "dR"}}"#,
+            r#"{"prefix": {"equals-ignore-case": "fU"}}"#,
+            r#"{"prefix": {"equals-ignore-case": "rH"}}"#,
+        ]),
+        each("suffix-equals-ignore-case", "STREET", &[
+            r#"{"suffix": {"equals-ignore-case": "oN"}}"#,
+            r#"{"suffix": {"equals-ignore-case": "kE"}}"#,
+            r#"{"suffix": {"equals-ignore-case": "mM"}}"#,
+            r#"{"suffix": {"equals-ignore-case": "InG"}}"#,
+            r#"{"suffix": {"equals-ignore-case": "gO"}}"#,
+        ]),
+        Family {
+            name: "anything-but",
+            rules: vec![
+                props("STREET", r#"{"anything-but": ["FULTON", "MASON"]}"#),
+                props("ST_TYPE", r#"{"anything-but": "ST"}"#),
+                props("ODD_EVEN", r#"{"anything-but": {"equals-ignore-case": "e"}}"#),
+                props("STREET", r#"{"anything-but": {"prefix": "M"}}"#),
+                props("BLKLOT", r#"{"anything-but": {"suffix": "1"}}"#),
+            ],
+        },
+        Family {
+            name: "numeric",
+            rules: [
+                r#"{"geometry": {"type": ["Polygon"], "coordinates": [{"numeric": ["=", 0]}]}}"#,
+                r#"{"geometry": {"coordinates": [{"numeric": [">", -122.45, "<", -122.4]}]}}"#,
+                r#"{"geometry": {"coordinates": [{"numeric": [">=", 37.75, "<", 37.8]}]}}"#,
+                r#"{"geometry": {"type": ["MultiPolygon"], "coordinates": [{"numeric": ["<", -122.5]}]}}"#,
+                r#"{"geometry": {"coordinates": [{"numeric": [">", 37.82]}]}}"#,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        },
+    ]
+}
+
+/// `n` distinct rules; see the module docs.
+pub fn scaled_rules(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let block = 1 + (i * 7919) % 7600;
+            let lot = 1 + (i * 31) % 350;
+            match i % 5 {
+                0 => props("MAPBLKLOT", &format!(r#""{block:04}{lot:03}""#)),
+                1 => props(
+                    "MAPBLKLOT",
+                    &format!(r#"{{"prefix": "{block:04}{:02}"}}"#, lot / 10),
+                ),
+                2 => props(
+                    "MAPBLKLOT",
+                    &format!(r#"{{"wildcard": "{block:04}*{:02}"}}"#, lot % 100),
+                ),
+                3 => props(
+                    "BLKLOT",
+                    &format!(r#"{{"suffix": "{:03}{lot:03}"}}"#, block % 1000),
+                ),
+                _ => format!(
+                    r#"{{"properties": {{"BLOCK_NUM": ["{block:04}"], "LOT_NUM": ["{lot:03}"]}}}}"#
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The result of one timed pass over the events.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    pub label: String,
+    pub rules: usize,
+    pub events: usize,
+    /// Total matched ids over all events.
+    pub matches: usize,
+    pub seconds: f64,
+}
+
+impl Measurement {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+}
+
+/// Compiles `rules` into one machine and times `matches_for_json` over every event, on this
+/// thread (the automaton is built before the clock starts).
+pub fn measure(
+    label: &str,
+    rules: &[String],
+    events: &[&[u8]],
+) -> Result<Measurement, PatternError> {
+    let mut machine = Machine::new();
+    for (i, rule) in rules.iter().enumerate() {
+        machine.add(i, &Pattern::parse(rule)?);
+    }
+    machine.prepare();
+    let started = Instant::now();
+    let mut matches = 0;
+    for event in events {
+        matches += machine.count_matches_for_json(event)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Measurement {
+        label: label.to_string(),
+        rules: rules.len(),
+        events: events.len(),
+        matches,
+        seconds,
+    })
+}
+
+/// Splits a JSON-lines buffer into its non-empty lines.
+pub fn lines(buffer: &[u8]) -> Vec<&[u8]> {
+    buffer
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// Runs every family and the scaling sets; prints nothing.
+pub fn run_all(events: &[&[u8]]) -> Result<Vec<Measurement>, PatternError> {
+    let mut results = Vec::new();
+    for family in families() {
+        results.push(measure(family.name, &family.rules, events)?);
+    }
+    for n in [10, 1_000, 10_000] {
+        results.push(measure("mixed (scaling)", &scaled_rules(n), events)?);
+    }
+    Ok(results)
+}
+
+/// Formats measurements as a table.
+pub fn table(results: &[Measurement]) -> String {
+    let mut out = format!(
+        "{:<28} {:>7} {:>9} {:>10} {:>8} {:>12}\n",
+        "family", "rules", "events", "matches", "secs", "events/s"
+    );
+    for m in results {
+        out.push_str(&format!(
+            "{:<28} {:>7} {:>9} {:>10} {:>8.3} {:>12.0}\n",
+            m.label,
+            m.rules,
+            m.events,
+            m.matches,
+            m.seconds,
+            m.events_per_second()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_parses() {
+        for family in families() {
+            assert_eq!(family.rules.len(), 5, "{}", family.name);
+            for rule in &family.rules {
+                Pattern::parse(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+            }
+        }
+        for rule in scaled_rules(50) {
+            Pattern::parse(&rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        }
+    }
+
+    #[test]
+    fn measure_counts_matches() {
+        let events: Vec<&[u8]> = vec![
+            br#"{"type":"Feature","properties":{"MAPBLKLOT":"1430022","STREET":"FULTON"},"geometry":{"type":"Polygon","coordinates":[[[-122.42,37.77,0]]]}}"#,
+            br#"{"type":"Feature","properties":{"MAPBLKLOT":"0000001","STREET":"MASON"},"geometry":{"type":"Polygon","coordinates":[[[-122.42,37.77,0]]]}}"#,
+        ];
+        let exact = measure("exact", &families()[0].rules, &events).expect("valid");
+        assert_eq!(exact.matches, 1);
+        let numeric = measure("numeric", &families()[8].rules, &events).expect("valid");
+        assert_eq!(numeric.matches, 2 * 3);
+    }
+}
