@@ -1,0 +1,534 @@
+//! Which records a trail delivers: basic event selectors (management read/write, excluded
+//! management sources, data resources) and advanced event selectors (field conditions with
+//! `Equals`, `StartsWith`, `EndsWith`, `NotEquals`, `NotStartsWith`, `NotEndsWith`).
+//!
+//! The types here are plain structs the server converts its stored trail selectors into, so
+//! this module stays free of the API's wire shapes. Matching rules:
+//!
+//! - **No selectors** ([`TrailSelectors::AllManagement`]): every management event.
+//! - **Basic**: a record matches when any selector does. A management event matches a
+//!   selector that includes management events, whose read/write type fits the record's
+//!   `readOnly`, and that does not exclude its event source. A data event matches a selector
+//!   whose read/write type fits and one of whose data resources names it: same resource type
+//!   and an ARN that starts with one of the values (`arn:aws:s3` is every object,
+//!   `arn:aws:s3:::bucket/` the objects of one bucket; bucket-level data calls such as
+//!   ListObjects match the values under their bucket). Network activity and Insights events
+//!   never match basic selectors.
+//! - **Advanced**: a record matches when any selector does; a selector matches when all its
+//!   field conditions hold. In one condition the positive operators (`Equals`, `StartsWith`,
+//!   `EndsWith`) are ORed — any value of any of them suffices, and when there is none the
+//!   positive part holds — and the negative ones (`NotEquals`, `NotStartsWith`,
+//!   `NotEndsWith`) must all hold. A field the record lacks fails positive operators and
+//!   passes negative ones. `resources.type` and `resources.ARN` are evaluated per resource:
+//!   the selector holds when one resource of the record satisfies all its `resources.*`
+//!   conditions (a record without resources is evaluated as one resource with neither).
+
+use opentrail_model::{EventCategory, Record, Resource};
+
+/// A trail's event selectors, in the form delivery evaluates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TrailSelectors {
+    /// No selectors were ever put: all management events, read and write.
+    #[default]
+    AllManagement,
+    Basic(Vec<BasicSelector>),
+    Advanced(Vec<AdvancedSelector>),
+}
+
+/// Which calls a basic selector takes, by `readOnly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadWrite {
+    ReadOnly,
+    WriteOnly,
+    All,
+}
+
+impl ReadWrite {
+    fn admits(self, read_only: Option<bool>) -> bool {
+        match self {
+            ReadWrite::All => true,
+            ReadWrite::ReadOnly => read_only == Some(true),
+            ReadWrite::WriteOnly => read_only != Some(true),
+        }
+    }
+}
+
+/// A basic event selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicSelector {
+    pub read_write: ReadWrite,
+    pub include_management_events: bool,
+    pub data_resources: Vec<DataResource>,
+    /// Event sources whose management events this selector leaves out.
+    pub exclude_management_event_sources: Vec<String>,
+}
+
+/// The data events of one resource type a basic selector takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataResource {
+    /// `AWS::S3::Object`, `AWS::Lambda::Function`, `AWS::DynamoDB::Table`.
+    pub resource_type: String,
+    /// ARN prefixes.
+    pub values: Vec<String>,
+}
+
+/// An advanced event selector: every condition must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvancedSelector {
+    pub conditions: Vec<FieldCondition>,
+}
+
+/// The condition on one record field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldCondition {
+    /// `eventCategory`, `eventSource`, `eventName`, `eventType`, `readOnly`,
+    /// `resources.type`, `resources.ARN`, `userIdentity.arn`, `errorCode`,
+    /// `sessionCredentialFromConsole`, `vpcEndpointId`.
+    pub field: String,
+    pub equals: Vec<String>,
+    pub starts_with: Vec<String>,
+    pub ends_with: Vec<String>,
+    pub not_equals: Vec<String>,
+    pub not_starts_with: Vec<String>,
+    pub not_ends_with: Vec<String>,
+}
+
+impl FieldCondition {
+    /// Whether `value` (the field's value, `None` when the record lacks it) satisfies this
+    /// condition.
+    pub fn holds(&self, value: Option<&str>) -> bool {
+        let has_positive =
+            !(self.equals.is_empty() && self.starts_with.is_empty() && self.ends_with.is_empty());
+        let Some(value) = value else {
+            return !has_positive;
+        };
+        let positive = !has_positive
+            || self.equals.iter().any(|v| value == v)
+            || self
+                .starts_with
+                .iter()
+                .any(|v| value.starts_with(v.as_str()))
+            || self.ends_with.iter().any(|v| value.ends_with(v.as_str()));
+        positive
+            && !self.not_equals.iter().any(|v| value == v)
+            && !self
+                .not_starts_with
+                .iter()
+                .any(|v| value.starts_with(v.as_str()))
+            && !self
+                .not_ends_with
+                .iter()
+                .any(|v| value.ends_with(v.as_str()))
+    }
+
+    fn is_resource_field(&self) -> bool {
+        self.field.starts_with("resources.")
+    }
+}
+
+impl TrailSelectors {
+    /// Whether a trail with these selectors delivers `record`.
+    pub fn matches(&self, record: &Record) -> bool {
+        let category = record.category();
+        if category == EventCategory::Insight {
+            return false;
+        }
+        match self {
+            TrailSelectors::AllManagement => category == EventCategory::Management,
+            TrailSelectors::Basic(selectors) => selectors
+                .iter()
+                .any(|selector| basic_matches(selector, record, category)),
+            TrailSelectors::Advanced(selectors) => selectors
+                .iter()
+                .any(|selector| advanced_matches(selector, record)),
+        }
+    }
+}
+
+fn basic_matches(selector: &BasicSelector, record: &Record, category: EventCategory) -> bool {
+    if !selector.read_write.admits(record.read_only) {
+        return false;
+    }
+    match category {
+        EventCategory::Management => {
+            selector.include_management_events
+                && !record.event_source.as_ref().is_some_and(|source| {
+                    selector
+                        .exclude_management_event_sources
+                        .iter()
+                        .any(|excluded| excluded == source)
+                })
+        }
+        EventCategory::Data => selector.data_resources.iter().any(|data| {
+            record
+                .resources
+                .iter()
+                .flatten()
+                .any(|resource| data_resource_matches(data, resource))
+        }),
+        EventCategory::NetworkActivity | EventCategory::Insight => false,
+    }
+}
+
+/// Whether `resource` of a data event falls under `data`.
+fn data_resource_matches(data: &DataResource, resource: &Resource) -> bool {
+    let Some(arn) = resource.arn.as_deref() else {
+        return false;
+    };
+    let resource_type = resource.resource_type.as_deref();
+    let same_type = resource_type.is_none_or(|kind| kind == data.resource_type);
+    if same_type {
+        return data
+            .values
+            .iter()
+            .any(|value| arn.starts_with(value.as_str()));
+    }
+    // Bucket-level data calls (ListObjects) fall under the object values of their bucket.
+    data.resource_type == "AWS::S3::Object"
+        && resource_type == Some("AWS::S3::Bucket")
+        && data.values.iter().any(|value| {
+            let service_wide = !value.contains(":::") || value.ends_with(":::");
+            (service_wide && arn.starts_with(value.as_str()))
+                || value
+                    .strip_prefix(arn)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+fn advanced_matches(selector: &AdvancedSelector, record: &Record) -> bool {
+    let record_fields_hold = selector
+        .conditions
+        .iter()
+        .filter(|condition| !condition.is_resource_field())
+        .all(|condition| condition.holds(field_value(record, &condition.field).as_deref()));
+    if !record_fields_hold {
+        return false;
+    }
+    let resource_conditions: Vec<&FieldCondition> = selector
+        .conditions
+        .iter()
+        .filter(|condition| condition.is_resource_field())
+        .collect();
+    if resource_conditions.is_empty() {
+        return true;
+    }
+    let none = Resource {
+        account_id: None,
+        resource_type: None,
+        arn: None,
+    };
+    let resources: Vec<&Resource> = match record.resources.as_deref() {
+        Some(list) if !list.is_empty() => list.iter().collect(),
+        _ => vec![&none],
+    };
+    resources.iter().any(|resource| {
+        resource_conditions.iter().all(|condition| {
+            let value = match condition.field.as_str() {
+                "resources.type" => resource.resource_type.as_deref(),
+                "resources.ARN" => resource.arn.as_deref(),
+                _ => None,
+            };
+            condition.holds(value)
+        })
+    })
+}
+
+/// The value of a non-resource field of `record`, as advanced selectors compare it.
+fn field_value(record: &Record, field: &str) -> Option<String> {
+    match field {
+        "eventCategory" => Some(record.category().as_str().to_owned()),
+        "eventSource" => record.event_source.clone(),
+        "eventName" => record.event_name.clone(),
+        "eventType" => Some(record.event_type.clone()),
+        "readOnly" => record.read_only.map(|read_only| read_only.to_string()),
+        "userIdentity.arn" => record.user_identity.as_ref()?.arn.clone(),
+        "errorCode" => record.error_code.clone(),
+        "sessionCredentialFromConsole" => record.session_credential_from_console.clone(),
+        "vpcEndpointId" => record.vpc_endpoint_id.clone(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(category: EventCategory, source: &str, name: &str, read_only: bool) -> Record {
+        Record {
+            event_version: "1.11".into(),
+            event_time: "2024-01-02T03:04:05Z".into(),
+            event_source: Some(source.into()),
+            event_name: Some(name.into()),
+            aws_region: "us-east-1".into(),
+            event_id: "e".into(),
+            event_type: "AwsApiCall".into(),
+            read_only: Some(read_only),
+            event_category: Some(category),
+            ..Record::default()
+        }
+    }
+
+    fn s3_object_event(name: &str, bucket: &str, key: &str, read_only: bool) -> Record {
+        let mut event = record(EventCategory::Data, "s3.amazonaws.com", name, read_only);
+        event.resources = Some(vec![
+            Resource {
+                account_id: None,
+                resource_type: Some("AWS::S3::Object".into()),
+                arn: Some(format!("arn:aws:s3:::{bucket}/{key}")),
+            },
+            Resource {
+                account_id: Some("123456789012".into()),
+                resource_type: Some("AWS::S3::Bucket".into()),
+                arn: Some(format!("arn:aws:s3:::{bucket}")),
+            },
+        ]);
+        event
+    }
+
+    fn condition(field: &str) -> FieldCondition {
+        FieldCondition {
+            field: field.into(),
+            ..FieldCondition::default()
+        }
+    }
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn default_takes_management_only() {
+        let selectors = TrailSelectors::AllManagement;
+        assert!(selectors.matches(&record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "CreateUser",
+            false
+        )));
+        assert!(selectors.matches(&record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "GetUser",
+            true
+        )));
+        assert!(!selectors.matches(&s3_object_event("GetObject", "b", "k", true)));
+        assert!(!selectors.matches(&record(
+            EventCategory::Insight,
+            "iam.amazonaws.com",
+            "x",
+            false
+        )));
+    }
+
+    #[test]
+    fn basic_read_write_and_excluded_sources() {
+        let write_only = TrailSelectors::Basic(vec![BasicSelector {
+            read_write: ReadWrite::WriteOnly,
+            include_management_events: true,
+            data_resources: Vec::new(),
+            exclude_management_event_sources: strings(&["kms.amazonaws.com"]),
+        }]);
+        let write = record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "CreateUser",
+            false,
+        );
+        let read = record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "GetUser",
+            true,
+        );
+        let kms = record(
+            EventCategory::Management,
+            "kms.amazonaws.com",
+            "CreateKey",
+            false,
+        );
+        assert!(write_only.matches(&write));
+        assert!(!write_only.matches(&read));
+        assert!(!write_only.matches(&kms));
+
+        let read_only = TrailSelectors::Basic(vec![BasicSelector {
+            read_write: ReadWrite::ReadOnly,
+            include_management_events: true,
+            data_resources: Vec::new(),
+            exclude_management_event_sources: Vec::new(),
+        }]);
+        assert!(read_only.matches(&read));
+        assert!(!read_only.matches(&write));
+
+        let no_management = TrailSelectors::Basic(vec![BasicSelector {
+            read_write: ReadWrite::All,
+            include_management_events: false,
+            data_resources: Vec::new(),
+            exclude_management_event_sources: Vec::new(),
+        }]);
+        assert!(!no_management.matches(&write));
+    }
+
+    #[test]
+    fn basic_data_resources_by_arn_prefix() {
+        let selectors = TrailSelectors::Basic(vec![BasicSelector {
+            read_write: ReadWrite::All,
+            include_management_events: false,
+            data_resources: vec![DataResource {
+                resource_type: "AWS::S3::Object".into(),
+                values: strings(&["arn:aws:s3:::logged/"]),
+            }],
+            exclude_management_event_sources: Vec::new(),
+        }]);
+        assert!(selectors.matches(&s3_object_event("PutObject", "logged", "a/b", false)));
+        assert!(!selectors.matches(&s3_object_event("PutObject", "other", "a/b", false)));
+        assert!(!selectors.matches(&s3_object_event("PutObject", "logged-not", "k", false)));
+        let mut list = record(EventCategory::Data, "s3.amazonaws.com", "ListObjects", true);
+        list.resources = Some(vec![Resource {
+            account_id: None,
+            resource_type: Some("AWS::S3::Bucket".into()),
+            arn: Some("arn:aws:s3:::logged".into()),
+        }]);
+        assert!(selectors.matches(&list));
+
+        let everything = TrailSelectors::Basic(vec![BasicSelector {
+            read_write: ReadWrite::WriteOnly,
+            include_management_events: true,
+            data_resources: vec![DataResource {
+                resource_type: "AWS::S3::Object".into(),
+                values: strings(&["arn:aws:s3"]),
+            }],
+            exclude_management_event_sources: Vec::new(),
+        }]);
+        assert!(everything.matches(&s3_object_event("PutObject", "any", "k", false)));
+        assert!(!everything.matches(&s3_object_event("GetObject", "any", "k", true)));
+        assert!(!everything.matches(&list));
+    }
+
+    #[test]
+    fn each_advanced_operator() {
+        let value = Some("s3.amazonaws.com");
+        let mut equals = condition("eventSource");
+        equals.equals = strings(&["iam.amazonaws.com", "s3.amazonaws.com"]);
+        assert!(equals.holds(value));
+        equals.equals = strings(&["iam.amazonaws.com"]);
+        assert!(!equals.holds(value));
+
+        let mut starts = condition("eventSource");
+        starts.starts_with = strings(&["s3."]);
+        assert!(starts.holds(value));
+        starts.starts_with = strings(&["iam."]);
+        assert!(!starts.holds(value));
+
+        let mut ends = condition("eventSource");
+        ends.ends_with = strings(&[".amazonaws.com"]);
+        assert!(ends.holds(value));
+        ends.ends_with = strings(&[".example.com"]);
+        assert!(!ends.holds(value));
+
+        let mut not_equals = condition("eventSource");
+        not_equals.not_equals = strings(&["s3.amazonaws.com"]);
+        assert!(!not_equals.holds(value));
+        not_equals.not_equals = strings(&["iam.amazonaws.com"]);
+        assert!(not_equals.holds(value));
+
+        let mut not_starts = condition("eventSource");
+        not_starts.not_starts_with = strings(&["s3"]);
+        assert!(!not_starts.holds(value));
+        not_starts.not_starts_with = strings(&["iam"]);
+        assert!(not_starts.holds(value));
+
+        let mut not_ends = condition("eventSource");
+        not_ends.not_ends_with = strings(&[".com"]);
+        assert!(!not_ends.holds(value));
+        not_ends.not_ends_with = strings(&[".org"]);
+        assert!(not_ends.holds(value));
+
+        // Positive and negative together: one positive and none of the negatives.
+        let mut both = condition("eventSource");
+        both.starts_with = strings(&["s3"]);
+        both.not_ends_with = strings(&[".cn"]);
+        assert!(both.holds(value));
+        assert!(!both.holds(Some("s3.amazonaws.com.cn")));
+        // A missing field fails positive operators and passes negative ones.
+        assert!(!equals.holds(None));
+        assert!(not_equals.holds(None));
+    }
+
+    #[test]
+    fn advanced_selectors_combine_fields_and_resources() {
+        let mut category = condition("eventCategory");
+        category.equals = strings(&["Data"]);
+        let mut resource_type = condition("resources.type");
+        resource_type.equals = strings(&["AWS::S3::Object"]);
+        let mut arn = condition("resources.ARN");
+        arn.starts_with = strings(&["arn:aws:s3:::logged/"]);
+        arn.not_ends_with = strings(&[".tmp"]);
+        let mut read_only = condition("readOnly");
+        read_only.equals = strings(&["false"]);
+        let data = AdvancedSelector {
+            conditions: vec![category, resource_type, arn, read_only],
+        };
+        let mut management = condition("eventCategory");
+        management.equals = strings(&["Management"]);
+        let mut source = condition("eventSource");
+        source.not_equals = strings(&["kms.amazonaws.com"]);
+        let mut name = condition("eventName");
+        name.starts_with = strings(&["Create", "Delete"]);
+        let management = AdvancedSelector {
+            conditions: vec![management, source, name],
+        };
+        let selectors = TrailSelectors::Advanced(vec![data, management]);
+
+        assert!(selectors.matches(&s3_object_event("PutObject", "logged", "a", false)));
+        assert!(!selectors.matches(&s3_object_event("PutObject", "logged", "a.tmp", false)));
+        assert!(!selectors.matches(&s3_object_event("GetObject", "logged", "a", true)));
+        assert!(!selectors.matches(&s3_object_event("PutObject", "other", "a", false)));
+        assert!(selectors.matches(&record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "CreateUser",
+            false
+        )));
+        assert!(!selectors.matches(&record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "GetUser",
+            true
+        )));
+        assert!(!selectors.matches(&record(
+            EventCategory::Management,
+            "kms.amazonaws.com",
+            "CreateKey",
+            false
+        )));
+    }
+
+    #[test]
+    fn advanced_other_fields() {
+        let mut event = record(
+            EventCategory::Management,
+            "iam.amazonaws.com",
+            "CreateUser",
+            false,
+        );
+        event.error_code = Some("AccessDenied".into());
+        event.user_identity = Some(opentrail_model::UserIdentity {
+            arn: Some("arn:aws:iam::123456789012:user/alice".into()),
+            ..Default::default()
+        });
+        let selector = |field: &str, ends: &str| {
+            let mut management = condition("eventCategory");
+            management.equals = strings(&["Management"]);
+            let mut other = condition(field);
+            other.ends_with = strings(&[ends]);
+            TrailSelectors::Advanced(vec![AdvancedSelector {
+                conditions: vec![management, other],
+            }])
+        };
+        assert!(selector("errorCode", "Denied").matches(&event));
+        assert!(selector("userIdentity.arn", "/alice").matches(&event));
+        assert!(!selector("userIdentity.arn", "/bob").matches(&event));
+        assert!(selector("eventType", "ApiCall").matches(&event));
+        assert!(!selector("vpcEndpointId", "x").matches(&event));
+    }
+}
