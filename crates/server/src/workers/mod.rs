@@ -3,8 +3,13 @@
 //! - `history`: follows the journal into the event-history index.
 //! - `retention`: drops history older than the retention, and journal segments every consumer
 //!   has passed.
+//! - `delivery`: trail log files and signed digest files into the trails' buckets
+//!   ([`delivery`], [`digests`], signing keys in [`keys`]).
 
+pub mod delivery;
+pub mod digests;
 mod history;
+pub mod keys;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -79,5 +84,7 @@ pub fn spawn_all(state: Arc<AppState>) {
     let handle = tokio::spawn(history::run(state.clone()));
     state.workers.add(handle);
     let handle = tokio::spawn(history::retention(state.clone()));
+    state.workers.add(handle);
+    let handle = tokio::spawn(delivery::run(state.clone()));
     state.workers.add(handle);
 }

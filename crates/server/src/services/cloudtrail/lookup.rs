@@ -24,7 +24,7 @@ fn invalid_attributes(message: impl Into<String>) -> CloudTrailError {
 }
 
 /// Reads a `Date` member: epoch seconds (what the SDKs send) or an RFC 3339 string.
-fn time_ms(input: &Value, key: &str) -> Result<Option<i64>, CloudTrailError> {
+pub(super) fn time_ms(input: &Value, key: &str) -> Result<Option<i64>, CloudTrailError> {
     let invalid = || {
         CloudTrailError::InvalidTimeRange(format!(
             "{key} is not a valid time: expected epoch seconds or an ISO 8601 timestamp."

@@ -11,12 +11,14 @@
 //! - [`selectors`]: event selectors (basic, advanced) and Insights selectors.
 //! - [`tags`]: AddTags, RemoveTags, ListTags.
 //! - [`lookup`]: the LookupEvents operation.
+//! - [`public_keys`]: ListPublicKeys (the keys that verify digest files).
 //! - [`store`]: the stored trail and trail status ([`store::TrailStatus`], for delivery).
 //! - [`validate`]: trail names, trail ARNs and the other parameters.
 //! - [`error`]: [`CloudTrailError`] and its AWS codes.
 
 pub mod error;
 pub mod lookup;
+pub mod public_keys;
 pub mod selectors;
 pub mod store;
 pub mod tags;
@@ -158,6 +160,7 @@ pub fn handler(operation: Operation) -> Handler {
         RemoveTags => Handler::Blocking(tags::remove_tags),
         ListTags => Handler::Blocking(tags::list_tags),
         LookupEvents => Handler::LookupEvents,
+        ListPublicKeys => Handler::Blocking(public_keys::list_public_keys),
         CancelQuery
         | CreateChannel
         | CreateDashboard
@@ -185,7 +188,6 @@ pub fn handler(operation: Operation) -> Handler {
         | ListImports
         | ListInsightsData
         | ListInsightsMetricData
-        | ListPublicKeys
         | ListQueries
         | PutEventConfiguration
         | PutResourcePolicy
@@ -374,7 +376,7 @@ mod tests {
             .iter()
             .filter(|op| !matches!(handler(**op), Handler::Unsupported))
             .count();
-        assert_eq!(built, 17);
+        assert_eq!(built, 18);
         assert!(matches!(
             handler(Operation::StartQuery),
             Handler::Unsupported

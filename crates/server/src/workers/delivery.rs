@@ -1,0 +1,830 @@
+//! The `delivery` worker: follows the journal and writes each trail's log files into its
+//! bucket, every `delivery_interval`; then hands the delivered files to the digests
+//! ([`super::digests`]).
+//!
+//! # Exactly once across crashes
+//!
+//! The journal is the source of truth. Each trail has a delivery position in the metadata
+//! store: every record at or below it is delivered (or not selected). A round reads the journal
+//! past the positions, selects records per trail (selectors, logging window, regions), and for
+//! each trail with records:
+//!
+//! 1. persists a **plan** — the object keys, the journal seqs of each file, the delivery
+//!    time — next to the position;
+//! 2. writes the objects (puts are atomic and durable; overwriting one is harmless);
+//! 3. in one metadata transaction, moves the position to the plan's end, drops the plan and
+//!    adds the files to the trail's pending digest entries.
+//!
+//! After a crash, a plan still present is redone first: the same journal seqs give the same
+//! bytes under the same keys. Nothing is buffered in memory between rounds, so records not yet
+//! delivered are simply read again. The journal cursor `delivery` follows the lowest trail
+//! position (it only lets the journal drop segments every consumer has passed).
+//!
+//! # Tables (format version 1)
+//! `delivery-trails`, key = trail key → [`TrailDelivery`].
+//!
+//! # Failures
+//! A failed put (bucket deleted, store error) leaves the plan in place; the trail is retried
+//! with a growing backoff while the other trails go on, and the error shows in GetTrailStatus
+//! (`LatestDeliveryError`, e.g. `NoSuchBucket`) and in the log.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use opentrail_delivery::digest::{DigestLogFile, HASH_ALGORITHM, format_time, sha256_hex};
+use opentrail_delivery::logfile::{self, MAX_FILE_BYTES};
+use opentrail_delivery::selectors::{
+    AdvancedSelector, BasicSelector, DataResource, FieldCondition, ReadWrite, TrailSelectors,
+};
+use opentrail_delivery::signing::SigningError;
+use opentrail_delivery::{PutOptions, StoreError};
+use opentrail_journal::{Cursor, JournalError};
+use opentrail_meta::MetaError;
+use opentrail_model::Record;
+use serde::{Deserialize, Serialize};
+
+use super::digests;
+use crate::AppState;
+use crate::services::cloudtrail::selectors::{ReadWriteType, Selectors};
+use crate::services::cloudtrail::store::{self, StoredTrail, TrailStatus};
+
+pub const NAME: &str = "delivery";
+pub const TRAILS_TABLE: &str = "delivery-trails";
+pub const FORMAT_VERSION: u32 = 1;
+const CURSOR: &str = "delivery";
+/// Journal entries read at a time.
+const READ_BATCH: usize = 4096;
+/// Selected bytes after which a round delivers what it has and reads on.
+const ROUND_BYTES: usize = 64 * 1024 * 1024;
+/// Event sources of global services, left out when a trail excludes global service events.
+const GLOBAL_SOURCES: [&str; 4] = [
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "cloudfront.amazonaws.com",
+    "route53.amazonaws.com",
+];
+
+/// Failures of delivery and digests.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("writing to bucket {bucket} failed: {source}")]
+    Store { bucket: String, source: StoreError },
+    #[error("bucket {0} does not exist")]
+    NoSuchBucket(String),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error("signing key: {0}")]
+    Key(String),
+    #[error("reading the bucket record failed: {0}")]
+    Bucket(String),
+    #[error("compressing a file failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("journal entry {0} of a delivery plan is no longer in the journal")]
+    MissingEntry(u64),
+}
+
+impl DeliveryError {
+    /// The S3-style code GetTrailStatus shows (`LatestDeliveryError`).
+    pub fn status_code(&self) -> String {
+        match self {
+            DeliveryError::NoSuchBucket(_)
+            | DeliveryError::Store {
+                source: StoreError::NoSuchBucket(_),
+                ..
+            } => "NoSuchBucket".to_owned(),
+            _ => "InternalError".to_owned(),
+        }
+    }
+}
+
+/// One trail's delivery bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrailDelivery {
+    pub version: u32,
+    /// Every journal entry at or below this seq is delivered or not selected.
+    pub position: u64,
+    #[serde(default)]
+    pub plan: Option<LogPlan>,
+}
+
+/// A delivery that was started: redone with the same keys and content after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogPlan {
+    /// The position once the plan is done.
+    pub upto: u64,
+    pub delivered_ms: i64,
+    pub bucket: String,
+    pub files: Vec<PlannedFile>,
+}
+
+/// One log file of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFile {
+    pub region: String,
+    pub key: String,
+    /// The journal seqs of its records, as inclusive runs, in order.
+    pub seqs: Vec<(u64, u64)>,
+}
+
+/// A selected record: its journal seq, bytes and event time.
+struct Selected {
+    seq: u64,
+    payload: Arc<Vec<u8>>,
+    event_ms: i64,
+}
+
+/// Retry bookkeeping of a failing trail.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    failures: u32,
+    next_at: Instant,
+}
+
+/// What the worker keeps between rounds (only retry timing: everything else is durable).
+pub struct Deliverer {
+    state: Arc<AppState>,
+    cursor: Cursor,
+    retries: HashMap<String, Retry>,
+    pub processed: u64,
+    pub last_error: Option<String>,
+}
+
+/// Runs delivery and digests until shutdown.
+pub async fn run(state: Arc<AppState>) {
+    let cursor = match state.journal.cursor(CURSOR) {
+        Ok(cursor) => cursor,
+        Err(err) => {
+            tracing::error!(error = %err, "delivery cursor cannot be opened");
+            state
+                .workers
+                .report(NAME, "failed", 0, Some(err.to_string()));
+            return;
+        }
+    };
+    let mut shutdown = state.shutdown.subscribe();
+    let delivery_interval = state.config.delivery_interval;
+    let tick = delivery_interval
+        .min(state.config.digest_interval)
+        .min(Duration::from_secs(5));
+    let worker = Arc::new(Mutex::new(Deliverer {
+        state: state.clone(),
+        cursor,
+        retries: HashMap::new(),
+        processed: 0,
+        last_error: None,
+    }));
+    let mut next_delivery = Instant::now() + delivery_interval;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let now = Instant::now();
+        let deliver = now >= next_delivery;
+        if deliver {
+            next_delivery = now + delivery_interval;
+        }
+        let round_worker = worker.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut worker = round_worker.lock().unwrap_or_else(PoisonError::into_inner);
+            worker.round(deliver)
+        })
+        .await;
+        let wake = match outcome {
+            Ok(retry_at) => retry_at,
+            Err(err) => {
+                tracing::error!(error = %err, "delivery round panicked");
+                None
+            }
+        };
+        let mut until = (Instant::now() + tick).min(next_delivery);
+        if let Some(retry_at) = wake {
+            until = until.min(retry_at.max(Instant::now() + Duration::from_millis(200)));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until.into()) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    let worker = worker.lock().unwrap_or_else(PoisonError::into_inner);
+    state
+        .workers
+        .report(NAME, "stopped", worker.processed, worker.last_error.clone());
+}
+
+impl Deliverer {
+    /// One round: deliver when `deliver` (or a retry is due), then the digests. Returns when
+    /// the earliest pending retry is due.
+    fn round(&mut self, deliver: bool) -> Option<Instant> {
+        let retry_due = self
+            .retries
+            .values()
+            .any(|retry| retry.next_at <= Instant::now());
+        if deliver || retry_due {
+            match self.deliver_round() {
+                Ok(()) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "delivery round failed; retrying");
+                    self.last_error = Some(err.to_string());
+                }
+            }
+        }
+        if let Err(err) = digests::round(&self.state, &self.positions()) {
+            tracing::warn!(error = %err, "digest round failed; retrying");
+            self.last_error = Some(err.to_string());
+        }
+        let state_name = if self.retries.is_empty() {
+            "idle"
+        } else {
+            "retrying"
+        };
+        self.state
+            .workers
+            .report(NAME, state_name, self.processed, self.last_error.clone());
+        self.retries.values().map(|retry| retry.next_at).min()
+    }
+
+    /// Every trail's delivery position, by trail key.
+    fn positions(&self) -> HashMap<String, u64> {
+        self.state
+            .meta
+            .list::<TrailDelivery>(TRAILS_TABLE, "")
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(key, row)| (key, row.position))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn retry_due(&self, key: &str) -> bool {
+        self.retries
+            .get(key)
+            .is_none_or(|retry| retry.next_at <= Instant::now())
+    }
+
+    fn failed(&mut self, trail_key: &str, err: &DeliveryError) {
+        let interval = self.state.config.delivery_interval;
+        let retry = self.retries.entry(trail_key.to_owned()).or_insert(Retry {
+            failures: 0,
+            next_at: Instant::now(),
+        });
+        retry.failures = retry.failures.saturating_add(1);
+        let backoff = Duration::from_secs(1 << retry.failures.min(8))
+            .min(interval.max(Duration::from_secs(2)));
+        retry.next_at = Instant::now() + backoff;
+        tracing::warn!(trail = trail_key, error = %err, failures = retry.failures, "trail delivery failed; will retry");
+        self.last_error = Some(format!("{trail_key}: {err}"));
+        let code = err.status_code();
+        let now = opentrail_model::time::now_ms();
+        if let Err(meta_err) = store::update_status(&self.state.meta, trail_key, |status| {
+            status.latest_delivery_attempt_time_ms = Some(now);
+            status.latest_delivery_error = Some(code);
+        }) {
+            tracing::warn!(error = %meta_err, "recording a delivery failure failed");
+        }
+    }
+
+    fn succeeded(&mut self, trail_key: &str) {
+        self.retries.remove(trail_key);
+    }
+
+    /// Delivers everything the journal holds past the trails' positions.
+    fn deliver_round(&mut self) -> Result<(), DeliveryError> {
+        let state = self.state.clone();
+        // Read the end first: every record up to it was appended after its call's metadata
+        // change (StartLogging, CreateTrail) was committed, so the statuses read below see it.
+        let last = state.journal.last_seq();
+        let trails = store::all_trails(&state.meta)?;
+        let mut statuses = HashMap::new();
+        for trail in &trails {
+            statuses.insert(trail.key(), store::status(&state.meta, &trail.key())?);
+        }
+        let floor = self.cursor.position().min(last);
+        let mut rows: BTreeMap<String, TrailDelivery> =
+            state.meta.list(TRAILS_TABLE, "")?.into_iter().collect();
+        let live: HashSet<String> = trails.iter().map(StoredTrail::key).collect();
+
+        // Trails that are gone: finish a started plan, then forget them.
+        for (key, row) in rows.clone() {
+            if live.contains(&key) {
+                continue;
+            }
+            if let Some(plan) = &row.plan
+                && self.retry_due(&key)
+            {
+                match self.execute(&key, None, plan) {
+                    Ok(_) => self.succeeded(&key),
+                    Err(err) => {
+                        let failures = self.retries.get(&key).map_or(0, |r| r.failures);
+                        if failures < 5 {
+                            self.failed(&key, &err);
+                            continue;
+                        }
+                        tracing::warn!(trail = key, error = %err, "giving up the last delivery of a deleted trail");
+                    }
+                }
+            } else if row.plan.is_some() {
+                continue;
+            }
+            state.meta.delete(TRAILS_TABLE, &key)?;
+            rows.remove(&key);
+            self.retries.remove(&key);
+        }
+
+        // New trails start at the floor: nothing below it can be theirs.
+        for trail in &trails {
+            if let std::collections::btree_map::Entry::Vacant(slot) = rows.entry(trail.key()) {
+                let row = TrailDelivery {
+                    version: FORMAT_VERSION,
+                    position: floor,
+                    plan: None,
+                };
+                state.meta.put(TRAILS_TABLE, slot.key(), &row)?;
+                slot.insert(row);
+            }
+        }
+
+        // Redo started plans; a trail whose plan fails waits for its retry.
+        let mut active: Vec<(&StoredTrail, TrailSelectors)> = Vec::new();
+        for trail in &trails {
+            let key = trail.key();
+            if !self.retry_due(&key) {
+                continue;
+            }
+            let Some(row) = rows.get_mut(&key) else {
+                continue;
+            };
+            if let Some(plan) = row.plan.clone() {
+                match self.execute(&key, Some(trail), &plan) {
+                    Ok(()) => {
+                        row.position = plan.upto;
+                        row.plan = None;
+                        self.succeeded(&key);
+                    }
+                    Err(err) => {
+                        self.failed(&key, &err);
+                        continue;
+                    }
+                }
+            }
+            active.push((trail, delivery_selectors(&trail.selectors)));
+        }
+
+        let mut positions: HashMap<String, u64> = active
+            .iter()
+            .filter_map(|(trail, _)| {
+                rows.get(&trail.key())
+                    .map(|row| (trail.key(), row.position))
+            })
+            .collect();
+        let mut after = positions.values().copied().min().unwrap_or(last);
+        while after < last && !active.is_empty() {
+            let (end, mut selected) =
+                self.read_and_select(after, last, &active, &statuses, &positions)?;
+            if end <= after {
+                break;
+            }
+            let mut still_active = Vec::new();
+            let mut plain_moves = Vec::new();
+            for (trail, selectors) in active {
+                let key = trail.key();
+                match selected.remove(&key) {
+                    Some(by_region) if !by_region.is_empty() => {
+                        match self.deliver_trail(trail, by_region, end) {
+                            Ok(()) => {
+                                self.succeeded(&key);
+                                positions.insert(key, end);
+                                still_active.push((trail, selectors));
+                            }
+                            Err(err) => {
+                                self.failed(&key, &err);
+                            }
+                        }
+                    }
+                    _ => {
+                        plain_moves.push(key.clone());
+                        positions.insert(key, end);
+                        still_active.push((trail, selectors));
+                    }
+                }
+            }
+            if !plain_moves.is_empty() {
+                state.meta.write(|txn| {
+                    for key in &plain_moves {
+                        if let Some(mut row) = txn.get::<TrailDelivery>(TRAILS_TABLE, key)?
+                            && row.plan.is_none()
+                            && row.position < end
+                        {
+                            row.position = end;
+                            txn.put(TRAILS_TABLE, key, &row)?;
+                        }
+                    }
+                    Ok::<(), MetaError>(())
+                })?;
+            }
+            active = still_active;
+            after = end;
+        }
+
+        // The journal may drop what every trail has passed.
+        let lowest = state
+            .meta
+            .list::<TrailDelivery>(TRAILS_TABLE, "")?
+            .into_iter()
+            .map(|(_, row)| row.position)
+            .min()
+            .unwrap_or(last)
+            .min(last);
+        if lowest != self.cursor.position() {
+            self.cursor.commit(lowest)?;
+        }
+        Ok(())
+    }
+
+    /// Reads entries after `after` (at most to `last`) until enough bytes are selected;
+    /// returns the last seq read and the selected records per trail and region.
+    #[allow(clippy::type_complexity)]
+    fn read_and_select(
+        &self,
+        after: u64,
+        last: u64,
+        active: &[(&StoredTrail, TrailSelectors)],
+        statuses: &HashMap<String, TrailStatus>,
+        positions: &HashMap<String, u64>,
+    ) -> Result<(u64, HashMap<String, BTreeMap<String, Vec<Selected>>>), DeliveryError> {
+        let mut selected: HashMap<String, BTreeMap<String, Vec<Selected>>> = HashMap::new();
+        let mut bytes = 0usize;
+        let mut end = after;
+        while end < last && bytes < ROUND_BYTES {
+            let wanted = usize::try_from(last - end)
+                .unwrap_or(READ_BATCH)
+                .min(READ_BATCH);
+            let entries = self.state.journal.read_from(end, wanted)?;
+            if entries.is_empty() {
+                break;
+            }
+            for entry in entries {
+                if entry.seq > last {
+                    break;
+                }
+                end = entry.seq;
+                let Ok(record) = serde_json::from_slice::<Record>(&entry.payload) else {
+                    tracing::warn!(
+                        seq = entry.seq,
+                        "journal entry is not a record; not delivered"
+                    );
+                    continue;
+                };
+                let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time)
+                else {
+                    continue;
+                };
+                let payload = Arc::new(entry.payload);
+                for (trail, selectors) in active {
+                    let key = trail.key();
+                    if positions
+                        .get(&key)
+                        .is_some_and(|position| *position >= entry.seq)
+                    {
+                        continue;
+                    }
+                    let Some(status) = statuses.get(&key) else {
+                        continue;
+                    };
+                    if !trail_takes(trail, status, selectors, &record, event_ms) {
+                        continue;
+                    }
+                    bytes += payload.len();
+                    selected
+                        .entry(key)
+                        .or_default()
+                        .entry(record.aws_region.clone())
+                        .or_default()
+                        .push(Selected {
+                            seq: entry.seq,
+                            payload: payload.clone(),
+                            event_ms,
+                        });
+                }
+            }
+        }
+        Ok((end, selected))
+    }
+
+    /// Plans, writes and commits the files of one trail for records up to `upto`.
+    fn deliver_trail(
+        &mut self,
+        trail: &StoredTrail,
+        by_region: BTreeMap<String, Vec<Selected>>,
+        upto: u64,
+    ) -> Result<(), DeliveryError> {
+        let key = trail.key();
+        let delivered_ms = opentrail_model::time::now_ms();
+        let mut files = Vec::new();
+        let mut contents = Vec::new();
+        for (region, records) in by_region {
+            let sizes: Vec<usize> = records.iter().map(|record| record.payload.len()).collect();
+            for (index, run) in logfile::split_by_size(&sizes, MAX_FILE_BYTES)
+                .into_iter()
+                .enumerate()
+            {
+                let part = &records[run];
+                let seed = format!("{key}|{region}|{upto}|{delivered_ms}|{index}");
+                let object_key = logfile::log_key(
+                    trail.s3_key_prefix.as_deref(),
+                    &trail.account_id,
+                    &region,
+                    delivered_ms,
+                    &logfile::unique_string(seed.as_bytes()),
+                );
+                files.push(PlannedFile {
+                    region: region.clone(),
+                    key: object_key,
+                    seqs: runs(part.iter().map(|record| record.seq)),
+                });
+                contents.push(
+                    part.iter()
+                        .map(|record| (record.payload.clone(), record.event_ms))
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        let plan = LogPlan {
+            upto,
+            delivered_ms,
+            bucket: trail.s3_bucket_name.clone(),
+            files,
+        };
+        self.state.meta.write(|txn| {
+            let mut row = txn
+                .get::<TrailDelivery>(TRAILS_TABLE, &key)?
+                .unwrap_or(TrailDelivery {
+                    version: FORMAT_VERSION,
+                    position: 0,
+                    plan: None,
+                });
+            row.plan = Some(plan.clone());
+            txn.put(TRAILS_TABLE, &key, &row)
+        })?;
+        let written = self.write_files(&plan, contents)?;
+        self.commit(&key, Some(trail), &plan, written)
+    }
+
+    /// Redoes `plan` from the journal and commits it. `trail` is `None` for a deleted trail.
+    fn execute(
+        &mut self,
+        key: &str,
+        trail: Option<&StoredTrail>,
+        plan: &LogPlan,
+    ) -> Result<(), DeliveryError> {
+        let mut contents = Vec::new();
+        for file in &plan.files {
+            let mut records = Vec::new();
+            for (first, last) in &file.seqs {
+                let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+                let entries = self.state.journal.read_from(first - 1, count)?;
+                let mut expected = *first;
+                for entry in entries {
+                    if entry.seq != expected {
+                        return Err(DeliveryError::MissingEntry(expected));
+                    }
+                    expected += 1;
+                    let event_ms = serde_json::from_slice::<Record>(&entry.payload)
+                        .ok()
+                        .and_then(|record| {
+                            opentrail_model::time::parse_event_time_ms(&record.event_time)
+                        })
+                        .unwrap_or(0);
+                    records.push((Arc::new(entry.payload), event_ms));
+                }
+                if expected != last + 1 {
+                    return Err(DeliveryError::MissingEntry(expected));
+                }
+            }
+            contents.push(records);
+        }
+        let written = self.write_files(plan, contents)?;
+        self.commit(key, trail, plan, written)
+    }
+
+    /// Writes the files of `plan` (contents in the plan's file order); returns their digest
+    /// entries with their regions.
+    fn write_files(
+        &mut self,
+        plan: &LogPlan,
+        contents: Vec<Vec<(Arc<Vec<u8>>, i64)>>,
+    ) -> Result<Vec<(String, DigestLogFile)>, DeliveryError> {
+        let bucket_known = crate::services::s3::bucket(&self.state, &plan.bucket)
+            .map_err(|err| DeliveryError::Bucket(err.message))?
+            .is_some();
+        if !bucket_known {
+            return Err(DeliveryError::NoSuchBucket(plan.bucket.clone()));
+        }
+        let options = PutOptions {
+            content_type: Some("application/x-gzip".into()),
+            ..PutOptions::default()
+        };
+        let mut written = Vec::new();
+        for (file, records) in plan.files.iter().zip(contents) {
+            let body = logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
+            let newest = records
+                .iter()
+                .map(|(_, ms)| *ms)
+                .max()
+                .unwrap_or(plan.delivered_ms);
+            let oldest = records
+                .iter()
+                .map(|(_, ms)| *ms)
+                .min()
+                .unwrap_or(plan.delivered_ms);
+            let packed = logfile::gzip(&body)?;
+            self.state
+                .objects
+                .put(&plan.bucket, &file.key, &packed, &options)
+                .map_err(|source| DeliveryError::Store {
+                    bucket: plan.bucket.clone(),
+                    source,
+                })?;
+            self.processed += records.len() as u64;
+            written.push((
+                file.region.clone(),
+                DigestLogFile {
+                    s3_bucket: plan.bucket.clone(),
+                    s3_object: file.key.clone(),
+                    hash_value: sha256_hex(&body),
+                    hash_algorithm: HASH_ALGORITHM.into(),
+                    newest_event_time: format_time(newest),
+                    oldest_event_time: format_time(oldest),
+                },
+            ));
+        }
+        Ok(written)
+    }
+
+    /// Moves the trail's position past `plan`, drops the plan and hands the files to the
+    /// digests, in one transaction; then records the delivery in the trail's status.
+    fn commit(
+        &mut self,
+        key: &str,
+        trail: Option<&StoredTrail>,
+        plan: &LogPlan,
+        written: Vec<(String, DigestLogFile)>,
+    ) -> Result<(), DeliveryError> {
+        self.state.meta.write(|txn| {
+            if let Some(mut row) = txn.get::<TrailDelivery>(TRAILS_TABLE, key)? {
+                row.position = row.position.max(plan.upto);
+                row.plan = None;
+                txn.put(TRAILS_TABLE, key, &row)?;
+            }
+            for (region, file) in &written {
+                digests::add_log_file(txn, key, trail, region, file.clone(), plan.delivered_ms)?;
+            }
+            Ok::<(), MetaError>(())
+        })?;
+        let now = opentrail_model::time::now_ms();
+        store::update_status(&self.state.meta, key, |status| {
+            status.latest_delivery_time_ms = Some(plan.delivered_ms);
+            status.latest_delivery_attempt_time_ms = Some(now);
+            status.latest_delivery_attempt_succeeded_ms = Some(now);
+            status.latest_delivery_error = None;
+        })?;
+        tracing::debug!(trail = key, files = plan.files.len(), "delivered log files");
+        Ok(())
+    }
+}
+
+/// Consecutive seqs as inclusive runs.
+fn runs(seqs: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for seq in seqs {
+        match out.last_mut() {
+            Some((_, last)) if *last + 1 == seq => *last = seq,
+            _ => out.push((seq, seq)),
+        }
+    }
+    out
+}
+
+/// Whether `trail` (with `status`) delivers `record`, whose event time is `event_ms`.
+fn trail_takes(
+    trail: &StoredTrail,
+    status: &TrailStatus,
+    selectors: &TrailSelectors,
+    record: &Record,
+    event_ms: i64,
+) -> bool {
+    if record.account_id() != Some(trail.account_id.as_str()) {
+        return false;
+    }
+    if !trail.is_multi_region_trail && record.aws_region != trail.home_region {
+        return false;
+    }
+    if !trail.include_global_service_events
+        && record
+            .event_source
+            .as_deref()
+            .is_some_and(|source| GLOBAL_SOURCES.contains(&source))
+    {
+        return false;
+    }
+    logging_at(status, event_ms) && selectors.matches(record)
+}
+
+/// Whether the trail was logging at `event_ms` (record times have whole seconds).
+fn logging_at(status: &TrailStatus, event_ms: i64) -> bool {
+    let Some(start) = status.start_logging_time_ms else {
+        return false;
+    };
+    if event_ms < start - start.rem_euclid(1000) {
+        return false;
+    }
+    if status.is_logging {
+        return true;
+    }
+    status
+        .stop_logging_time_ms
+        .is_some_and(|stop| event_ms <= stop)
+}
+
+/// The trail's stored selectors in the form delivery evaluates.
+pub fn delivery_selectors(selectors: &Selectors) -> TrailSelectors {
+    match selectors {
+        Selectors::Default => TrailSelectors::AllManagement,
+        Selectors::Basic(list) => TrailSelectors::Basic(
+            list.iter()
+                .map(|selector| BasicSelector {
+                    read_write: match selector.read_write_type {
+                        ReadWriteType::ReadOnly => ReadWrite::ReadOnly,
+                        ReadWriteType::WriteOnly => ReadWrite::WriteOnly,
+                        ReadWriteType::All => ReadWrite::All,
+                    },
+                    include_management_events: selector.include_management_events,
+                    data_resources: selector
+                        .data_resources
+                        .iter()
+                        .map(|resource| DataResource {
+                            resource_type: resource.resource_type.clone(),
+                            values: resource.values.clone(),
+                        })
+                        .collect(),
+                    exclude_management_event_sources: selector
+                        .exclude_management_event_sources
+                        .clone()
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        ),
+        Selectors::Advanced(list) => TrailSelectors::Advanced(
+            list.iter()
+                .map(|selector| AdvancedSelector {
+                    conditions: selector
+                        .field_selectors
+                        .iter()
+                        .map(|field| FieldCondition {
+                            field: field.field.clone(),
+                            equals: field.equals.clone().unwrap_or_default(),
+                            starts_with: field.starts_with.clone().unwrap_or_default(),
+                            ends_with: field.ends_with.clone().unwrap_or_default(),
+                            not_equals: field.not_equals.clone().unwrap_or_default(),
+                            not_starts_with: field.not_starts_with.clone().unwrap_or_default(),
+                            not_ends_with: field.not_ends_with.clone().unwrap_or_default(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_runs_collapse_consecutive_seqs() {
+        assert_eq!(
+            runs([1, 2, 3, 7, 9, 10].into_iter()),
+            vec![(1, 3), (7, 7), (9, 10)]
+        );
+        assert!(runs(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn logging_window_uses_start_and_stop() {
+        let mut status = TrailStatus::new();
+        assert!(!logging_at(&status, 5_000));
+        status.is_logging = true;
+        status.start_logging_time_ms = Some(10_500);
+        assert!(logging_at(&status, 10_000));
+        assert!(!logging_at(&status, 9_000));
+        status.is_logging = false;
+        status.stop_logging_time_ms = Some(20_000);
+        assert!(logging_at(&status, 20_000));
+        assert!(!logging_at(&status, 21_000));
+    }
+}
