@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use opentrail_server::ServerConfig;
 use opentrail_server::credentials::Origin;
 
+mod validate_logs;
+
 #[derive(Parser)]
 #[command(name = "opentrail", version, about = "A self-hosted AWS CloudTrail")]
 struct Cli {
@@ -27,6 +29,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:4599", env = "OPENTRAIL_LISTEN")]
         listen: SocketAddr,
     },
+    /// Validate trail log files against their signed digest files, like
+    /// `aws cloudtrail validate-logs`.
+    ValidateLogs(validate_logs::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { data_dir, listen } => serve(data_dir, listen),
+        Command::ValidateLogs(args) => std::process::exit(validate_logs::run(args)),
     }
 }
 
