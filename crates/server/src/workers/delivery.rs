@@ -804,6 +804,228 @@ pub fn delivery_selectors(selectors: &Selectors) -> TrailSelectors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use opentrail_delivery::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
+
+    use crate::ServerConfig;
+    use crate::services::cloudtrail::store::{STATUS_TABLE, TRAILS_TABLE as TRAIL_CONFIGS};
+    use crate::services::s3::{BUCKETS_TABLE, BucketRecord};
+
+    /// A store whose puts fail once `puts_left` reaches zero (a crash in the middle of
+    /// writing a plan's files).
+    struct FlakyStore {
+        inner: LocalStore,
+        puts_left: Arc<AtomicI64>,
+    }
+
+    impl ObjectStore for FlakyStore {
+        fn create_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+            self.inner.create_bucket(bucket)
+        }
+        fn delete_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+            self.inner.delete_bucket(bucket)
+        }
+        fn put(
+            &self,
+            bucket: &str,
+            key: &str,
+            data: &[u8],
+            options: &PutOptions,
+        ) -> Result<ObjectInfo, StoreError> {
+            if self.puts_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                return Err(StoreError::Other("injected crash".into()));
+            }
+            self.inner.put(bucket, key, data, options)
+        }
+        fn get(
+            &self,
+            bucket: &str,
+            key: &str,
+            range: Option<ByteRange>,
+        ) -> Result<(ObjectInfo, Vec<u8>), StoreError> {
+            self.inner.get(bucket, key, range)
+        }
+        fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, StoreError> {
+            self.inner.head(bucket, key)
+        }
+        fn delete(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+            self.inner.delete(bucket, key)
+        }
+        fn list(
+            &self,
+            bucket: &str,
+            prefix: &str,
+            start_after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<ObjectInfo>, StoreError> {
+            self.inner.list(bucket, prefix, start_after, limit)
+        }
+        fn clear(&self) -> Result<(), StoreError> {
+            self.inner.clear()
+        }
+    }
+
+    fn record_json(region: &str, id: usize) -> Vec<u8> {
+        let record = Record {
+            event_version: "1.11".into(),
+            event_time: opentrail_model::time::format_event_time(time::OffsetDateTime::now_utc()),
+            event_source: Some("cloudtrail.amazonaws.com".into()),
+            event_name: Some("DescribeTrails".into()),
+            aws_region: region.into(),
+            event_id: format!("event-{id}"),
+            event_type: "AwsApiCall".into(),
+            read_only: Some(true),
+            recipient_account_id: Some("123456789012".into()),
+            event_category: Some(opentrail_model::EventCategory::Management),
+            ..Record::default()
+        };
+        serde_json::to_vec(&record).expect("record")
+    }
+
+    /// Every record id in the bucket, with how many times it was delivered.
+    fn delivered_ids(state: &AppState) -> BTreeMap<String, usize> {
+        let mut ids = BTreeMap::new();
+        for object in state.objects.list("logs", "", None, 1000).expect("list") {
+            let (_, body) = state.objects.get("logs", &object.key, None).expect("get");
+            let document: serde_json::Value =
+                serde_json::from_slice(&logfile::gunzip(&body).expect("gunzip")).expect("json");
+            for record in document["Records"].as_array().expect("records") {
+                let id = record["eventID"].as_str().expect("id").to_owned();
+                *ids.entry(id).or_default() += 1;
+            }
+        }
+        ids
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_plan_interrupted_mid_write_is_redone_with_the_same_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut state =
+            AppState::open(ServerConfig::for_tests(dir.path().to_path_buf())).expect("state");
+        let puts_left = Arc::new(AtomicI64::new(i64::MAX));
+        state.objects = Arc::new(FlakyStore {
+            inner: LocalStore::open(&dir.path().join("flaky-objects")).expect("store"),
+            puts_left: puts_left.clone(),
+        });
+        let state = Arc::new(state);
+        state.objects.create_bucket("logs").expect("bucket");
+        let bucket = BucketRecord {
+            name: "logs".into(),
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            created_ms: 0,
+            policy: None,
+        };
+        state
+            .meta
+            .put(BUCKETS_TABLE, "logs", &bucket)
+            .expect("bucket record");
+        let mut trail =
+            crate::services::cloudtrail::store::tests::trail("all", "us-east-1", true, 1);
+        trail.s3_bucket_name = "logs".into();
+        let mut status = TrailStatus::new();
+        status.is_logging = true;
+        status.start_logging_time_ms = Some(opentrail_model::time::now_ms() - 60_000);
+        state
+            .meta
+            .put(TRAIL_CONFIGS, &trail.key(), &trail)
+            .expect("trail");
+        state
+            .meta
+            .put(STATUS_TABLE, &trail.key(), &status)
+            .expect("status");
+
+        let deliverer = |state: &Arc<AppState>| Deliverer {
+            state: state.clone(),
+            cursor: state.journal.cursor(CURSOR).expect("cursor"),
+            retries: HashMap::new(),
+            processed: 0,
+            last_error: None,
+        };
+        for id in 0..6 {
+            let region = if id % 2 == 0 {
+                "us-east-1"
+            } else {
+                "eu-west-1"
+            };
+            state
+                .journal
+                .append(record_json(region, id))
+                .await
+                .expect("append");
+        }
+        let mut first = deliverer(&state);
+        first.deliver_round().expect("round");
+        assert_eq!(delivered_ids(&state).len(), 6);
+
+        // Two more files' worth; the second put "crashes".
+        for id in 6..12 {
+            let region = if id % 2 == 0 {
+                "us-east-1"
+            } else {
+                "eu-west-1"
+            };
+            state
+                .journal
+                .append(record_json(region, id))
+                .await
+                .expect("append");
+        }
+        puts_left.store(1, Ordering::SeqCst);
+        first.deliver_round().expect("round");
+        let row: TrailDelivery = state
+            .meta
+            .get(TRAILS_TABLE, &trail.key())
+            .expect("row")
+            .expect("present");
+        let plan = row.plan.expect("the interrupted plan is kept");
+        assert_eq!(plan.files.len(), 2);
+        assert_eq!(
+            store::status(&state.meta, &trail.key())
+                .expect("status")
+                .latest_delivery_error
+                .as_deref(),
+            Some("InternalError")
+        );
+        assert_eq!(
+            delivered_ids(&state).len(),
+            9,
+            "one of the two files was written"
+        );
+
+        // "Restart": a new worker redoes the plan under the same keys.
+        puts_left.store(i64::MAX, Ordering::SeqCst);
+        let mut second = deliverer(&state);
+        second.deliver_round().expect("round");
+        let ids = delivered_ids(&state);
+        assert_eq!(ids.len(), 12);
+        assert!(ids.values().all(|count| *count == 1), "{ids:?}");
+        let keys: HashSet<String> = state
+            .objects
+            .list_keys("logs", "", None, 1000)
+            .expect("keys")
+            .into_iter()
+            .collect();
+        for file in &plan.files {
+            assert!(keys.contains(&file.key), "{} was written", file.key);
+        }
+        assert_eq!(keys.len(), 4);
+        let row: TrailDelivery = state
+            .meta
+            .get(TRAILS_TABLE, &trail.key())
+            .expect("row")
+            .expect("present");
+        assert!(row.plan.is_none());
+        assert_eq!(row.position, state.journal.last_seq());
+        assert_eq!(
+            state.journal.cursor(CURSOR).expect("cursor").position(),
+            row.position
+        );
+        let status = store::status(&state.meta, &trail.key()).expect("status");
+        assert_eq!(status.latest_delivery_error, None);
+        assert!(status.latest_delivery_time_ms.is_some());
+    }
 
     #[test]
     fn seq_runs_collapse_consecutive_seqs() {
