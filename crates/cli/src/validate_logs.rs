@@ -680,6 +680,7 @@ impl<'a, O: Write, E: Write> Validator<'a, O, E> {
             let Some(last) = page.last().cloned() else {
                 break;
             };
+            let full_page = page.len() >= LIST_PAGE;
             for key in page {
                 if !self.trail.is_digest_key(&key) {
                     continue;
@@ -700,7 +701,7 @@ impl<'a, O: Write, E: Write> Validator<'a, O, E> {
                     standard.push(key);
                 }
             }
-            if last <= after {
+            if !full_page || last <= after {
                 break;
             }
             after = last;
