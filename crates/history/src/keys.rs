@@ -1,12 +1,9 @@
-//! Byte layout of the index keys (see the crate docs for the whole on-disk format).
-//!
-//! An index key is 20 bytes, `[posting 6][position 14]`, small enough for fjall to keep keys
-//! inline (no allocation, comparisons mostly decided by the first bytes):
-//! - `posting`: the first 6 bytes of keyed SipHash-2-4 over (kind, account, region, value) —
+//! The two parts of an index key (see the crate docs for the whole on-disk format):
+//! - `posting`: keyed SipHash-2-4 over (kind, account, region, value), 8 bytes big-endian —
 //!   one posting list per attribute value and scope. Different values may share a posting
 //!   (a hash collision), so lookups verify every candidate against the query; the key is
 //!   secret per index, so collisions cannot be forced;
-//! - `position`: [`Position`], so that a forward scan of one posting yields newest first.
+//! - `position`: [`Position`], 14 bytes whose byte order is newest first.
 
 use crate::query::LookupAttributeKey;
 
@@ -14,9 +11,8 @@ use crate::query::LookupAttributeKey;
 pub(crate) const KIND_TIME: u8 = 0x01;
 /// Set on the kind byte of postings of Insights records.
 pub(crate) const INSIGHT_BIT: u8 = 0x80;
-pub(crate) const POSTING_LEN: usize = 6;
+pub(crate) const POSTING_LEN: usize = 8;
 pub(crate) const POSITION_LEN: usize = 14;
-pub(crate) const KEY_LEN: usize = POSTING_LEN + POSITION_LEN;
 /// Largest event time an index key can hold (48 bits of milliseconds, year 10889).
 pub(crate) const MAX_TIME_MS: i64 = (1 << 48) - 1;
 
@@ -88,28 +84,25 @@ impl PostingHasher {
         kind: u8,
         scope: &Scope,
         value: &[u8],
-    ) -> [u8; POSTING_LEN] {
+    ) -> u64 {
         #[cfg(test)]
         if self.collide {
-            return [0; POSTING_LEN];
+            return 0;
         }
         scratch.clear();
         scratch.push(kind);
         scratch.extend_from_slice(&scope.0);
         scratch.extend_from_slice(value);
-        let hash = siphash24(self.k0, self.k1, scratch).to_be_bytes();
-        let mut out = [0; POSTING_LEN];
-        out.copy_from_slice(&hash[..POSTING_LEN]);
-        out
+        siphash24(self.k0, self.k1, scratch)
     }
 }
 
-/// An index key.
-pub(crate) fn key(posting: &[u8; POSTING_LEN], position: Position) -> [u8; KEY_LEN] {
-    let mut out = [0; KEY_LEN];
-    out[..POSTING_LEN].copy_from_slice(posting);
-    out[POSTING_LEN..].copy_from_slice(&position.to_bytes());
-    out
+impl PostingHasher {
+    /// The hash of an eventID for the dedupe filter (never made to collide in tests: the
+    /// filter is only a shortcut, the `ids` keyspace decides).
+    pub(crate) fn id_hash(&self, event_id: &[u8]) -> u64 {
+        siphash24(self.k1, self.k0, event_id)
+    }
 }
 
 /// SipHash-2-4 (Aumasson & Bernstein), as in the reference implementation.
@@ -187,6 +180,20 @@ impl Position {
         Position::new(time_ms, 0)
     }
 
+    /// The position right after this one in newest-first order; `None` after the oldest.
+    pub(crate) fn next_older(self) -> Option<Position> {
+        if self.inverted_seq < u64::MAX {
+            return Some(Position {
+                inverted_seq: self.inverted_seq + 1,
+                ..self
+            });
+        }
+        (self.inverted_time < MAX_TIME_MS.unsigned_abs()).then(|| Position {
+            inverted_time: self.inverted_time + 1,
+            inverted_seq: 0,
+        })
+    }
+
     pub(crate) fn time_ms(self) -> i64 {
         MAX_TIME_MS - i64::try_from(self.inverted_time).unwrap_or(MAX_TIME_MS)
     }
@@ -212,14 +219,6 @@ impl Position {
             inverted_time: u64::from_be_bytes(time),
             inverted_seq: u64::from_be_bytes(bytes[6..].try_into().ok()?),
         })
-    }
-
-    /// The position suffix of an index key.
-    pub(crate) fn of_key(key: &[u8]) -> Option<Position> {
-        if key.len() != KEY_LEN {
-            return None;
-        }
-        Position::from_bytes(&key[POSTING_LEN..])
     }
 }
 
@@ -288,12 +287,16 @@ mod tests {
         assert_eq!(Position::from_bytes(&a.to_bytes()), Some(a));
         assert_eq!((a.time_ms(), a.seq()), (2_000, 5));
         assert!(Position::newest_at(2_000) < a && Position::oldest_at(2_000) > a);
+        assert_eq!(b.next_older(), Some(Position::new(2_000, 3)));
+        assert_eq!(
+            Position::new(2_000, 0).next_older(),
+            Some(Position::newest_at(1_999))
+        );
+        assert_eq!(Position::new(0, 0).next_older(), None);
         let late = Position::new(253_402_300_799_999, u64::MAX);
         assert_eq!(
             (late.time_ms(), late.seq()),
             (253_402_300_799_999, u64::MAX)
         );
-        let key = key(&[1; POSTING_LEN], c);
-        assert_eq!(Position::of_key(&key), Some(c));
     }
 }

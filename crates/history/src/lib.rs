@@ -13,34 +13,43 @@
 //! # Layout
 //! - `store` — [`History`]: opening, indexing, lookups, retention.
 //! - `query` — the request and response shapes ([`LookupQuery`], [`LookupPage`], …).
-//! - `keys` — the byte layout of index keys: posting hash and newest-first position.
+//! - `keys` — posting hashes and the newest-first position of an event.
+//! - `postings` — posting blocks: grouping a batch's positions, their encoding, the merge.
+//! - `dedupe` — the in-memory eventID filter that spares most dedupe point reads.
 //! - `extract` — one borrowed parse of a record, reading only the indexed members.
 //! - `token` — the authenticated `NextToken`.
 //! - `error` — [`HistoryError`].
 //!
-//! # On-disk format (version 1)
+//! # On-disk format (version 2)
 //! One fjall database in the history directory (64 MiB block cache) with these keyspaces:
-//! - `meta`: `format_version` → ASCII decimal (`"1"`; any other value is refused at open);
-//!   `applied_seq` → u64 BE; `retention_cutoff_ms` → i64 BE (events before it are hidden);
-//!   `token_key` → 32-byte secret authenticating next tokens; `posting_key` → 32-byte secret
-//!   whose first 16 bytes key the posting hash; `day_count/` + day u32 BE → u64 BE, events
-//!   indexed in that day.
+//! - `meta`: `format_version` → ASCII decimal (`"2"`; any other value, version 1 included, is
+//!   refused at open); `applied_seq` → u64 BE; `retention_cutoff_ms` → i64 BE (events before it
+//!   are hidden); `token_key` → 32-byte secret authenticating next tokens; `posting_key` →
+//!   32-byte secret keying the posting and eventID hashes; `day_count/` + day u32 BE → u64 BE,
+//!   events indexed in that day; `day_span/` + day u32 BE → u64 BE, the widest time span (ms)
+//!   of a posting block of that day.
 //! - `ids`: eventID (UTF-8) → `[day u32 BE][seq u64 BE]` — the dedupe set, and the direct
 //!   route for `EventId` lookups (no EventId postings are written).
 //! - `ev-<day>` (day = days since 1970-01-01 UTC of the record's `eventTime`):
 //!   `[seq u64 BE]` → `[eventID length u16 BE][eventID][record JSON text exactly as indexed]`
 //!   (LZ4 blocks; keys grow with the journal, so compaction mostly moves tables untouched).
-//! - `ix-<day>`: 20-byte keys → empty value: `[posting 6][u48::MAX - eventTime ms, BE]
-//!   [u64::MAX - seq, BE]`. `posting` is the first 6 bytes of SipHash-2-4 (keyed with
-//!   `posting_key`) over `[kind u8][account len u32 LE][account][region len u32 LE][region]
-//!   [value]`; `kind` is `01` for the time-only posting (every event, empty value) or
-//!   `03..=09` for EventName, ReadOnly (`true`/`false`), Username, ResourceType, ResourceName,
-//!   EventSource, AccessKeyId; bit `80` marks Insights records. A ResourceName is indexed both
-//!   as the full ARN and as the name derived from it (the bucket of `arn:aws:s3:::NAME`).
+//! - `ix-<day>`: posting blocks, `[posting u64 BE][newest position 14]` → the block's
+//!   positions (see `postings` for the value). One `index` batch writes one block per
+//!   (posting, UTC hour) it touched, so a record costs two point writes (event, eventID) plus
+//!   its share of the blocks, instead of one key per attribute value. `posting` is SipHash-2-4
+//!   (keyed with `posting_key`) over `[kind u8][account len u32 LE][account][region len u32
+//!   LE][region][value]`; `kind` is `01` for the time-only posting (every event, empty value)
+//!   or `03..=09` for EventName, ReadOnly (`true`/`false`), Username, ResourceType,
+//!   ResourceName, EventSource, AccessKeyId; bit `80` marks Insights records. A ResourceName
+//!   is indexed both as the full ARN and as the name derived from it (the bucket of
+//!   `arn:aws:s3:::NAME`). A position is `[u48::MAX - eventTime ms, BE][u64::MAX - seq, BE]`,
+//!   so byte order is eventTime descending, then journal seq descending.
 //!
-//! A lookup is one forward range scan of one posting per day, newest day first, so events come
-//! by eventTime descending, then journal seq descending. Postings may collide (6 bytes, and
-//! values of any length share the space), so every candidate's record is read and checked
+//! A lookup scans one posting per day, newest day first, from the blocks whose newest position
+//! is within `day_span` above the query's upper bound (or the token's position), and merges
+//! the blocks newest first: batches may overlap in time (late or imported records), and a
+//! position is returned only once no unvisited block can hold a newer one. Postings may
+//! collide (different values, one hash), so every candidate's record is read and checked
 //! against the full query before it is returned; collisions cost time, never correctness.
 //!
 //! Retention drops whole day keyspaces (O(1) space reclaim) after removing their eventIDs from
@@ -48,9 +57,11 @@
 
 #![deny(clippy::unwrap_used)]
 
+mod dedupe;
 pub mod error;
 mod extract;
 mod keys;
+mod postings;
 pub mod query;
 pub mod store;
 mod token;

@@ -2,24 +2,25 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use fjall::config::{CompressionPolicy, FilterPolicy};
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use opentrail_model::EventCategory;
 use serde::Deserialize;
 
+use crate::dedupe::IdFilter;
 use crate::error::HistoryError;
 use crate::extract;
 use crate::keys::{self, INSIGHT_BIT, KIND_TIME, MAX_TIME_MS, Position, PostingHasher, Scope};
+use crate::postings::{self, BUCKET_MS, BatchPostings, Merge};
 use crate::query::{HistoryEvent, LookupAttributeKey, LookupPage, LookupQuery};
 use crate::token;
 
 /// The on-disk layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const DAY_MS: i64 = 86_400_000;
 const META: &str = "meta";
@@ -32,6 +33,7 @@ const KEY_RETENTION_CUTOFF: &[u8] = b"retention_cutoff_ms";
 const KEY_TOKEN_KEY: &[u8] = b"token_key";
 const KEY_POSTING_KEY: &[u8] = b"posting_key";
 const KEY_DAY_COUNT: &[u8] = b"day_count/";
+const KEY_DAY_SPAN: &[u8] = b"day_span/";
 /// Records per fjall write batch; bounds the memory of one `index` call.
 const CHUNK: usize = 8_192;
 /// Dedupe-set removals per write batch during retention.
@@ -68,8 +70,12 @@ pub struct IndexStats {
 struct Partition {
     /// `[seq u64 BE]` -> `[eventID length u16 BE][eventID][record JSON text]`.
     events: Keyspace,
-    /// Index keys (see [`crate::keys`]) -> empty value.
+    /// Posting blocks (see [`crate::postings`]).
     index: Keyspace,
+    /// The largest time span (ms) of a block of this day, as persisted under `day_span/`:
+    /// a scan for positions at or below time `t` starts at blocks whose newest is `t + span`.
+    /// Raised before the batch that writes a wider block commits, never lowered.
+    span_ms: Arc<AtomicI64>,
 }
 
 /// The stored value of an event: its eventID (for retention) and its text.
@@ -93,6 +99,8 @@ fn split_event_value(value: &[u8]) -> Option<(&[u8], &[u8])> {
 struct WriterState {
     /// Indexed events per day partition, as persisted under `day_count/`.
     day_counts: BTreeMap<u32, u64>,
+    /// Every eventID of `ids` may be in it; built on first use, rebuilt when full.
+    filter: Option<IdFilter>,
 }
 
 /// The event-history index behind LookupEvents. See the crate docs for the layout.
@@ -122,9 +130,29 @@ fn day_end_ms(day: u32) -> i64 {
 }
 
 fn day_count_key(day: u32) -> Vec<u8> {
-    let mut key = KEY_DAY_COUNT.to_vec();
+    day_key(KEY_DAY_COUNT, day)
+}
+
+fn day_key(prefix: &[u8], day: u32) -> Vec<u8> {
+    let mut key = prefix.to_vec();
     key.extend_from_slice(&day.to_be_bytes());
     key
+}
+
+/// `(day, u64)` of every `prefix` + day u32 BE entry of `meta`.
+fn read_day_values(meta: &Keyspace, prefix: &[u8]) -> Result<BTreeMap<u32, u64>, HistoryError> {
+    let mut out = BTreeMap::new();
+    for entry in meta.prefix(prefix) {
+        let (key, value) = entry.into_inner()?;
+        let day_bytes: [u8; 4] = key[prefix.len()..].try_into().map_err(|_| {
+            HistoryError::Corrupt(format!("malformed {} key", String::from_utf8_lossy(prefix)))
+        })?;
+        out.insert(
+            u32::from_be_bytes(day_bytes),
+            read_u64(&value, "day value")?,
+        );
+    }
+    Ok(out)
 }
 
 fn read_u64(bytes: &[u8], what: &str) -> Result<u64, HistoryError> {
@@ -193,6 +221,12 @@ fn new_secret() -> Vec<u8> {
             hasher.finish().to_le_bytes()
         })
         .collect()
+}
+
+fn ids_options() -> KeyspaceCreateOptions {
+    // Point reads only (a dedupe check the in-memory filter could not settle, an EventId
+    // lookup): the default Bloom filters stay.
+    KeyspaceCreateOptions::default().max_memtable_size(32 * 1024 * 1024)
 }
 
 fn index_options() -> KeyspaceCreateOptions {
@@ -265,19 +299,10 @@ impl History {
             Some(bytes) => read_u64(&bytes, "retention_cutoff_ms")?.cast_signed(),
             None => i64::MIN,
         };
-        let ids = db.keyspace(IDS, KeyspaceCreateOptions::default)?;
+        let ids = db.keyspace(IDS, ids_options)?;
 
-        let mut day_counts = BTreeMap::new();
-        for entry in meta.prefix(KEY_DAY_COUNT) {
-            let (key, value) = entry.into_inner()?;
-            let day_bytes: [u8; 4] = key[KEY_DAY_COUNT.len()..]
-                .try_into()
-                .map_err(|_| HistoryError::Corrupt("malformed day_count key".into()))?;
-            day_counts.insert(
-                u32::from_be_bytes(day_bytes),
-                read_u64(&value, "day_count")?,
-            );
-        }
+        let day_counts = read_day_values(&meta, KEY_DAY_COUNT)?;
+        let day_spans = read_day_values(&meta, KEY_DAY_SPAN)?;
         let mut partitions = BTreeMap::new();
         for name in db.list_keyspace_names() {
             let name: &str = &name;
@@ -289,7 +314,13 @@ impl History {
                 continue;
             };
             if let std::collections::btree_map::Entry::Vacant(slot) = partitions.entry(day) {
-                slot.insert(Self::open_partition(&db, day)?);
+                let partition = Self::open_partition(&db, day)?;
+                // Without a recorded span (never written by this layout) assume the widest.
+                let span = day_spans
+                    .get(&day)
+                    .map_or(BUCKET_MS, |span| i64::try_from(*span).unwrap_or(BUCKET_MS));
+                partition.span_ms.store(span, Ordering::SeqCst);
+                slot.insert(partition);
             }
         }
         let total = day_counts.values().sum();
@@ -306,7 +337,10 @@ impl History {
             meta,
             ids,
             partitions: RwLock::new(partitions),
-            writer: Mutex::new(WriterState { day_counts }),
+            writer: Mutex::new(WriterState {
+                day_counts,
+                filter: None,
+            }),
             applied_seq: AtomicU64::new(applied_seq),
             cutoff_ms: AtomicI64::new(cutoff_ms),
             total: AtomicU64::new(total),
@@ -320,6 +354,7 @@ impl History {
         Ok(Partition {
             events: db.keyspace(&format!("{EVENTS_PREFIX}{day}"), events_options)?,
             index: db.keyspace(&format!("{INDEX_PREFIX}{day}"), index_options)?,
+            span_ms: Arc::new(AtomicI64::new(0)),
         })
     }
 
@@ -384,11 +419,16 @@ impl History {
         };
         let mut state = lock(&self.writer);
         let floor = self.floor_ms(opentrail_model::time::now_ms());
+        let mut filter = match state.filter.take() {
+            Some(filter) if !filter.is_full() => filter,
+            _ => self.build_filter()?,
+        };
         let mut batch = self.db.batch();
         let mut seen: HashSet<Cow<'_, str>> = HashSet::with_capacity(chunk.len());
         let mut day_added: BTreeMap<u32, u64> = BTreeMap::new();
         let mut open_days: HashMap<u32, Partition> = HashMap::new();
         let mut scratch = Vec::with_capacity(256);
+        let mut postings = BatchPostings::with_capacity(chunk.len() * 12);
         let mut indexed = 0u64;
 
         for &(seq, bytes) in chunk {
@@ -413,7 +453,10 @@ impl History {
                 continue;
             }
             let event_id = record.event_id();
-            if seen.contains(event_id) || self.is_indexed(event_id, floor)? {
+            let id_hash = self.hasher.id_hash(event_id.as_bytes());
+            if seen.contains(event_id)
+                || (filter.may_contain(id_hash) && self.is_indexed(event_id, floor)?)
+            {
                 stats.skipped += 1;
                 continue;
             }
@@ -433,13 +476,10 @@ impl History {
             let position = Position::new(record.time_ms, seq);
             let scope = Scope::new(account, record.region());
             let kind_bits = if insight { INSIGHT_BIT } else { 0 };
-            let time_posting =
+            postings.push(
                 self.hasher
-                    .posting(&mut scratch, KIND_TIME | kind_bits, &scope, b"");
-            batch.insert(
-                &partition.index,
-                keys::key(&time_posting, position).as_slice(),
-                b"".as_slice(),
+                    .posting(&mut scratch, KIND_TIME | kind_bits, &scope, b""),
+                position,
             );
             record.for_each_attribute(|attribute, value| {
                 // EventId lookups go through the dedupe set; no posting needed.
@@ -450,11 +490,7 @@ impl History {
                 let posting = self
                     .hasher
                     .posting(&mut scratch, kind, &scope, value.as_bytes());
-                batch.insert(
-                    &partition.index,
-                    keys::key(&posting, position).as_slice(),
-                    b"".as_slice(),
-                );
+                postings.push(posting, position);
             });
             batch.insert(&partition.events, seq.to_be_bytes().as_slice(), value);
             let mut pointer = [0u8; 12];
@@ -462,9 +498,36 @@ impl History {
             pointer[4..].copy_from_slice(&seq.to_be_bytes());
             batch.insert(&self.ids, event_id.as_bytes(), pointer.as_slice());
 
+            filter.add(id_hash);
             seen.insert(event_id.clone());
             *day_added.entry(day).or_default() += 1;
             indexed += 1;
+        }
+
+        // One index entry per (posting, hour) this chunk touched.
+        let mut day_spans: BTreeMap<u32, i64> = BTreeMap::new();
+        for block in postings.into_blocks() {
+            let day = day_of(block.newest.time_ms());
+            let partition = open_days.get(&day).ok_or_else(|| {
+                HistoryError::Corrupt(format!("posting block of day {day} without its events"))
+            })?;
+            batch.insert(&partition.index, block.key.as_slice(), block.value);
+            let span = day_spans.entry(day).or_default();
+            *span = (*span).max(block.span_ms);
+        }
+        for (day, span) in day_spans {
+            let Some(partition) = open_days.get(&day) else {
+                continue;
+            };
+            if span > partition.span_ms.load(Ordering::SeqCst) {
+                // Raised before the commit: a lookup that sees the wider block sees its span.
+                partition.span_ms.fetch_max(span, Ordering::SeqCst);
+                batch.insert(
+                    &self.meta,
+                    day_key(KEY_DAY_SPAN, day),
+                    span.cast_unsigned().to_be_bytes().as_slice(),
+                );
+            }
         }
 
         let applied = self.applied_seq().max(last_seq);
@@ -481,6 +544,8 @@ impl History {
                 count.to_be_bytes().as_slice(),
             );
         }
+        // Added before the commit: the filter holds at least what `ids` holds.
+        state.filter = Some(filter);
         batch.commit()?;
 
         for (day, added) in day_added {
@@ -490,6 +555,26 @@ impl History {
         self.total.fetch_add(indexed, Ordering::Relaxed);
         stats.indexed += indexed;
         Ok(())
+    }
+
+    /// A dedupe filter holding every eventID of `ids` (callers hold the writer lock).
+    fn build_filter(&self) -> Result<IdFilter, HistoryError> {
+        let started = std::time::Instant::now();
+        let mut filter = IdFilter::with_expected(self.ids.approximate_len() as u64);
+        let mut count = 0u64;
+        for entry in self.ids.iter() {
+            filter.add(self.hasher.id_hash(&entry.key()?));
+            count += 1;
+        }
+        if filter.is_full() {
+            // The estimate was low: size for the real count.
+            filter = IdFilter::with_expected(count);
+            for entry in self.ids.iter() {
+                filter.add(self.hasher.id_hash(&entry.key()?));
+            }
+        }
+        tracing::debug!(event_ids = count, elapsed = ?started.elapsed(), "dedupe filter built");
+        Ok(filter)
     }
 
     /// Whether `event_id` is already indexed in a day that is still retained.
@@ -592,13 +677,16 @@ impl History {
             // The previous page ended at or below the (possibly risen) lower bound.
             return Ok(page);
         }
+        // The newest position this page may return.
         let first = Position::newest_at(highest_ms);
-        let start = match resume {
-            Some(after) if after >= first => Bound::Excluded(keys::key(&posting, after)),
-            _ => Bound::Included(keys::key(&posting, first)),
+        let newest_allowed = match resume {
+            Some(after) if after >= first => match after.next_older() {
+                Some(next) => next,
+                None => return Ok(page),
+            },
+            _ => first,
         };
-        let end = Bound::Included(keys::key(&posting, oldest));
-        let newest_ms = resume.map_or(highest_ms, |after| after.time_ms().min(highest_ms));
+        let newest_ms = newest_allowed.time_ms();
         let days: Vec<(u32, Partition)> = self
             .partitions_read()
             .range(day_of(lowest_ms)..=day_of(newest_ms))
@@ -606,13 +694,47 @@ impl History {
             .map(|(day, partition)| (*day, partition.clone()))
             .collect();
 
+        let mut merge = Merge::default();
         let mut last = None;
         'days: for (day, partition) in &days {
-            for entry in snapshot.range(&partition.index, (start, end)) {
-                let key = entry.key()?;
-                let position = Position::of_key(&key).ok_or_else(|| {
-                    HistoryError::Corrupt(format!("index key of {} bytes", key.len()))
-                })?;
+            // Read after the snapshot: at least the span of every block the snapshot holds.
+            let span = partition.span_ms.load(Ordering::SeqCst).clamp(0, BUCKET_MS);
+            let scan_from = Position::newest_at(newest_ms.saturating_add(span).min(MAX_TIME_MS));
+            let mut blocks = snapshot.range(
+                &partition.index,
+                postings::block_key(posting, scan_from)..=postings::block_key(posting, oldest),
+            );
+            let mut next_block = || -> Result<Option<(Position, fjall::Slice)>, HistoryError> {
+                let Some(entry) = blocks.next() else {
+                    return Ok(None);
+                };
+                let (key, value) = entry.into_inner()?;
+                Ok(Some((postings::newest_of_key(&key)?, value)))
+            };
+            merge.reset();
+            let mut pending = next_block()?;
+            loop {
+                // Visit blocks until no unvisited one can hold a newer position than the best.
+                while let Some((block_newest, _)) = &pending {
+                    if merge.ready_before(*block_newest) {
+                        break;
+                    }
+                    if let Some((block_newest, value)) = pending.take() {
+                        merge.add_block(|out| {
+                            postings::decode_block(
+                                block_newest,
+                                &value,
+                                newest_allowed,
+                                oldest,
+                                out,
+                            )
+                        })?;
+                    }
+                    pending = next_block()?;
+                }
+                let Some(position) = merge.pop() else {
+                    break;
+                };
                 let text = read_event(&snapshot, partition, *day, position.seq())?;
                 let record = parse_stored(&text, position.seq())?;
                 if !wanted(&record) {
@@ -657,6 +779,7 @@ impl History {
             self.forget_event_ids(day, &partition)?;
             let count = state.day_counts.remove(&day).unwrap_or(0);
             self.meta.remove(day_count_key(day))?;
+            self.meta.remove(day_key(KEY_DAY_SPAN, day))?;
             self.partitions_write().remove(&day);
             self.db.delete_keyspace(partition.index)?;
             self.db.delete_keyspace(partition.events)?;
@@ -712,6 +835,10 @@ impl History {
         for day in std::mem::take(&mut state.day_counts).into_keys() {
             batch.remove(&self.meta, day_count_key(day));
         }
+        for entry in self.meta.prefix(KEY_DAY_SPAN) {
+            batch.remove(&self.meta, entry.key()?.to_vec());
+        }
+        state.filter = None;
         let applied = self.applied_seq().max(applied_seq);
         batch.insert(
             &self.meta,

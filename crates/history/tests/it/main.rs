@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use opentrail_history::{
-    History, HistoryConfig, HistoryError, HistoryEvent, IndexStats, LookupAttributeKey, LookupPage,
-    LookupQuery,
+    FORMAT_VERSION, History, HistoryConfig, HistoryError, HistoryEvent, IndexStats,
+    LookupAttributeKey, LookupPage, LookupQuery,
 };
 use serde_json::json;
 
@@ -668,25 +668,33 @@ fn reopen_keeps_everything_and_reindexing_adds_nothing() {
 
 #[test]
 fn unknown_format_versions_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    drop(History::open(dir.path(), HistoryConfig::default()).expect("open"));
-    {
-        let db = fjall::Database::builder(dir.path())
-            .open()
-            .expect("raw open");
-        let meta = db
-            .keyspace("meta", fjall::KeyspaceCreateOptions::default)
-            .expect("meta");
-        meta.insert("format_version", "999").expect("write");
-        db.persist(fjall::PersistMode::SyncAll).expect("persist");
-    }
-    match History::open(dir.path(), HistoryConfig::default()) {
-        Err(err @ HistoryError::UnsupportedFormat { .. }) => {
-            let text = err.to_string();
-            assert!(text.contains("999") && text.contains("version 1"), "{text}");
+    // 1 is the layout before posting blocks; 999 one from the future.
+    for version in ["1", "999"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(History::open(dir.path(), HistoryConfig::default()).expect("open"));
+        {
+            let db = fjall::Database::builder(dir.path())
+                .open()
+                .expect("raw open");
+            let meta = db
+                .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+                .expect("meta");
+            meta.insert("format_version", version).expect("write");
+            db.persist(fjall::PersistMode::SyncAll).expect("persist");
         }
-        Err(other) => panic!("wrong error: {other}"),
-        Ok(_) => panic!("opened an index of format version 999"),
+        match History::open(dir.path(), HistoryConfig::default()) {
+            Err(err @ HistoryError::UnsupportedFormat { .. }) => {
+                let text = err.to_string();
+                let expected = format!("reads only version {FORMAT_VERSION}");
+                assert!(
+                    text.contains(&format!("format version {version},"))
+                        && text.contains(&expected),
+                    "{text}"
+                );
+            }
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(_) => panic!("opened an index of format version {version}"),
+        }
     }
 }
 
@@ -938,4 +946,65 @@ fn a_token_survives_retention_passing_its_position() {
     q.next_token = Some(token);
     let page = history.lookup(&q).expect("lookup after retention");
     assert!(page.events.is_empty() && page.next_token.is_none());
+}
+
+/// Batches whose blocks overlap in time (an import of shuffled logs): several blocks of one
+/// posting share an hour, ties abound, and time bounds and page ends fall inside blocks.
+/// Every query must still return exactly the matching events, newest first.
+#[test]
+fn overlapping_batches_merge_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let history = History::open(dir.path(), HistoryConfig::default()).expect("open");
+    let now = now_s_ms();
+    let mut synth = synthetic(600, now);
+    // Squeeze every time into a quarter hour (many ties), then index in a shuffled order.
+    let hour_start = now - now.rem_euclid(3_600_000) - 3_600_000;
+    for s in &mut synth {
+        let squeezed = hour_start + (s.time_ms - now).rem_euclid(900) * 1000;
+        let mut record: serde_json::Value = serde_json::from_str(&s.json).expect("json");
+        record["eventTime"] = json!(event_time_text(squeezed));
+        s.json = serde_json::to_string(&record).expect("json");
+        s.time_ms = squeezed;
+    }
+    let mut rng = Rng(0xDEAD_BEEF);
+    let mut order: Vec<usize> = (0..synth.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut start = 0;
+    while start < order.len() {
+        let len = (1 + rng.below(90) as usize).min(order.len() - start);
+        let mut batch: Vec<(u64, &[u8])> = order[start..start + len]
+            .iter()
+            .map(|&i| (synth[i].seq, synth[i].json.as_bytes()))
+            .collect();
+        batch.sort_by_key(|e| e.0);
+        history.index(&batch).expect("index");
+        start += len;
+    }
+    assert_eq!(history.len(), synth.len() as u64);
+
+    let mut checked = 0;
+    for _ in 0..150 {
+        let account = ACCOUNTS[rng.below(2) as usize];
+        let region = REGIONS[rng.below(2) as usize];
+        let mut q = query(account, region);
+        q.insight = rng.below(10) == 0;
+        q.max_results = [1, 3, 7, 50][rng.below(4) as usize];
+        if rng.below(3) > 0 {
+            let key = *rng.pick(&LookupAttributeKey::ALL);
+            let values: Vec<String> = synth.iter().flat_map(|s| s.attribute_values(key)).collect();
+            q.attribute = Some((key, rng.pick(&values).clone()));
+        }
+        if rng.below(2) == 0 {
+            q.start_ms = Some(hour_start + rng.below(900) as i64 * 1000);
+        }
+        if rng.below(2) == 0 {
+            q.end_ms = Some(hour_start + rng.below(900) as i64 * 1000);
+        }
+        let want = expected(&synth, &q);
+        checked += want.len();
+        assert_eq!(ids(&all_pages(&history, &q)), want, "{q:?}");
+    }
+    assert!(checked > 500, "only {checked} events expected in all");
 }
