@@ -15,19 +15,51 @@ use serde_json::Value;
 
 use crate::PatternError;
 use crate::hash::FastMap;
-use crate::value::{Leaf, NumRef};
+use crate::value::{Leaf, MAX_SCALED, NumRef, parse_scaled};
 
 /// The paths patterns use, as a trie of `.`-separated segments.
 #[derive(Debug, Clone)]
 pub(crate) struct PathTrie {
     nodes: Vec<PathNode>,
     fields: u32,
+    /// By field id: numbers outside the comparable range can match nothing there (no exact
+    /// number, `anything-but`, `exists` or `exists: false`), so they are not collected.
+    drop_incomparable: Vec<bool>,
 }
+
+/// Children in a short list while few (compared directly), in a hash map beyond that.
+const LIST_CHILDREN: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 struct PathNode {
-    children: FastMap<Box<str>, u32>,
+    list: Vec<(Box<[u8]>, u32)>,
+    map: FastMap<Box<[u8]>, u32>,
     field: Option<u32>,
+}
+
+impl PathNode {
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        if self.map.is_empty() {
+            self.list
+                .iter()
+                .find(|(k, _)| **k == *key)
+                .map(|(_, child)| *child)
+        } else {
+            self.map.get(key).copied()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn put(&mut self, key: &[u8], child: u32) {
+        self.list.push((key.into(), child));
+        if self.list.len() > LIST_CHILDREN {
+            self.map = self.list.iter().cloned().collect();
+        }
+    }
 }
 
 impl Default for PathTrie {
@@ -35,6 +67,7 @@ impl Default for PathTrie {
         PathTrie {
             nodes: vec![PathNode::default()],
             fields: 0,
+            drop_incomparable: Vec::new(),
         }
     }
 }
@@ -44,14 +77,12 @@ impl PathTrie {
     pub(crate) fn insert(&mut self, path: &str) -> u32 {
         let mut node = 0usize;
         for segment in path.split('.') {
-            node = match self.nodes[node].children.get(segment) {
-                Some(&child) => child as usize,
+            node = match self.nodes[node].get(segment.as_bytes()) {
+                Some(child) => child as usize,
                 None => {
                     let child = self.nodes.len();
                     self.nodes.push(PathNode::default());
-                    self.nodes[node]
-                        .children
-                        .insert(segment.into(), child as u32);
+                    self.nodes[node].put(segment.as_bytes(), child as u32);
                     child
                 }
             };
@@ -67,22 +98,46 @@ impl PathTrie {
         }
     }
 
+    /// Marks a field whose incomparable numbers can match nothing.
+    pub(crate) fn drop_incomparable_numbers(&mut self, field: u32) {
+        let at = field as usize;
+        if self.drop_incomparable.len() <= at {
+            self.drop_incomparable.resize(at + 1, false);
+        }
+        self.drop_incomparable[at] = true;
+    }
+
+    #[inline]
+    fn keeps(&self, field: u32, leaf: &Leaf<'_>) -> bool {
+        match leaf {
+            Leaf::Num(n) => {
+                !self
+                    .drop_incomparable
+                    .get(field as usize)
+                    .copied()
+                    .unwrap_or(false)
+                    || n.scaled().is_some()
+            }
+            _ => true,
+        }
+    }
+
     /// The node an event key leads to from `node`.
     #[inline]
-    fn child(&self, node: u32, key: &str) -> Option<u32> {
-        let children = &self.nodes[node as usize].children;
-        if children.is_empty() {
+    fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
+        let parent = &self.nodes[node as usize];
+        if parent.is_empty() {
             return None;
         }
-        if let Some(&child) = children.get(key) {
+        if let Some(child) = parent.get(key) {
             return Some(child);
         }
-        if !key.contains('.') {
+        if !key.contains(&b'.') {
             return None;
         }
         let mut current = node;
-        for segment in key.split('.') {
-            current = *self.nodes[current as usize].children.get(segment)?;
+        for segment in key.split(|&b| b == b'.') {
+            current = self.nodes[current as usize].get(segment)?;
         }
         Some(current)
     }
@@ -94,7 +149,7 @@ impl PathTrie {
 
     #[inline]
     fn has_children(&self, node: u32) -> bool {
-        !self.nodes[node as usize].children.is_empty()
+        !self.nodes[node as usize].is_empty()
     }
 }
 
@@ -107,8 +162,8 @@ pub(crate) struct Field<'a> {
     membership: (u32, u32),
 }
 
-/// The leaves of an event at used paths, sorted by field id.
-#[derive(Debug, Default)]
+/// The leaves of an event at used paths, in event order.
+#[derive(Debug)]
 pub(crate) struct FlatEvent<'a> {
     fields: Vec<Field<'a>>,
     memberships: Vec<(u32, u32)>,
@@ -122,10 +177,8 @@ impl<'a> FlatEvent<'a> {
     }
 
     /// The leaves of one field.
-    pub(crate) fn fields_for(&self, id: u32) -> &[Field<'a>] {
-        let start = self.fields.partition_point(|f| f.id < id);
-        let end = start + self.fields[start..].partition_point(|f| f.id == id);
-        &self.fields[start..end]
+    pub(crate) fn fields_for(&self, id: u32) -> impl Iterator<Item = &Field<'a>> + Clone {
+        self.fields.iter().filter(move |f| f.id == id)
     }
 
     /// (array id, element index) for each array enclosing the field.
@@ -140,10 +193,61 @@ struct Builder<'a> {
     next_array: u32,
 }
 
+/// Emptied buffers of dropped [`FlatEvent`]s, reused by the next one on this thread.
+#[derive(Default)]
+struct Spare {
+    fields: Vec<Field<'static>>,
+    memberships: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Spare> = std::cell::RefCell::new(Spare::default());
+}
+
+/// Turns nothing into nothing: lets an empty `Vec<Field<'a>>` be collected as `Vec<Field<'static>>`.
+fn no_field(_: Field<'_>) -> Option<Field<'static>> {
+    None
+}
+
+impl Drop for FlatEvent<'_> {
+    fn drop(&mut self) {
+        let mut fields = std::mem::take(&mut self.fields);
+        fields.clear();
+        // an empty Vec<Field<'a>> becomes an empty Vec<Field<'static>> in place (same layout)
+        let fields: Vec<Field<'static>> = fields.into_iter().filter_map(no_field).collect();
+        let mut memberships = std::mem::take(&mut self.memberships);
+        memberships.clear();
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if fields.capacity() > spare.fields.capacity() {
+                    spare.fields = fields;
+                }
+                if memberships.capacity() > spare.memberships.capacity() {
+                    spare.memberships = memberships;
+                }
+            }
+        });
+    }
+}
+
 impl<'a> Builder<'a> {
     fn new() -> Self {
+        let (fields, memberships) = SPARE
+            .try_with(|spare| match spare.try_borrow_mut() {
+                Ok(mut spare) => (
+                    std::mem::take(&mut spare.fields),
+                    std::mem::take(&mut spare.memberships),
+                ),
+                Err(_) => (Vec::new(), Vec::new()),
+            })
+            .unwrap_or_default();
+        let flat = FlatEvent {
+            fields,
+            memberships,
+            has_arrays: false,
+        };
         Builder {
-            flat: FlatEvent::default(),
+            flat,
             stack: Vec::new(),
             next_array: 0,
         }
@@ -164,9 +268,7 @@ impl<'a> Builder<'a> {
         });
     }
 
-    fn finish(mut self) -> FlatEvent<'a> {
-        // stable: leaves of one field keep event order
-        self.flat.fields.sort_by_key(|f| f.id);
+    fn finish(self) -> FlatEvent<'a> {
         self.flat
     }
 }
@@ -187,7 +289,7 @@ fn walk_object<'a>(
     b: &mut Builder<'a>,
 ) {
     for (key, value) in object {
-        if let Some(child) = paths.child(node, key) {
+        if let Some(child) = paths.child(node, key.as_bytes()) {
             walk_value(paths, child, value, b);
         }
     }
@@ -217,7 +319,9 @@ fn walk_value<'a>(paths: &PathTrie, node: u32, value: &'a Value, b: &mut Builder
         Value::Bool(false) => Leaf::False,
         Value::Null => Leaf::Null,
     };
-    if let Some(id) = paths.field(node) {
+    if let Some(id) = paths.field(node)
+        && paths.keeps(id, &leaf)
+    {
         b.emit(id, leaf);
     }
 }
@@ -241,16 +345,53 @@ pub(crate) fn flatten_bytes<'a>(
     Ok(builder.finish())
 }
 
-/// Bytes that end a run of "uninteresting" bytes while skipping a container.
-static STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'[' as usize] = true;
-    table[b']' as usize] = true;
-    table[b'{' as usize] = true;
-    table[b'}' as usize] = true;
-    table
-};
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (high bit) the bytes of `word` equal to `byte`; exact for the lowest marked byte.
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+#[inline]
+fn load(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// The index of the first `"` or `\` in `bytes` (its length if none).
+#[inline]
+fn find_quote_or_backslash(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(word) = load(bytes, i) {
+        let found = bytes_equal(word, b'"') | bytes_equal(word, b'\\');
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .unwrap_or(bytes.len() - i)
+}
+
+/// How many bytes of `marks` have their high bit set (and no other bit): the multiply sums the
+/// bytes into the top one, without relying on a `popcnt` instruction the build may not target.
+#[inline]
+fn count_marked(marks: u64) -> usize {
+    ((marks >> 7).wrapping_mul(ONES) >> 56) as usize
+}
+
+/// Marks (high bit) exactly the bytes of `word` equal to `byte`.
+#[inline]
+fn exact_bytes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (ONES * u64::from(byte));
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
 
 struct Scanner<'a> {
     b: &'a [u8],
@@ -305,7 +446,7 @@ impl<'a> Scanner<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.error("expected a key"));
             }
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws();
             self.expect(b':')?;
             self.ws();
@@ -364,10 +505,12 @@ impl<'a> Scanner<'a> {
                 self.literal(b"null")?;
                 Leaf::Null
             }
-            Some(b'-' | b'0'..=b'9') => Leaf::Num(NumRef::Raw(self.number()?)),
+            Some(b'-' | b'0'..=b'9') => Leaf::Num(self.number()?),
             _ => return Err(self.error("expected a value")),
         };
-        if let Some(id) = field {
+        if let Some(id) = field
+            && paths.keeps(id, &leaf)
+        {
             b.emit(id, leaf);
         }
         Ok(())
@@ -416,34 +559,51 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A JSON number token, checked against the grammar.
-    fn number(&mut self) -> Result<&'a str, PatternError> {
+    /// A JSON number token, checked against the grammar, with its scaled value: computed in the
+    /// same pass for plain decimals, refused at once for plain decimals with more than six
+    /// significant decimals, and left to [`parse_scaled`] otherwise.
+    fn number(&mut self) -> Result<NumRef<'a>, PatternError> {
         let start = self.i;
         let b = self.b;
         let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
             i += 1;
         }
+        let mut integer: u64 = 0;
+        let int_start = i;
         match b.get(i) {
             Some(b'0') => i += 1,
             Some(b'1'..=b'9') => {
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                    integer = integer.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
                     i += 1;
                 }
             }
             _ => return Err(self.error("invalid number")),
         }
+        let int_digits = i - int_start;
+        let mut fraction: u64 = 0;
+        let mut frac_digits = 0usize;
         if b.get(i) == Some(&b'.') {
             i += 1;
             let digits = i;
             while b.get(i).is_some_and(u8::is_ascii_digit) {
                 i += 1;
             }
-            if i == digits {
+            frac_digits = i - digits;
+            if frac_digits == 0 {
                 return Err(self.error("invalid number"));
             }
+            if frac_digits <= 6 {
+                fraction = b[digits..i]
+                    .iter()
+                    .fold(0, |f, d| f * 10 + u64::from(d - b'0'));
+            }
         }
+        let mut exponent = false;
         if let Some(b'e' | b'E') = b.get(i) {
+            exponent = true;
             i += 1;
             if let Some(b'+' | b'-') = b.get(i) {
                 i += 1;
@@ -457,8 +617,40 @@ impl<'a> Scanner<'a> {
             }
         }
         self.i = i;
-        // only ASCII digits and signs were consumed
-        std::str::from_utf8(&b[start..i]).map_err(|_| self.error("invalid number"))
+        let text = &b[start..i];
+        let scaled = if !exponent && int_digits <= 10 && frac_digits <= 6 {
+            let value = integer * 1_000_000 + fraction * 10u64.pow((6 - frac_digits) as u32);
+            (value <= MAX_SCALED as u64).then(|| {
+                if negative {
+                    -(value as i64)
+                } else {
+                    value as i64
+                }
+            })
+        } else if !exponent && frac_digits > 6 && text.last() != Some(&b'0') {
+            None
+        } else {
+            std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| parse_scaled(t).ok())
+        };
+        Ok(NumRef::Scanned { text, scaled })
+    }
+
+    /// At `"`: an object key as bytes (unescaped; not checked for UTF-8, since a key that is
+    /// not valid UTF-8 cannot name a used path).
+    #[inline]
+    fn key(&mut self) -> Result<Cow<'a, [u8]>, PatternError> {
+        let start = self.i + 1;
+        let end = start + find_quote_or_backslash(&self.b[start..]);
+        match self.b.get(end) {
+            Some(b'"') => {
+                self.i = end + 1;
+                Ok(Cow::Borrowed(&self.b[start..end]))
+            }
+            Some(_) => Ok(Cow::Owned(self.escaped_string(start, end)?.into_bytes())),
+            None => Err(self.error("unterminated string")),
+        }
     }
 
     /// At `"`: a string, unescaped.
@@ -565,15 +757,17 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         let mut i = self.i + 1;
         while i < b.len() {
-            match b[i] {
-                b'"' => {
+            i += find_quote_or_backslash(&b[i..]);
+            match b.get(i) {
+                Some(b'"') => {
                     self.i = i + 1;
                     return Ok(());
                 }
-                b'\\' => i += 2,
-                _ => i += 1,
+                Some(_) => i += 2,
+                None => break,
             }
         }
+        self.i = b.len();
         Err(self.error("unterminated string"))
     }
 
@@ -590,13 +784,28 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// At `[` or `{`: skips to just past the matching bracket. Eight bytes at a time while the
+    /// word holds no `"` and cannot close the container (fewer closing brackets than the depth):
+    /// outside strings, valid JSON has no byte that the bracket class lets through by mistake.
     fn skip_container(&mut self) -> Result<(), PatternError> {
         let b = self.b;
         let mut depth = 0usize;
         let mut i = self.i;
         loop {
-            while i < b.len() && !STRUCTURAL[b[i] as usize] {
-                i += 1;
+            if let Some(word) = load(b, i)
+                && exact_bytes_equal(word, b'"') == 0
+            {
+                let class = (word | (ONES * 0x20)) & (ONES * 0xf9);
+                let brackets = exact_bytes_equal(class, 0x79);
+                // bit 1 tells `[` / `{` (set) from `]` / `}`; move it to each byte's high bit
+                let opening = word << 6;
+                let opens = count_marked(brackets & opening);
+                let closes = count_marked(brackets & !opening);
+                if closes == 0 || closes < depth {
+                    depth = depth + opens - closes;
+                    i += 8;
+                    continue;
+                }
             }
             let Some(&byte) = b.get(i) else {
                 self.i = i;
@@ -610,13 +819,14 @@ impl<'a> Scanner<'a> {
                     continue;
                 }
                 b'{' | b'[' => depth += 1,
-                _ => {
+                b'}' | b']' => {
                     depth -= 1;
                     if depth == 0 {
                         self.i = i + 1;
                         return Ok(());
                     }
                 }
+                _ => {}
             }
             i += 1;
         }
@@ -687,6 +897,61 @@ mod tests {
             .collect();
         assert_eq!(memberships, vec![0, 1, 2, 2]);
         assert!(flat.has_arrays);
+    }
+
+    #[test]
+    fn scanned_numbers_agree_with_the_exact_parser() {
+        let texts = [
+            "0",
+            "-0",
+            "5",
+            "5.0",
+            "5.000000",
+            "5.0000000",
+            "5.0000001",
+            "-122.42485025893909",
+            "37.8",
+            "0.000001",
+            "5000000000",
+            "5000000000.000001",
+            "5000000001",
+            "9999999999.999999",
+            "12345678901",
+            "1e3",
+            "1.5E-6",
+            "-2.50",
+            "123456789012345678901234567890",
+            "0.1234567",
+            "0.12345670",
+        ];
+        let paths = trie(&["n"]);
+        for text in texts {
+            let event = format!(r#"{{"n": {text}}}"#);
+            let flat = flatten_bytes(&paths, event.as_bytes()).expect("valid");
+            let Leaf::Num(n) = &flat.fields()[0].leaf else {
+                panic!("not a number")
+            };
+            assert_eq!(n.scaled(), parse_scaled(text).ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn skipping_finds_the_matching_bracket() {
+        let paths = trie(&["after"]);
+        let skipped = [
+            r#"[]"#,
+            r#"[[[-122.42485025893909,37.79987617371178,0],[-122.4,37.7,0]]]"#,
+            r#"{"a": "]]]]]]]]]]]]]]]]", "b": ["[[[[", "\\\"]]"], "c": {"d": [{}, [], [[]]]}}"#,
+            r#"[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,[21],[[22]],{"x":[[[[[[[[]]]]]]]]}]"#,
+            r#"{"Yy_": "YYYYYYYYyyyyyyyy________", "n": [null, true, false]}"#,
+        ];
+        for inner in skipped {
+            let event = format!(r#"{{"skip": {inner}, "after": "found"}}"#);
+            let flat = flatten_bytes(&paths, event.as_bytes()).expect("valid");
+            assert_eq!(flat.fields().len(), 1, "{event}");
+            let serde: Value = serde_json::from_str(&event).expect("json");
+            assert_eq!(serde["after"], "found");
+        }
     }
 
     #[test]

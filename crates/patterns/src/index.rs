@@ -1,73 +1,55 @@
 //! The per-field indexes behind the machine: each answers "which matcher ids accept this value"
 //! in time that depends on the value and the answer, not on how many matchers there are.
 //!
-//! - [`ByteTrie`]: prefixes (and, fed reversed bytes, suffixes) — one walk down the value.
+//! - [`AffixIndex`]: prefixes and suffixes — one hash probe per distinct key length.
 //! - [`IntervalIndex`]: numeric ranges and CIDR blocks — intervals sorted by low bound with a
 //!   max-high segment tree, so a stabbing query visits only intervals that contain the value.
 //! - [`WildcardIndex`]: globs filed under their leading literal (or trailing, or neither), then
 //!   checked one by one among the few candidates.
 
+use crate::hash::FastMap;
 use crate::value::Glob;
 
-/// A byte trie whose nodes carry ids.
-#[derive(Debug, Clone)]
-pub(crate) struct ByteTrie {
-    nodes: Vec<TrieNode>,
-}
-
+/// Keys that must start (or, with `SUFFIX`, end) a value, hashed by the key bytes and grouped
+/// by key length: a query looks up the value's prefix (suffix) of each length in use — one hash
+/// probe per distinct length, however many keys there are.
 #[derive(Debug, Clone, Default)]
-struct TrieNode {
-    /// Sorted by byte.
-    edges: Vec<(u8, u32)>,
-    ids: Vec<u32>,
+pub(crate) struct AffixIndex<const SUFFIX: bool> {
+    map: FastMap<Box<[u8]>, Vec<u32>>,
+    /// Distinct key lengths, ascending.
+    lengths: Vec<usize>,
 }
 
-impl Default for ByteTrie {
-    fn default() -> Self {
-        ByteTrie {
-            nodes: vec![TrieNode::default()],
-        }
-    }
-}
+pub(crate) type PrefixIndex = AffixIndex<false>;
+pub(crate) type SuffixIndex = AffixIndex<true>;
 
-impl ByteTrie {
+impl<const SUFFIX: bool> AffixIndex<SUFFIX> {
     pub(crate) fn is_empty(&self) -> bool {
-        self.nodes.len() == 1 && self.nodes[0].ids.is_empty()
+        self.map.is_empty()
     }
 
-    pub(crate) fn insert(&mut self, key: impl Iterator<Item = u8>, id: u32) {
-        let mut node = 0usize;
-        for byte in key {
-            node = match self.nodes[node].edges.binary_search_by_key(&byte, |e| e.0) {
-                Ok(at) => self.nodes[node].edges[at].1 as usize,
-                Err(at) => {
-                    let child = self.nodes.len();
-                    self.nodes.push(TrieNode::default());
-                    self.nodes[node].edges.insert(at, (byte, child as u32));
-                    child
-                }
-            };
+    pub(crate) fn insert(&mut self, key: &[u8], id: u32) {
+        self.map.entry(key.into()).or_default().push(id);
+        if let Err(at) = self.lengths.binary_search(&key.len()) {
+            self.lengths.insert(at, key.len());
         }
-        self.nodes[node].ids.push(id);
     }
 
-    /// Calls `f` with the ids of every inserted key that is a prefix of `key`.
+    /// Calls `f` with the ids of every key that starts (ends) `value`.
     #[inline]
-    pub(crate) fn walk(&self, key: impl Iterator<Item = u8>, f: &mut impl FnMut(u32)) {
-        let mut node = &self.nodes[0];
-        node.ids.iter().for_each(|&id| f(id));
-        for byte in key {
-            let next = if node.edges.len() <= 8 {
-                node.edges.iter().find(|e| e.0 == byte).map(|e| e.1)
+    pub(crate) fn query(&self, value: &[u8], f: &mut impl FnMut(u32)) {
+        for &length in &self.lengths {
+            if length > value.len() {
+                return;
+            }
+            let affix = if SUFFIX {
+                &value[value.len() - length..]
             } else {
-                node.edges
-                    .binary_search_by_key(&byte, |e| e.0)
-                    .ok()
-                    .map(|at| node.edges[at].1)
+                &value[..length]
             };
-            let Some(next) = next else { return };
-            node = &self.nodes[next as usize];
-            node.ids.iter().for_each(|&id| f(id));
+            if let Some(ids) = self.map.get(affix) {
+                ids.iter().for_each(|&id| f(id));
+            }
         }
     }
 }
@@ -155,8 +137,8 @@ impl<K: Ord + Copy> IntervalIndex<K> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WildcardIndex {
     globs: Vec<(Glob, u32)>,
-    by_first: ByteTrie,
-    by_last: ByteTrie,
+    by_first: PrefixIndex,
+    by_last: SuffixIndex,
     unanchored: Vec<u32>,
 }
 
@@ -168,11 +150,9 @@ impl WildcardIndex {
     pub(crate) fn insert(&mut self, glob: Glob, id: u32) {
         let slot = self.globs.len() as u32;
         if !glob.first_segment().is_empty() {
-            self.by_first
-                .insert(glob.first_segment().iter().copied(), slot);
+            self.by_first.insert(glob.first_segment(), slot);
         } else if !glob.last_segment().is_empty() {
-            self.by_last
-                .insert(glob.last_segment().iter().rev().copied(), slot);
+            self.by_last.insert(glob.last_segment(), slot);
         } else {
             self.unanchored.push(slot);
         }
@@ -187,8 +167,8 @@ impl WildcardIndex {
                 f(*id);
             }
         };
-        self.by_first.walk(value.iter().copied(), &mut check);
-        self.by_last.walk(value.iter().rev().copied(), &mut check);
+        self.by_first.query(value, &mut check);
+        self.by_last.query(value, &mut check);
         self.unanchored.iter().for_each(|&slot| check(slot));
     }
 }
@@ -198,14 +178,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trie_reports_every_prefix() {
-        let mut trie = ByteTrie::default();
-        for (i, key) in ["", "a", "ab", "abd", "b"].iter().enumerate() {
-            trie.insert(key.bytes(), i as u32);
+    fn affixes_report_every_match() {
+        let mut prefixes = PrefixIndex::default();
+        let mut suffixes = SuffixIndex::default();
+        for (i, key) in ["", "a", "ab", "abd", "b", "bc"].iter().enumerate() {
+            prefixes.insert(key.as_bytes(), i as u32);
+            suffixes.insert(key.as_bytes(), i as u32);
         }
         let mut found = Vec::new();
-        trie.walk("abc".bytes(), &mut |id| found.push(id));
+        prefixes.query(b"abc", &mut |id| found.push(id));
         assert_eq!(found, vec![0, 1, 2]);
+        found.clear();
+        suffixes.query(b"abc", &mut |id| found.push(id));
+        assert_eq!(found, vec![0, 5]);
     }
 
     #[test]

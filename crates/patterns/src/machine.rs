@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 
 use crate::flatten::{FlatEvent, PathTrie, flatten_bytes, flatten_value};
 use crate::hash::FastMap;
-use crate::index::{ByteTrie, IntervalIndex, WildcardIndex};
+use crate::index::{IntervalIndex, PrefixIndex, SuffixIndex, WildcardIndex};
 use crate::value::{AnythingBut, IpRange, Leaf, NumKey, ValuePattern, fold, parse_ip};
 use crate::verify::verify;
 use crate::{Pattern, PatternError};
@@ -248,6 +248,29 @@ impl Compiled {
         for (id, (field, matcher)) in matchers.iter().enumerate() {
             fields[*field as usize].add(matcher, id as u32);
         }
+        // fields where a number outside the comparable range can match nothing
+        let mut needs_incomparable = vec![false; field_count];
+        for (field, matcher) in &matchers {
+            if matches!(
+                matcher,
+                ValuePattern::Number(_) | ValuePattern::AnythingBut(_) | ValuePattern::Exists
+            ) {
+                needs_incomparable[*field as usize] = true;
+            }
+        }
+        for pattern in &patterns {
+            for alternative in pattern.alternatives() {
+                for condition in alternative.conditions.iter().filter(|c| c.absent_ok) {
+                    let field = paths.insert(&condition.path);
+                    needs_incomparable[field as usize] = true;
+                }
+            }
+        }
+        for (field, needed) in needs_incomparable.iter().enumerate() {
+            if !needed {
+                paths.drop_incomparable_numbers(field as u32);
+            }
+        }
         for field in &mut fields {
             field.build();
         }
@@ -403,11 +426,11 @@ struct FieldMatcher {
     trues: Vec<u32>,
     falses: Vec<u32>,
     nulls: Vec<u32>,
-    prefixes: ByteTrie,
-    suffixes: ByteTrie,
+    prefixes: PrefixIndex,
+    suffixes: SuffixIndex,
     folded_exact: FastMap<Box<str>, Vec<u32>>,
-    folded_prefixes: ByteTrie,
-    folded_suffixes: ByteTrie,
+    folded_prefixes: PrefixIndex,
+    folded_suffixes: SuffixIndex,
     wildcards: WildcardIndex,
     numeric: IntervalIndex<i64>,
     ipv4: IntervalIndex<u32>,
@@ -417,8 +440,8 @@ struct FieldMatcher {
     but_all: Vec<u32>,
     but_strings: FastMap<Box<str>, Vec<u32>>,
     but_numbers: FastMap<i64, Vec<u32>>,
-    but_prefixes: ByteTrie,
-    but_suffixes: ByteTrie,
+    but_prefixes: PrefixIndex,
+    but_suffixes: SuffixIndex,
     but_folded: FastMap<Box<str>, Vec<u32>>,
     but_wildcards: WildcardIndex,
     // which indexes are in use, so a leaf skips the work of empty ones
@@ -440,13 +463,13 @@ impl FieldMatcher {
             ValuePattern::True => self.trues.push(id),
             ValuePattern::False => self.falses.push(id),
             ValuePattern::Null => self.nulls.push(id),
-            ValuePattern::Prefix(p) => self.prefixes.insert(p.bytes(), id),
-            ValuePattern::Suffix(s) => self.suffixes.insert(s.bytes().rev(), id),
+            ValuePattern::Prefix(p) => self.prefixes.insert(p.as_bytes(), id),
+            ValuePattern::Suffix(s) => self.suffixes.insert(s.as_bytes(), id),
             ValuePattern::EqualsIgnoreCase(s) => {
                 self.folded_exact.entry(s.clone()).or_default().push(id)
             }
-            ValuePattern::PrefixIgnoreCase(p) => self.folded_prefixes.insert(p.bytes(), id),
-            ValuePattern::SuffixIgnoreCase(s) => self.folded_suffixes.insert(s.bytes().rev(), id),
+            ValuePattern::PrefixIgnoreCase(p) => self.folded_prefixes.insert(p.as_bytes(), id),
+            ValuePattern::SuffixIgnoreCase(s) => self.folded_suffixes.insert(s.as_bytes(), id),
             ValuePattern::Wildcard(glob) => self.wildcards.insert(glob.clone(), id),
             ValuePattern::Numeric { low, high } => self.numeric.insert(*low, *high, id),
             ValuePattern::Ip(IpRange::V4(low, high)) => self.ipv4.insert(*low, *high, id),
@@ -467,10 +490,10 @@ impl FieldMatcher {
                     }
                     AnythingBut::Prefixes(values) => values
                         .iter()
-                        .for_each(|p| self.but_prefixes.insert(p.bytes(), id)),
+                        .for_each(|p| self.but_prefixes.insert(p.as_bytes(), id)),
                     AnythingBut::Suffixes(values) => values
                         .iter()
-                        .for_each(|s| self.but_suffixes.insert(s.bytes().rev(), id)),
+                        .for_each(|s| self.but_suffixes.insert(s.as_bytes(), id)),
                     AnythingBut::IgnoreCase(values) => {
                         for s in values {
                             self.but_folded.entry(s.clone()).or_default().push(id);
@@ -512,10 +535,10 @@ impl FieldMatcher {
                     hits.extend_from_slice(ids);
                 }
                 if self.has_prefixes {
-                    self.prefixes.walk(s.bytes(), &mut |id| hits.push(id));
+                    self.prefixes.query(s.as_bytes(), &mut |id| hits.push(id));
                 }
                 if self.has_suffixes {
-                    self.suffixes.walk(s.bytes().rev(), &mut |id| hits.push(id));
+                    self.suffixes.query(s.as_bytes(), &mut |id| hits.push(id));
                 }
                 if self.has_folded || self.has_but_folded {
                     let folded = fold(s);
@@ -524,9 +547,9 @@ impl FieldMatcher {
                             hits.extend_from_slice(ids);
                         }
                         self.folded_prefixes
-                            .walk(folded.bytes(), &mut |id| hits.push(id));
+                            .query(folded.as_bytes(), &mut |id| hits.push(id));
                         self.folded_suffixes
-                            .walk(folded.bytes().rev(), &mut |id| hits.push(id));
+                            .query(folded.as_bytes(), &mut |id| hits.push(id));
                     }
                     folded_leaf = Some(folded);
                 }
@@ -576,8 +599,8 @@ impl FieldMatcher {
                 if let Some(ids) = self.but_strings.get(&**s) {
                     ids.iter().for_each(|&id| exclude(id));
                 }
-                self.but_prefixes.walk(s.bytes(), &mut exclude);
-                self.but_suffixes.walk(s.bytes().rev(), &mut exclude);
+                self.but_prefixes.query(s.as_bytes(), &mut exclude);
+                self.but_suffixes.query(s.as_bytes(), &mut exclude);
                 if let Some(folded) = &folded_leaf
                     && let Some(ids) = self.but_folded.get(&**folded)
                 {

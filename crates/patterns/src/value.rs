@@ -21,8 +21,12 @@ pub(crate) enum Leaf<'a> {
 /// A number of an event, kept as found; its comparable forms are computed on demand.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NumRef<'a> {
-    /// JSON number text, already checked against the JSON grammar.
-    Raw(&'a str),
+    /// JSON number text, already checked against the JSON grammar, with its scaled value
+    /// (computed while scanning it).
+    Scanned {
+        text: &'a [u8],
+        scaled: Option<i64>,
+    },
     Json(&'a serde_json::Number),
 }
 
@@ -30,7 +34,7 @@ impl NumRef<'_> {
     /// The value × 1e6 when it is within ±5e9 with at most six decimals.
     pub(crate) fn scaled(&self) -> Option<i64> {
         match self {
-            NumRef::Raw(text) => parse_scaled(text).ok(),
+            NumRef::Scanned { scaled, .. } => *scaled,
             NumRef::Json(number) => {
                 if let Some(i) = number.as_i64() {
                     return i.checked_mul(1_000_000).filter(|s| s.abs() <= MAX_SCALED);
@@ -49,7 +53,9 @@ impl NumRef<'_> {
             return NumKey::Scaled(scaled);
         }
         match self {
-            NumRef::Raw(text) => raw_number_key(text),
+            NumRef::Scanned { text, .. } => {
+                raw_number_key(std::str::from_utf8(text).unwrap_or("NaN"))
+            }
             NumRef::Json(number) => json_number_key(number),
         }
     }
@@ -549,16 +555,12 @@ mod tests {
             let serde_json::Value::Number(number) = json else {
                 panic!("not a number")
             };
-            assert_eq!(
-                NumRef::Raw(text).key(),
-                NumRef::Json(&number).key(),
-                "{text}"
-            );
-            assert_eq!(
-                NumRef::Raw(text).scaled(),
-                NumRef::Json(&number).scaled(),
-                "{text}"
-            );
+            let raw = NumRef::Scanned {
+                text: text.as_bytes(),
+                scaled: parse_scaled(text).ok(),
+            };
+            assert_eq!(raw.key(), NumRef::Json(&number).key(), "{text}");
+            assert_eq!(raw.scaled(), NumRef::Json(&number).scaled(), "{text}");
         }
     }
 

@@ -29,7 +29,7 @@ fn verify_from(
     let leaves = flat.fields_for(field_ids[k]);
     if condition.absent_ok
         && !leaves
-            .iter()
+            .clone()
             .any(|leaf| consistent(membership, flat.membership(leaf)))
         && verify_from(alternative, field_ids, flat, k + 1, membership)
     {
