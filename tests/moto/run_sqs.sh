@@ -78,7 +78,9 @@ export AWS_DEFAULT_REGION=us-east-1
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
-(cd "$SRC" && "$PYTHON" -m pytest tests/test_sqs \
+# test_sqs_integration.py drives AWS Lambda (event source mappings), which opentrail does not
+# offer; its tests wait for Lambda logs that never come, so the module is left out.
+(cd "$SRC" && "$PYTHON" -m pytest tests/test_sqs --ignore tests/test_sqs/test_sqs_integration.py \
     -p opentrail_moto_plugin -p no:cacheprovider -q -rfE --tb=line --color=no \
     --junitxml "$WORK/junit.xml" "$@") || status=$?
 # pytest: 0 all passed, 1 some failed; anything else is a harness problem.

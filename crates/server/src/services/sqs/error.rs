@@ -122,6 +122,7 @@ impl SqsError {
     pub fn status(&self) -> StatusCode {
         match self {
             SqsError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            SqsError::OverLimit(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }

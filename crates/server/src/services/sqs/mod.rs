@@ -9,15 +9,19 @@
 //! # Layout
 //! - [`error`]: [`SqsError`] with its JSON shape name and query code.
 //! - [`wire`]: the embedded model; query parameters to JSON input, JSON output to XML.
-//! - [`ops`]: the operations.
+//! - [`ops`]: what the operations share ([`ops::Call`], queue URLs, batch checks).
+//! - [`queues`]: queue operations (create, attributes, tags, permissions, purge, delete).
+//! - [`messages`]: message operations (send, receive with long polling, delete, visibility).
 //! - [`queue`]: one queue in memory (messages, visibility, FIFO groups, deduplication).
 //! - [`store`]: the operation log, snapshots and replay; the per-data-directory engine.
 //! - [`md5`]: the body and message-attribute digests AWS returns.
 
 pub mod error;
 pub mod md5;
+pub mod messages;
 pub mod ops;
 pub mod queue;
+pub mod queues;
 pub mod store;
 pub mod wire;
 
@@ -184,26 +188,28 @@ async fn run(
         shutdown: state.shutdown.subscribe(),
     };
     let result = match operation {
-        "CreateQueue" => ops::create_queue(&call, input).await,
-        "GetQueueUrl" => ops::get_queue_url(&call, input),
-        "ListQueues" => ops::list_queues(&call, input),
-        "DeleteQueue" => ops::delete_queue(&call, input).await,
-        "GetQueueAttributes" => ops::get_queue_attributes(&call, input),
-        "SetQueueAttributes" => ops::set_queue_attributes(&call, input).await,
-        "SendMessage" => ops::send_message(&call, input).await,
-        "SendMessageBatch" => ops::send_message_batch(&call, input).await,
-        "ReceiveMessage" => ops::receive_message(&call, input).await,
-        "DeleteMessage" => ops::delete_message(&call, input).await,
-        "DeleteMessageBatch" => ops::delete_message_batch(&call, input).await,
-        "ChangeMessageVisibility" => ops::change_message_visibility(&call, input).await,
-        "ChangeMessageVisibilityBatch" => ops::change_message_visibility_batch(&call, input).await,
-        "PurgeQueue" => ops::purge_queue(&call, input).await,
-        "ListDeadLetterSourceQueues" => ops::list_dead_letter_source_queues(&call, input),
-        "TagQueue" => ops::tag_queue(&call, input).await,
-        "UntagQueue" => ops::untag_queue(&call, input).await,
-        "ListQueueTags" => ops::list_queue_tags(&call, input),
-        "AddPermission" => ops::add_permission(&call, input).await,
-        "RemovePermission" => ops::remove_permission(&call, input).await,
+        "CreateQueue" => queues::create_queue(&call, input).await,
+        "GetQueueUrl" => queues::get_queue_url(&call, input),
+        "ListQueues" => queues::list_queues(&call, input),
+        "DeleteQueue" => queues::delete_queue(&call, input).await,
+        "GetQueueAttributes" => queues::get_queue_attributes(&call, input),
+        "SetQueueAttributes" => queues::set_queue_attributes(&call, input).await,
+        "SendMessage" => messages::send_message(&call, input).await,
+        "SendMessageBatch" => messages::send_message_batch(&call, input).await,
+        "ReceiveMessage" => messages::receive_message(&call, input).await,
+        "DeleteMessage" => messages::delete_message(&call, input).await,
+        "DeleteMessageBatch" => messages::delete_message_batch(&call, input).await,
+        "ChangeMessageVisibility" => messages::change_message_visibility(&call, input).await,
+        "ChangeMessageVisibilityBatch" => {
+            messages::change_message_visibility_batch(&call, input).await
+        }
+        "PurgeQueue" => queues::purge_queue(&call, input).await,
+        "ListDeadLetterSourceQueues" => queues::list_dead_letter_source_queues(&call, input),
+        "TagQueue" => queues::tag_queue(&call, input).await,
+        "UntagQueue" => queues::untag_queue(&call, input).await,
+        "ListQueueTags" => queues::list_queue_tags(&call, input),
+        "AddPermission" => queues::add_permission(&call, input).await,
+        "RemovePermission" => queues::remove_permission(&call, input).await,
         other => Err(SqsError::UnsupportedOperation(format!(
             "{other} is not supported by this server"
         ))),
