@@ -54,6 +54,9 @@ impl<const SUFFIX: bool> AffixIndex<SUFFIX> {
     }
 }
 
+/// Up to this many intervals, a query scans them (sorted by low bound) instead of the tree.
+const LINEAR_INTERVALS: usize = 16;
+
 /// Closed intervals over an ordered key, answering stabbing queries.
 #[derive(Debug, Clone)]
 pub(crate) struct IntervalIndex<K> {
@@ -104,6 +107,17 @@ impl<K: Ord + Copy> IntervalIndex<K> {
     /// Calls `f` with the id of every interval containing `x`.
     pub(crate) fn query(&self, x: K, f: &mut impl FnMut(u32)) {
         debug_assert!(self.built, "IntervalIndex::build not called");
+        if self.items.len() <= LINEAR_INTERVALS {
+            for &(low, high, id) in &self.items {
+                if low > x {
+                    break;
+                }
+                if x <= high {
+                    f(id);
+                }
+            }
+            return;
+        }
         let candidates = self.items.partition_point(|item| item.0 <= x);
         if candidates == 0 {
             return;
