@@ -22,7 +22,8 @@
 //! day, at most [`BUCKET_MS`] since blocks never cross a bucket).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasherDefault;
 
 use crate::error::HistoryError;
 use crate::keys::{POSITION_LEN, POSTING_LEN, Position};
@@ -57,57 +58,80 @@ pub(crate) struct Block {
     pub(crate) span_ms: i64,
 }
 
-/// Collects the (posting, position) pairs of one write batch.
+/// Postings are already keyed hashes: a multiply spreads them (and test postings, small
+/// integers) well enough for a hash table.
+#[derive(Default)]
+pub(crate) struct SpreadHasher(u64);
+
+impl std::hash::Hasher for SpreadHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Collects the (posting, position) pairs of one write batch, grouped by posting.
 #[derive(Default)]
 pub(crate) struct BatchPostings {
-    entries: Vec<(u64, Position)>,
+    groups: HashMap<u64, Vec<Position>, BuildHasherDefault<SpreadHasher>>,
 }
 
 impl BatchPostings {
     pub(crate) fn with_capacity(capacity: usize) -> BatchPostings {
         BatchPostings {
-            entries: Vec::with_capacity(capacity),
+            groups: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
         }
     }
 
     pub(crate) fn push(&mut self, posting: u64, position: Position) {
-        self.entries.push((posting, position));
+        self.groups.entry(posting).or_default().push(position);
     }
 
     /// The blocks of this batch, one per (posting, bucket), each with its positions newest
     /// first; a position added twice to a posting (two values of a record sharing a posting)
-    /// is kept once.
-    pub(crate) fn into_blocks(mut self) -> impl Iterator<Item = Block> {
-        self.entries.sort_unstable();
-        self.entries.dedup();
-        let entries = self.entries;
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            let &(posting, newest) = entries.get(start)?;
-            let bucket = newest.time_ms().div_euclid(BUCKET_MS);
-            let len = entries[start..]
-                .iter()
-                .take_while(|(p, pos)| {
-                    *p == posting && pos.time_ms().div_euclid(BUCKET_MS) == bucket
-                })
-                .count();
-            let positions = &entries[start..start + len];
-            start += len;
-            Some(encode_block(posting, positions))
+    /// is kept once. Blocks come in key order.
+    pub(crate) fn into_blocks(self) -> impl Iterator<Item = Block> {
+        let mut groups: Vec<(u64, Vec<Position>)> = self.groups.into_iter().collect();
+        groups.sort_unstable_by_key(|(posting, _)| *posting);
+        groups.into_iter().flat_map(|(posting, mut positions)| {
+            // Batches come in journal order, mostly oldest first: reversed, the sort has
+            // little left to do.
+            positions.reverse();
+            positions.sort_unstable();
+            positions.dedup();
+            let mut start = 0;
+            std::iter::from_fn(move || {
+                let newest = *positions.get(start)?;
+                let bucket = newest.time_ms().div_euclid(BUCKET_MS);
+                let len = positions[start..]
+                    .iter()
+                    .take_while(|p| p.time_ms().div_euclid(BUCKET_MS) == bucket)
+                    .count();
+                let block = encode_block(posting, &positions[start..start + len]);
+                start += len;
+                Some(block)
+            })
         })
     }
 }
 
 /// Encodes one block; `positions` are of one posting, newest first, not empty.
-fn encode_block(posting: u64, positions: &[(u64, Position)]) -> Block {
-    let newest = positions[0].1;
-    let oldest = positions[positions.len() - 1].1;
+fn encode_block(posting: u64, positions: &[Position]) -> Block {
+    let newest = positions[0];
+    let oldest = positions[positions.len() - 1];
     let span_ms = newest.time_ms() - oldest.time_ms();
     let mut value = Vec::with_capacity(4 + positions.len() * 3);
     put_varint(&mut value, positions.len() as u64);
     put_varint(&mut value, span_ms.unsigned_abs());
     let mut previous = newest;
-    for &(_, position) in &positions[1..] {
+    for &position in &positions[1..] {
         put_varint(
             &mut value,
             (previous.time_ms() - position.time_ms()).unsigned_abs(),
