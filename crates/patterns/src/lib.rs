@@ -39,7 +39,7 @@
 //! - [`flatten`]: an event (a `serde_json::Value` or raw JSON bytes) → the (path, leaf) pairs that
 //!   some pattern looks at, with their array memberships; unused subtrees are skipped.
 //! - [`verify`]: the exact, array-consistent check of one alternative against a flattened event.
-//! - [`index`]: the per-field indexes behind the machine (byte tries, interval index, wildcards).
+//! - [`index`]: the per-field indexes behind the machine (prefix / suffix hash indexes, interval index, wildcards).
 //! - [`machine`]: [`Machine`], many patterns compiled into one automaton.
 //! - [`bench_support`]: the city-lots throughput measurement used by `examples/citylots.rs`.
 

@@ -5,7 +5,7 @@
 //! Compiling flattens every pattern into alternatives of conditions (path + matchers) and
 //! interns each distinct (field, matcher) pair once, whichever patterns use it. The automaton is
 //! then, per field path, a set of indexes over the matchers of that field (a hash map for exact
-//! strings and numbers, byte tries for prefixes / suffixes and their case-folded forms, an
+//! strings and numbers, hash indexes by length for prefixes / suffixes and their case-folded forms, an
 //! interval index for numeric ranges and CIDR blocks, a wildcard index, exclusion indexes for
 //! `anything-but`), and a path trie that tells which event keys lead to those fields.
 //!
