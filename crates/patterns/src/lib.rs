@@ -32,14 +32,14 @@
 //!
 //! # Layout
 //!
-//! - [`compile`]: the pattern JSON → alternatives of (path, matchers) conditions, with
+//! - `compile`: the pattern JSON → alternatives of (path, matchers) conditions, with
 //!   event-ruler's validation rules and messages.
-//! - [`value`]: the value matchers and their scalar helpers (decimal numbers, IP addresses,
+//! - `value`: the value matchers and their scalar helpers (decimal numbers, IP addresses,
 //!   case folding, wildcards).
-//! - [`flatten`]: an event (a `serde_json::Value` or raw JSON bytes) → the (path, leaf) pairs that
+//! - `flatten`: an event (a `serde_json::Value` or raw JSON bytes) → the (path, leaf) pairs that
 //!   some pattern looks at, with their array memberships; unused subtrees are skipped.
-//! - [`verify`]: the exact, array-consistent check of one alternative against a flattened event.
-//! - [`index`]: the per-field indexes behind the machine (prefix / suffix hash indexes, interval index, wildcards).
+//! - `verify`: the exact, array-consistent check of one alternative against a flattened event.
+//! - `index`: the per-field indexes behind the machine (prefix / suffix hash indexes, interval index, wildcards).
 //! - [`machine`]: [`Machine`], many patterns compiled into one automaton.
 //! - [`bench_support`]: the city-lots throughput measurement used by `examples/citylots.rs`.
 

@@ -18,7 +18,7 @@
 //!    all marked is a candidate (counting, with per-event stamps instead of clearing);
 //! 4. candidates that could be wrong by counting alone — `exists: false` conditions, or several
 //!    conditions while the event has arrays — get the exact array-consistent check
-//!    ([`crate::verify`]); the others match as counted.
+//!    (`crate::verify`); the others match as counted.
 //!
 //! The automaton is built lazily: [`Machine::add`] and [`Machine::remove`] only record the change,
 //! and the first match afterwards rebuilds it (linear in the total size of the patterns). Rules
