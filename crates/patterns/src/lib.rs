@@ -40,7 +40,7 @@
 //!   some pattern looks at, with their array memberships; unused subtrees are skipped.
 //! - `verify`: the exact, array-consistent check of one alternative against a flattened event.
 //! - `index`: the per-field indexes behind the machine (prefix / suffix hash indexes, interval index, wildcards).
-//! - [`machine`]: [`Machine`], many patterns compiled into one automaton.
+//! - `machine`: [`Machine`], many patterns compiled into one automaton.
 //! - [`bench_support`]: the city-lots throughput measurement used by `examples/citylots.rs`.
 
 #![deny(clippy::unwrap_used)]
