@@ -17,4 +17,4 @@ pub mod signing;
 pub mod store;
 
 pub use local::LocalStore;
-pub use store::{ByteRange, ObjectInfo, ObjectStore, PutOptions, StoreError};
+pub use store::{ByteRange, ObjectInfo, ObjectStore, PutOptions, Sse, StoreError};

@@ -108,6 +108,7 @@ impl Header {
                 content_disposition: self.content_disposition,
                 content_language: self.content_language,
                 user_metadata: self.user_metadata,
+                sse: None,
             },
         }
     }

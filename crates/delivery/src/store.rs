@@ -6,6 +6,15 @@
 
 use std::collections::BTreeMap;
 
+/// Server-side encryption asked of an S3-compatible store for one write.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Sse {
+    /// SSE-S3: `x-amz-server-side-encryption: AES256`.
+    S3,
+    /// SSE-KMS: `x-amz-server-side-encryption: aws:kms` with the key id (or ARN or alias).
+    Kms { key_id: String },
+}
+
 /// Attributes written with an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PutOptions {
@@ -16,6 +25,9 @@ pub struct PutOptions {
     pub content_language: Option<String>,
     /// `x-amz-meta-*` user metadata, keys lower-cased, without the prefix.
     pub user_metadata: BTreeMap<String, String>,
+    /// Server-side encryption for this write, overriding a store-wide setting. Stores that
+    /// do not encrypt per object (the embedded one) ignore it; reads leave it `None`.
+    pub sse: Option<Sse>,
 }
 
 /// What the store knows about one object.
@@ -77,6 +89,10 @@ pub enum StoreError {
     InvalidKey(String),
     #[error("object store io: {0}")]
     Io(#[from] std::io::Error),
+    /// An external service refused the request with an S3 error code (`AccessDenied`,
+    /// `QuotaExceeded`, …).
+    #[error("the object store refused the request with {code}: {message}")]
+    Refused { code: String, message: String },
     #[error("object store: {0}")]
     Other(String),
 }

@@ -9,8 +9,8 @@
 //! async task — works, and dropping the store anywhere is safe (the runtime is shut down in the
 //! background).
 //!
-//! `object_store` binds one bucket per client, so the store keeps one client per bucket, made
-//! on first use. Buckets themselves are managed on the service: `object_store` has no bucket
+//! `object_store` binds one bucket per client, so the store keeps one client per bucket (and
+//! encryption setting), made on first use. Buckets themselves are managed on the service: `object_store` has no bucket
 //! API, so [`ObjectStore::create_bucket`], [`ObjectStore::delete_bucket`] and
 //! [`ObjectStore::clear`] refuse with [`StoreError::Other`].
 //!
@@ -21,7 +21,12 @@
 //!   `object_store`'s `PaginatedListStore`, because `ObjectStore::list_with_offset` treats the
 //!   prefix as whole path segments); listed objects carry no user metadata, as on S3;
 //! - server-side encryption ([`Sse`]) adds the `x-amz-server-side-encryption` headers to every
-//!   write.
+//!   write: [`PutOptions::sse`] when a put asks for it, else [`S3StoreConfig::sse`].
+//!   `object_store` sets these headers per client, so the store keeps one client per bucket and
+//!   encryption setting;
+//! - failures the service explains with an S3 error code (`AccessDenied`, `QuotaExceeded`, …)
+//!   become [`StoreError::Refused`] with that code; `NoSuchBucket` and `NoSuchKey` keep their
+//!   own variants.
 //!
 //! # Layout
 //! - [`S3StoreConfig`], [`Sse`]: how to reach the service and how to encrypt.
@@ -42,6 +47,9 @@ use object_store::{
     Attribute, AttributeValue, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange,
     ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig,
 };
+/// Server-side encryption (the object-store layer's type): store-wide in
+/// [`S3StoreConfig::sse`], per write in [`PutOptions::sse`].
+pub use opentrail_delivery::Sse;
 use opentrail_delivery::{ByteRange, ObjectInfo, ObjectStore, PutOptions, StoreError};
 
 /// The message of the bucket-management refusals.
@@ -50,15 +58,6 @@ pub const BUCKET_MANAGEMENT_UNSUPPORTED: &str =
 
 /// The most keys one `ListObjectsV2` page may return.
 const MAX_KEYS_PER_PAGE: usize = 1000;
-
-/// Server-side encryption requested on every write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sse {
-    /// SSE-S3: `x-amz-server-side-encryption: AES256`.
-    S3,
-    /// SSE-KMS: `x-amz-server-side-encryption: aws:kms` with the key id (or ARN or alias).
-    Kms { key_id: String },
-}
 
 /// How to reach the S3-compatible service.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,7 +75,7 @@ pub struct S3StoreConfig {
     pub allow_http: bool,
     /// `https://bucket.host/key` instead of path style `https://host/bucket/key`.
     pub virtual_hosted_style: bool,
-    /// Server-side encryption for every write.
+    /// Server-side encryption for every write that does not ask for its own.
     pub sse: Option<Sse>,
 }
 
@@ -120,10 +119,13 @@ impl S3StoreConfig {
     }
 }
 
+/// The store's clients by bucket and server-side encryption.
+type Clients = HashMap<(String, Option<Sse>), Arc<AmazonS3>>;
+
 /// An [`ObjectStore`] backed by an S3-compatible service.
 pub struct S3Store {
     config: S3StoreConfig,
-    clients: Mutex<HashMap<String, Arc<AmazonS3>>>,
+    clients: Mutex<Clients>,
     /// Always `Some` until drop, which shuts it down without blocking.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -186,8 +188,13 @@ impl S3Store {
         })?
     }
 
-    /// The client bound to `bucket`, made on first use.
+    /// The client bound to `bucket` with the store's own encryption, made on first use.
     fn client(&self, bucket: &str) -> Result<Arc<AmazonS3>, StoreError> {
+        self.client_with(bucket, self.config.sse.as_ref())
+    }
+
+    /// The client bound to `bucket` that writes with `sse`, made on first use.
+    fn client_with(&self, bucket: &str, sse: Option<&Sse>) -> Result<Arc<AmazonS3>, StoreError> {
         if bucket.is_empty() {
             return Err(StoreError::NoSuchBucket(String::new()));
         }
@@ -195,16 +202,21 @@ impl S3Store {
             .clients
             .lock()
             .map_err(|_| StoreError::Other("the s3 client map is poisoned".to_owned()))?;
-        if let Some(client) = clients.get(bucket) {
+        let key = (bucket.to_owned(), sse.cloned());
+        if let Some(client) = clients.get(&key) {
             return Ok(Arc::clone(client));
         }
-        let client = Arc::new(build_client(&self.config, bucket)?);
-        clients.insert(bucket.to_owned(), Arc::clone(&client));
+        let client = Arc::new(build_client(&self.config, bucket, sse)?);
+        clients.insert(key, Arc::clone(&client));
         Ok(client)
     }
 }
 
-fn build_client(config: &S3StoreConfig, bucket: &str) -> Result<AmazonS3, StoreError> {
+fn build_client(
+    config: &S3StoreConfig,
+    bucket: &str,
+    sse: Option<&Sse>,
+) -> Result<AmazonS3, StoreError> {
     let client_options = ClientOptions::new()
         .with_allow_http(config.allow_http)
         .with_connect_timeout(Duration::from_secs(10))
@@ -234,7 +246,7 @@ fn build_client(config: &S3StoreConfig, bucket: &str) -> Result<AmazonS3, StoreE
             builder = builder.with_token(token);
         }
     }
-    builder = match &config.sse {
+    builder = match sse {
         None => builder,
         Some(Sse::S3) => {
             // `S3EncryptionConfigKey` is not exported; the string form names the same key.
@@ -283,14 +295,42 @@ fn store_error(bucket: &str, key: &str, error: object_store::Error) -> StoreErro
             StoreError::InvalidKey(format!("{key:?}: {source}"))
         }
         other => {
+            let denied = matches!(
+                other,
+                object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+            );
             let text = other.to_string();
-            if text.contains("NoSuchBucket") {
-                StoreError::NoSuchBucket(bucket.to_owned())
-            } else {
-                StoreError::Other(format!("s3 {bucket}/{key}: {text}"))
+            match s3_error_code(&text) {
+                Some("NoSuchBucket") => StoreError::NoSuchBucket(bucket.to_owned()),
+                Some(code) => StoreError::Refused {
+                    code: code.to_owned(),
+                    message: format!("s3 {bucket}/{key}: {text}"),
+                },
+                None if text.contains("NoSuchBucket") => {
+                    StoreError::NoSuchBucket(bucket.to_owned())
+                }
+                None if denied => StoreError::Refused {
+                    code: "AccessDenied".to_owned(),
+                    message: format!("s3 {bucket}/{key}: {text}"),
+                },
+                None => StoreError::Other(format!("s3 {bucket}/{key}: {text}")),
             }
         }
     }
+}
+
+/// The `<Code>` of an S3 error document quoted in an `object_store` error message.
+fn s3_error_code(text: &str) -> Option<&str> {
+    let (_, after) = text.split_once("<Code>")?;
+    let (code, _) = after.split_once("</Code>")?;
+    let code = code.trim();
+    let plausible = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'.');
+    plausible.then_some(code)
 }
 
 fn put_attributes(options: &PutOptions) -> Attributes {
@@ -391,7 +431,7 @@ impl ObjectStore for S3Store {
         data: &[u8],
         options: &PutOptions,
     ) -> Result<ObjectInfo, StoreError> {
-        let client = self.client(bucket)?;
+        let client = self.client_with(bucket, options.sse.as_ref().or(self.config.sse.as_ref()))?;
         let path = object_path(key)?;
         let put_options = object_store::PutOptions {
             attributes: put_attributes(options),
@@ -447,11 +487,11 @@ impl ObjectStore for S3Store {
             }
             // A range the service refused (416): say so with the object's size, as the
             // embedded store does.
-            (Err(StoreError::Other(message)), Some(range)) => {
+            (Err(error @ (StoreError::Other(_) | StoreError::Refused { .. })), Some(range)) => {
                 let size = self.head(bucket, key)?.size;
                 match range.resolve(size) {
                     Err(invalid) => Err(invalid),
-                    Ok(_) => Err(StoreError::Other(message)),
+                    Ok(_) => Err(error),
                 }
             }
             (Err(error), _) => Err(error),
@@ -603,6 +643,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(options_from_attributes(&put_attributes(&options)), options);
+    }
+
+    #[test]
+    fn s3_error_codes_are_read_from_the_quoted_error_document() {
+        let text = "Error performing PUT http://h/b/k in 2ms - Server returned non-2xx status \
+                    code: 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>\
+                    <Message>Access Denied</Message></Error>";
+        assert_eq!(s3_error_code(text), Some("AccessDenied"));
+        assert_eq!(s3_error_code("connection refused"), None);
+        assert_eq!(s3_error_code("<Code></Code>"), None);
+        assert_eq!(s3_error_code("<Code>not a code</Code>"), None);
+    }
+
+    #[test]
+    fn writes_pick_a_client_per_bucket_and_encryption() {
+        let store = store();
+        let kms = Sse::Kms {
+            key_id: "arn:aws:kms:us-east-1:123456789012:key/k".to_owned(),
+        };
+        let plain = store.client("b").expect("client");
+        let again = store.client_with("b", None).expect("client");
+        assert!(Arc::ptr_eq(&plain, &again));
+        let encrypted = store.client_with("b", Some(&kms)).expect("client");
+        assert!(!Arc::ptr_eq(&plain, &encrypted));
+        let encrypted_again = store.client_with("b", Some(&kms)).expect("client");
+        assert!(Arc::ptr_eq(&encrypted, &encrypted_again));
+        let other_bucket = store.client_with("c", Some(&kms)).expect("client");
+        assert!(!Arc::ptr_eq(&encrypted, &other_bucket));
+        assert_eq!(store.clients.lock().expect("lock").len(), 3);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`config`]: [`ServerConfig`], read from flags and `OPENTRAIL_*` variables.
 //! - [`credentials`]: root credentials, generated on first start and kept in the data directory.
 //! - [`state`]: [`AppState`], what every handler shares (metadata, journal, history, objects).
+//! - [`delivery_target`]: where trail delivery writes (the embedded store or an external S3).
 //! - [`http`]: the axum router: health, development reset, and the catch-all AWS endpoint.
 //! - [`dispatch`]: authenticate a request, pick its service, record it, answer it.
 //! - [`context`]: [`context::RequestContext`] (who, where, when) and [`context::EventDetails`].
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod delivery_target;
 pub mod dispatch;
 pub mod http;
 pub mod recorder;

@@ -2,7 +2,9 @@
 //!
 //! Data directory layout (each part carries its own format version):
 //! `journal/` (the write-ahead log), `meta/` (metadata store), `history/` (event-history
-//! index), `objects/` (the embedded bucket store), `credentials.json`.
+//! index), `objects/` (the embedded bucket store), `credentials.json`. Trail delivery writes
+//! into `objects/` too, unless an external S3-compatible store is configured
+//! ([`DeliveryTarget`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use opentrail_meta::Meta;
 use tokio::sync::watch;
 
 use crate::credentials::{Credentials, Origin};
+use crate::delivery_target::DeliveryTarget;
 use crate::workers::WorkerRegistry;
 use crate::{ServerConfig, ServerError};
 
@@ -28,6 +31,8 @@ pub struct AppState {
     pub journal: Journal,
     pub history: Arc<History>,
     pub objects: Arc<dyn ObjectStore>,
+    /// Where trail log files and digests go: [`AppState::objects`] or an external store.
+    pub delivery: DeliveryTarget,
     pub workers: WorkerRegistry,
     pub cloudtrail_model: ServiceModel,
     /// The journal sequence number the history index has applied, published by its worker.
@@ -58,6 +63,7 @@ impl AppState {
         )?;
         let objects = LocalStore::open(&dir.join("objects"))
             .map_err(|err| ServerError::Objects(err.to_string()))?;
+        let delivery = DeliveryTarget::open(config.delivery_s3.as_ref())?;
         let cloudtrail_model = ServiceModel::from_json(CLOUDTRAIL_MODEL)
             .map_err(|err| ServerError::Config(format!("embedded cloudtrail model: {err}")))?;
         let (history_applied, _) = watch::channel(history.applied_seq());
@@ -70,11 +76,17 @@ impl AppState {
             journal,
             history: Arc::new(history),
             objects: Arc::new(objects),
+            delivery,
             workers: WorkerRegistry::default(),
             cloudtrail_model,
             history_applied,
             shutdown,
         })
+    }
+
+    /// The store trail delivery writes into (see [`DeliveryTarget`]).
+    pub fn delivery_store(&self) -> &dyn ObjectStore {
+        self.delivery.store(self)
     }
 
     /// Waits (at most `limit`) until the history index has applied every record that was

@@ -39,12 +39,45 @@ fn free_port() -> u16 {
 
 /// Sends one HTTP/1.1 request and returns the status line.
 fn raw_request(port: u16, request: &str) -> std::io::Result<String> {
+    Ok(raw_response(port, request)?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Sends one HTTP/1.1 request (ending with `Connection: close`) and returns the response.
+fn raw_response(port: u16, request: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    Ok(response.lines().next().unwrap_or_default().to_owned())
+    Ok(response)
+}
+
+/// The response headers of a HEAD of `key` in [`BUCKET`], names lower-cased.
+fn head_headers(port: u16, key: &str) -> BTreeMap<String, String> {
+    let response = raw_response(
+        port,
+        &format!(
+            "HEAD /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    )
+    .expect("head request");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "head {key}: {response}"
+    );
+    response
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect()
 }
 
 fn start_moto() -> Moto {
@@ -126,6 +159,7 @@ fn s3store_against_moto_server() {
     deletes(&store);
     missing_bucket(&store);
     server_side_encryption(moto.port);
+    per_write_encryption(&store, moto.port);
     calls_from_tokio_blocking_threads(store);
 }
 
@@ -299,6 +333,16 @@ fn missing_bucket(store: &S3Store) {
         matches!(result, Err(StoreError::NoSuchBucket(ref bucket)) if bucket == "no-such-bucket-here"),
         "{result:?}"
     );
+    let put = store.put("no-such-bucket-here", "k", b"x", &PutOptions::default());
+    assert!(
+        matches!(put, Err(StoreError::NoSuchBucket(ref bucket)) if bucket == "no-such-bucket-here"),
+        "{put:?}"
+    );
+    let listed = store.list("no-such-bucket-here", "", None, 1);
+    assert!(
+        matches!(listed, Err(StoreError::NoSuchBucket(_))),
+        "{listed:?}"
+    );
     let refused = store.create_bucket("another");
     assert!(matches!(refused, Err(StoreError::Other(_))), "{refused:?}");
 }
@@ -322,6 +366,63 @@ fn server_side_encryption(port: u16) {
         let (_, body) = store.get(BUCKET, &key, None).expect("get");
         assert_eq!(body, b"secret");
     }
+}
+
+/// [`PutOptions::sse`] picks the encryption of one write; the service reports it on HEAD.
+fn per_write_encryption(store: &S3Store, port: u16) {
+    let key_id = "arn:aws:kms:us-east-1:123456789012:key/per-write";
+    let kms = PutOptions {
+        sse: Some(Sse::Kms {
+            key_id: key_id.to_owned(),
+        }),
+        ..options(&[("signature", "01")])
+    };
+    store
+        .put(BUCKET, "per-write/kms", b"k", &kms)
+        .expect("put with sse-kms");
+    let aes = PutOptions {
+        sse: Some(Sse::S3),
+        ..PutOptions::default()
+    };
+    store
+        .put(BUCKET, "per-write/aes", b"a", &aes)
+        .expect("put with sse-s3");
+    store
+        .put(BUCKET, "per-write/none", b"n", &PutOptions::default())
+        .expect("put without sse");
+
+    let headers = head_headers(port, "per-write/kms");
+    assert_eq!(
+        headers
+            .get("x-amz-server-side-encryption")
+            .map(String::as_str),
+        Some("aws:kms"),
+        "{headers:?}"
+    );
+    assert_eq!(
+        headers
+            .get("x-amz-server-side-encryption-aws-kms-key-id")
+            .map(String::as_str),
+        Some(key_id),
+        "{headers:?}"
+    );
+    assert_eq!(
+        headers.get("x-amz-meta-signature").map(String::as_str),
+        Some("01")
+    );
+    let headers = head_headers(port, "per-write/aes");
+    assert_eq!(
+        headers
+            .get("x-amz-server-side-encryption")
+            .map(String::as_str),
+        Some("AES256"),
+        "{headers:?}"
+    );
+    let headers = head_headers(port, "per-write/none");
+    assert!(
+        !headers.contains_key("x-amz-server-side-encryption"),
+        "{headers:?}"
+    );
 }
 
 fn calls_from_tokio_blocking_threads(store: S3Store) {

@@ -23,10 +23,16 @@
 //! # Tables (format version 1)
 //! `delivery-trails`, key = trail key → [`TrailDelivery`].
 //!
+//! # Where files go
+//! Into the [`crate::delivery_target::DeliveryTarget`]: the embedded bucket store, or an
+//! external S3-compatible service when one is configured. Log files carry SSE-KMS under the
+//! trail's `KmsKeyId` when it has one, SSE-S3 otherwise.
+//!
 //! # Failures
-//! A failed put (bucket deleted, store error) leaves the plan in place; the trail is retried
-//! with a growing backoff while the other trails go on, and the error shows in GetTrailStatus
-//! (`LatestDeliveryError`, e.g. `NoSuchBucket`) and in the log.
+//! A failed put (bucket deleted, access denied, store full, service unreachable) leaves the
+//! plan in place; the trail is retried with a growing backoff while the other trails go on, and
+//! the error shows in GetTrailStatus (`LatestDeliveryError`: `NoSuchBucket`, or the S3 error
+//! code an external service answered, e.g. `AccessDenied`) and in the log.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,6 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use super::digests;
 use crate::AppState;
+use crate::delivery_target;
 use crate::services::cloudtrail::selectors::{ReadWriteType, Selectors};
 use crate::services::cloudtrail::store::{self, StoredTrail, TrailStatus};
 
@@ -89,7 +96,8 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// The S3-style code GetTrailStatus shows (`LatestDeliveryError`).
+    /// The S3-style code GetTrailStatus shows (`LatestDeliveryError`): `NoSuchBucket`, the
+    /// code an external S3 service refused a write with, else `InternalError`.
     pub fn status_code(&self) -> String {
         match self {
             DeliveryError::NoSuchBucket(_)
@@ -97,6 +105,10 @@ impl DeliveryError {
                 source: StoreError::NoSuchBucket(_),
                 ..
             } => "NoSuchBucket".to_owned(),
+            DeliveryError::Store {
+                source: StoreError::Refused { code, .. },
+                ..
+            } => code.clone(),
             _ => "InternalError".to_owned(),
         }
     }
@@ -571,7 +583,7 @@ impl Deliverer {
             row.plan = Some(plan.clone());
             txn.put(TRAILS_TABLE, &key, &row)
         })?;
-        let written = self.write_files(&plan, contents)?;
+        let written = self.write_files(&plan, trail.kms_key_id.as_deref(), contents)?;
         self.commit(&key, Some(trail), &plan, written)
     }
 
@@ -608,25 +620,23 @@ impl Deliverer {
             }
             contents.push(records);
         }
-        let written = self.write_files(plan, contents)?;
+        let kms_key_id = trail.and_then(|trail| trail.kms_key_id.as_deref());
+        let written = self.write_files(plan, kms_key_id, contents)?;
         self.commit(key, trail, plan, written)
     }
 
-    /// Writes the files of `plan` (contents in the plan's file order); returns their digest
-    /// entries with their regions.
+    /// Writes the files of `plan` (contents in the plan's file order), encrypted under
+    /// `kms_key_id` when given; returns their digest entries with their regions.
     fn write_files(
         &mut self,
         plan: &LogPlan,
+        kms_key_id: Option<&str>,
         contents: Vec<Vec<(Arc<Vec<u8>>, i64)>>,
     ) -> Result<Vec<(String, DigestLogFile)>, DeliveryError> {
-        let bucket_known = crate::services::s3::bucket(&self.state, &plan.bucket)
-            .map_err(|err| DeliveryError::Bucket(err.message))?
-            .is_some();
-        if !bucket_known {
-            return Err(DeliveryError::NoSuchBucket(plan.bucket.clone()));
-        }
+        check_bucket(&self.state, &plan.bucket)?;
         let options = PutOptions {
             content_type: Some("application/x-gzip".into()),
+            sse: Some(delivery_target::log_file_encryption(kms_key_id)),
             ..PutOptions::default()
         };
         let mut written = Vec::new();
@@ -644,7 +654,7 @@ impl Deliverer {
                 .unwrap_or(plan.delivered_ms);
             let packed = logfile::gzip(&body)?;
             self.state
-                .objects
+                .delivery_store()
                 .put(&plan.bucket, &file.key, &packed, &options)
                 .map_err(|source| DeliveryError::Store {
                     bucket: plan.bucket.clone(),
@@ -696,6 +706,23 @@ impl Deliverer {
         tracing::debug!(trail = key, files = plan.files.len(), "delivered log files");
         Ok(())
     }
+}
+
+/// Fails with [`DeliveryError::NoSuchBucket`] when the embedded store has no `bucket`. An
+/// external service is not asked first: its answer to the write says the same, and a
+/// delivery policy may allow writing without allowing a listing.
+pub(crate) fn check_bucket(state: &AppState, bucket: &str) -> Result<(), DeliveryError> {
+    if state.delivery.is_external() {
+        return Ok(());
+    }
+    let exists = state
+        .delivery
+        .bucket_exists(state, bucket)
+        .map_err(|err| DeliveryError::Bucket(err.to_string()))?;
+    if !exists {
+        return Err(DeliveryError::NoSuchBucket(bucket.to_owned()));
+    }
+    Ok(())
 }
 
 /// Consecutive seqs as inclusive runs.
@@ -1025,6 +1052,33 @@ mod tests {
         let status = store::status(&state.meta, &trail.key()).expect("status");
         assert_eq!(status.latest_delivery_error, None);
         assert!(status.latest_delivery_time_ms.is_some());
+    }
+
+    #[test]
+    fn store_refusals_show_their_s3_code_in_the_trail_status() {
+        let store_error = |source| DeliveryError::Store {
+            bucket: "logs".into(),
+            source,
+        };
+        assert_eq!(
+            DeliveryError::NoSuchBucket("logs".into()).status_code(),
+            "NoSuchBucket"
+        );
+        assert_eq!(
+            store_error(StoreError::NoSuchBucket("logs".into())).status_code(),
+            "NoSuchBucket"
+        );
+        for code in ["AccessDenied", "QuotaExceeded", "SlowDown"] {
+            let refused = store_error(StoreError::Refused {
+                code: code.into(),
+                message: "refused".into(),
+            });
+            assert_eq!(refused.status_code(), code);
+        }
+        assert_eq!(
+            store_error(StoreError::Other("connection refused".into())).status_code(),
+            "InternalError"
+        );
     }
 
     #[test]

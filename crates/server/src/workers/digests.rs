@@ -11,6 +11,9 @@
 //! log files delivered since the last digest, and the end time of a digest being written (so a
 //! digest redone after a crash gets the same key).
 //!
+//! Digests go where log files go ([`crate::delivery_target`]), always with SSE-S3 (CloudTrail
+//! encrypts digests with SSE-S3 even for trails with a KMS key).
+//!
 //! Digests are written by the delivery worker's thread only, after its delivery round; the log
 //! files come in through [`add_log_file`] inside the delivery commit.
 
@@ -27,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::delivery::DeliveryError;
 use super::keys;
 use crate::AppState;
+use crate::delivery_target;
 use crate::services::cloudtrail::store::{self, StoredTrail, TrailStatus};
 
 pub const DIGESTS_TABLE: &str = "delivery-digests";
@@ -258,12 +262,7 @@ fn write_digest(
             end_ms
         }
     };
-    if crate::services::s3::bucket(state, &chain.bucket)
-        .map_err(|err| DeliveryError::Bucket(err.message))?
-        .is_none()
-    {
-        return Err(DeliveryError::NoSuchBucket(chain.bucket.clone()));
-    }
+    super::delivery::check_bucket(state, &chain.bucket)?;
     let (stored_key, signing_key) = keys::signing_key(&state.meta, &chain.region, now)?;
     let key = logfile::digest_key(
         chain.prefix.as_deref(),
@@ -288,6 +287,7 @@ fn write_digest(
     let signature = hex::encode(signing_key.sign(input.string_to_sign(&document).as_bytes())?);
     let mut options = PutOptions {
         content_type: Some("application/x-gzip".into()),
+        sse: Some(delivery_target::digest_encryption()),
         ..PutOptions::default()
     };
     options
@@ -298,7 +298,7 @@ fn write_digest(
         .insert("signature-algorithm".into(), SIGNATURE_ALGORITHM.into());
     let packed = logfile::gzip(&document)?;
     state
-        .objects
+        .delivery_store()
         .put(&chain.bucket, &key, &packed, &options)
         .map_err(|source| DeliveryError::Store {
             bucket: chain.bucket.clone(),

@@ -30,6 +30,8 @@ pub enum CloudTrailError {
     },
     #[error("S3 bucket {0} does not exist!")]
     S3BucketDoesNotExist(String),
+    #[error("Incorrect S3 bucket policy is detected for bucket: {0}")]
+    InsufficientS3BucketPolicy(String),
     #[error("{0}")]
     InvalidS3Prefix(String),
     #[error("{0}")]
@@ -100,6 +102,7 @@ impl CloudTrailError {
             TrailAlreadyExists { .. } => "TrailAlreadyExistsException",
             MaximumNumberOfTrailsExceeded { .. } => "MaximumNumberOfTrailsExceededException",
             S3BucketDoesNotExist(_) => "S3BucketDoesNotExistException",
+            InsufficientS3BucketPolicy(_) => "InsufficientS3BucketPolicyException",
             InvalidS3Prefix(_) => "InvalidS3PrefixException",
             InvalidSnsTopicName(_) => "InvalidSnsTopicNameException",
             InvalidKmsKeyId(_) => "InvalidKmsKeyIdException",

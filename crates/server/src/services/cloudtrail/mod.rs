@@ -28,6 +28,7 @@ pub mod validate;
 use std::sync::Arc;
 
 use opentrail_api::ApiError;
+use opentrail_delivery::StoreError;
 use opentrail_model::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -312,11 +313,19 @@ fn trail_resources(operation: &str, input: &Value, output: Option<&Value>) -> Ve
         .collect()
 }
 
-/// Whether the embedded bucket store has `name`.
+/// Whether bucket `name` exists where trails deliver: the embedded bucket store, or the
+/// external S3-compatible service when one is configured (a service that refuses access to the
+/// bucket answers `InsufficientS3BucketPolicyException`).
 pub(crate) fn bucket_exists(state: &AppState, name: &str) -> Result<bool, CloudTrailError> {
-    crate::services::s3::bucket(state, name)
-        .map(|record| record.is_some())
-        .map_err(|err| CloudTrailError::Internal(format!("reading bucket {name}: {}", err.message)))
+    match state.delivery.bucket_exists(state, name) {
+        Ok(exists) => Ok(exists),
+        Err(StoreError::Refused { code, .. }) if code == "AccessDenied" => {
+            Err(CloudTrailError::InsufficientS3BucketPolicy(name.to_owned()))
+        }
+        Err(err) => Err(CloudTrailError::Internal(format!(
+            "checking bucket {name}: {err}"
+        ))),
+    }
 }
 
 /// A string member; `None` when absent or null.

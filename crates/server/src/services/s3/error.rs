@@ -163,7 +163,7 @@ impl From<StoreError> for S3Error {
             StoreError::BucketNotEmpty(bucket) => S3Error::BucketNotEmpty(bucket),
             StoreError::InvalidRange { size } => S3Error::InvalidRange { size },
             StoreError::InvalidKey(reason) => S3Error::InvalidArgument(reason),
-            err @ (StoreError::Io(_) | StoreError::Other(_)) => {
+            err @ (StoreError::Io(_) | StoreError::Refused { .. } | StoreError::Other(_)) => {
                 S3Error::Internal(format!("object store: {err}"))
             }
         }

@@ -67,6 +67,7 @@ fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
         content_disposition: text("content-disposition"),
         content_language: text("content-language"),
         user_metadata,
+        sse: None,
     })
 }
 
