@@ -108,6 +108,7 @@ impl AppState {
         self.history.clear(self.journal.last_seq())?;
         self.history_applied
             .send_replace(self.history.applied_seq());
+        crate::services::sqs::reset(self);
         Ok(())
     }
 
