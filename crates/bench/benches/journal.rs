@@ -3,30 +3,33 @@
 //!
 //! Run with: `cargo bench -p opentrail-bench --bench journal`
 //!
-//! Each level opens a fresh journal (default [`PersistMode::SyncData`]: every group is
-//! `fdatasync`ed before its appends are acknowledged) in a temporary directory — under
-//! `OPENTRAIL_BENCH_DIR` when set, else the system temporary directory; the filesystem is
-//! printed, and it must be a real disk for the figures to mean anything. Writers are tokio
+//! One journal (default [`PersistMode::SyncData`]: every group is `fdatasync`ed before its
+//! appends are acknowledged) is opened in a temporary directory — under `OPENTRAIL_BENCH_DIR`
+//! when set, else the system temporary directory; the filesystem is printed, and it must be a
+//! real disk for the figures to mean anything. A warm-up moves it onto a zero-filled segment
+//! (the steady state of a running server), then the levels run one after the other. Writers are tokio
 //! tasks on a multi-thread runtime, each appending ~1 KB CloudTrail records (built by the
 //! recorder) one at a time, for `OPENTRAIL_BENCH_SECONDS` (default 5) seconds.
+//! `OPENTRAIL_BENCH_WRITERS` (a comma-separated list, default `1,16,256`) changes the levels.
 //!
 //! [`PersistMode::SyncData`]: opentrail_journal::PersistMode::SyncData
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentrail_bench::setup::{bench_dir, cpus, env_usize, filesystem_of, load_average};
+use opentrail_bench::setup::{bench_dir, cpu_time, cpus, env_usize, filesystem_of, load_average};
 use opentrail_bench::stats::{Summary, Table, ms, per_second, thousands};
 use opentrail_bench::synth::Generator;
 use opentrail_journal::{Journal, JournalConfig};
 use time::OffsetDateTime;
 
-const LEVELS: [usize; 3] = [1, 16, 256];
+const LEVELS: &str = "1,16,256";
 /// Distinct payloads the writers cycle through.
 const PAYLOADS: usize = 4_096;
 
 fn main() -> anyhow::Result<()> {
     let seconds = env_usize("OPENTRAIL_BENCH_SECONDS", 5)?;
+    let levels = levels()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -37,14 +40,20 @@ fn main() -> anyhow::Result<()> {
         Arc::new((0..PAYLOADS).map(|_| generator.record_json(now)).collect());
     let mean_bytes = payloads.iter().map(Vec::len).sum::<usize>() / payloads.len();
 
-    let probe = bench_dir("opentrail-bench-journal-")?;
+    let dir = bench_dir("opentrail-bench-journal-")?;
     println!(
         "journal: {seconds} s per level, {mean_bytes}-byte records (mean), {} CPUs (load average {}), fdatasync per group, {}",
         cpus(),
         load_average(),
-        filesystem_of(probe.path())
+        filesystem_of(dir.path())
     );
-    drop(probe);
+    let journal = Journal::open(JournalConfig::new(dir.path()))?;
+    let warmed = runtime.block_on(warm_up(&journal, &payloads))?;
+    println!(
+        "warm-up: {} appended in {} until the journal moved to a zero-filled segment",
+        thousands(journal.stats().appends),
+        ms(warmed)
+    );
 
     let mut table = Table::new([
         "writers",
@@ -56,19 +65,22 @@ fn main() -> anyhow::Result<()> {
         "ack max",
         "groups",
         "per group",
+        "CPU cores",
     ]);
-    for writers in LEVELS {
-        let dir = bench_dir("opentrail-bench-journal-")?;
-        let journal = Journal::open(JournalConfig::new(dir.path()))?;
+    for writers in levels {
+        let before = journal.stats();
+        let cpu_start = cpu_time();
         let run = runtime.block_on(run_level(
             &journal,
             writers,
             Arc::clone(&payloads),
             Duration::from_secs(seconds as u64),
         ))?;
+        let cores = cpu_time().saturating_sub(cpu_start).as_secs_f64() / run.elapsed.as_secs_f64();
+        let after = journal.stats();
+        let groups = after.groups - before.groups;
         let mut latencies = run.latencies;
         let summary = Summary::of(&mut latencies);
-        let stats = journal.stats();
         let appends = summary.count as u64;
         table.row([
             writers.to_string(),
@@ -76,18 +88,41 @@ fn main() -> anyhow::Result<()> {
             per_second(appends, run.elapsed),
             format!(
                 "{:.1}",
-                stats.bytes as f64 / 1e6 / run.elapsed.as_secs_f64()
+                (after.bytes - before.bytes) as f64 / 1e6 / run.elapsed.as_secs_f64()
             ),
             ms(summary.p50),
             ms(summary.p99),
             ms(summary.max),
-            thousands(stats.groups),
-            format!("{:.1}", stats.appends as f64 / stats.groups.max(1) as f64),
+            thousands(groups),
+            format!("{:.1}", appends as f64 / groups.max(1) as f64),
+            format!("{cores:.2}"),
         ]);
-        drop(journal);
     }
     println!("{}", table.render());
     Ok(())
+}
+
+/// Appends until the journal has left its first segment, which a new journal creates without
+/// zero-filling it (a sync there also writes file-system metadata), for a segment its helper
+/// thread zero-filled in advance, as every later segment is: the steady state a running server
+/// is in. Gives up after 30 seconds. Returns the time it took.
+async fn warm_up(journal: &Journal, payloads: &[Vec<u8>]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    while journal.stats().segments < 2 && started.elapsed() < Duration::from_secs(30) {
+        journal.append_batch(payloads[..256].to_vec()).await?;
+    }
+    Ok(started.elapsed())
+}
+
+/// The writer counts to run, from `OPENTRAIL_BENCH_WRITERS` or [`LEVELS`].
+fn levels() -> anyhow::Result<Vec<usize>> {
+    let text = std::env::var("OPENTRAIL_BENCH_WRITERS").unwrap_or_else(|_| LEVELS.to_owned());
+    text.split(',')
+        .map(|level| match level.trim().parse::<usize>() {
+            Ok(writers) if writers > 0 => Ok(writers),
+            _ => anyhow::bail!("OPENTRAIL_BENCH_WRITERS must list positive numbers, got {text:?}"),
+        })
+        .collect()
 }
 
 struct LevelRun {

@@ -16,7 +16,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use opentrail_bench::setup::{bench_dir, cpus, env_usize, filesystem_of, load_average};
+use opentrail_bench::setup::{
+    bench_dir, cpu_report, cpu_time, cpus, env_usize, filesystem_of, load_average,
+};
 use opentrail_bench::stats::{Summary, Table, ms, per_second, thousands};
 use opentrail_bench::synth::{self, APIS, Generator, REGIONS, ResourceKind, USERS};
 use opentrail_history::{History, HistoryConfig, LookupAttributeKey, LookupQuery};
@@ -88,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         "query", "n", "hits", "p50", "p99", "max", "next n", "next p50", "next p99", "next max",
     ]);
     let mut all = Vec::new();
+    let (queries_started, queries_cpu) = (Instant::now(), cpu_time());
     for kind in kinds {
         let mut first = Vec::with_capacity(queries);
         let mut next = Vec::with_capacity(queries);
@@ -134,6 +137,7 @@ fn main() -> anyhow::Result<()> {
         ms(all.max),
     ]);
     println!("{}", table.render());
+    println!("queries: {}", cpu_report(queries_started, queries_cpu));
     Ok(())
 }
 
@@ -149,7 +153,7 @@ fn load(history: &History, events: usize) -> anyhow::Result<Loaded> {
     let mut indexing = Duration::ZERO;
     let mut bytes = 0usize;
     let mut indexed = 0u64;
-    let started = Instant::now();
+    let (started, cpu_start) = (Instant::now(), cpu_time());
     let mut seq = 0u64;
     let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
     while (seq as usize) < events {
@@ -198,6 +202,7 @@ fn load(history: &History, events: usize) -> anyhow::Result<Loaded> {
     table.row(["indexing".to_owned(), ms(indexing)]);
     table.row(["flush".to_owned(), ms(flushing)]);
     table.row(["overall load rate".to_owned(), per_second(indexed, total)]);
+    table.row(["process".to_owned(), cpu_report(started, cpu_start)]);
     println!("{}", table.render());
     Ok(Loaded {
         event_ids,

@@ -74,3 +74,34 @@ pub fn load_average() -> String {
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned())
 }
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`; zero where
+/// that cannot be read. Next to wall time it shows whether a run got the CPUs it wanted.
+pub fn cpu_time() -> std::time::Duration {
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the `(comm)` field, which
+    // may contain spaces. Linux reports them in units of USER_HZ = 100.
+    const TICKS_PER_SECOND: u64 = 100;
+    let Ok(stat) = fs_err::read_to_string("/proc/self/stat") else {
+        return std::time::Duration::ZERO;
+    };
+    let Some((_, after_comm)) = stat.rsplit_once(") ") else {
+        return std::time::Duration::ZERO;
+    };
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    std::time::Duration::from_millis(ticks * 1_000 / TICKS_PER_SECOND)
+}
+
+/// `"CPU 12.3 s in 10.0 s wall (1.23 cores)"` for the time since `wall_start`, given the
+/// [`cpu_time`] at that moment.
+pub fn cpu_report(wall_start: std::time::Instant, cpu_start: std::time::Duration) -> String {
+    let wall = wall_start.elapsed().as_secs_f64();
+    let cpu = cpu_time().saturating_sub(cpu_start).as_secs_f64();
+    format!(
+        "CPU {cpu:.1} s in {wall:.1} s wall ({:.2} cores)",
+        cpu / wall.max(f64::MIN_POSITIVE)
+    )
+}
