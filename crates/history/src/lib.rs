@@ -15,29 +15,33 @@
 //! - `query` — the request and response shapes ([`LookupQuery`], [`LookupPage`], …).
 //! - `keys` — posting hashes and the newest-first position of an event.
 //! - `postings` — posting blocks: grouping a batch's positions, their encoding, the merge.
+//! - `pages` — event pages: a batch's record texts of one day packed into one value.
 //! - `dedupe` — the in-memory eventID filter that spares most dedupe point reads.
 //! - `extract` — one borrowed parse of a record, reading only the indexed members.
 //! - `token` — the authenticated `NextToken`.
 //! - `error` — [`HistoryError`].
 //!
-//! # On-disk format (version 2)
+//! # On-disk format (version 3)
 //! One fjall database in the history directory (64 MiB block cache) with these keyspaces:
-//! - `meta`: `format_version` → ASCII decimal (`"2"`; any other value, version 1 included, is
-//!   refused at open); `applied_seq` → u64 BE; `retention_cutoff_ms` → i64 BE (events before it
-//!   are hidden); `token_key` → 32-byte secret authenticating next tokens; `posting_key` →
+//! - `meta`: `format_version` → ASCII decimal (`"3"`; any other value, versions 1 and 2
+//!   included, is refused at open); `applied_seq` → u64 BE; `retention_cutoff_ms` → i64 BE
+//!   (events before it are hidden); `token_key` → 32-byte secret authenticating next tokens; `posting_key` →
 //!   32-byte secret keying the posting and eventID hashes; `day_count/` + day u32 BE → u64 BE,
 //!   events indexed in that day; `day_span/` + day u32 BE → u64 BE, the widest time span (ms)
 //!   of a posting block of that day.
 //! - `ids`: eventID (UTF-8) → `[day u32 BE][seq u64 BE]` — the dedupe set, and the direct
 //!   route for `EventId` lookups (no EventId postings are written).
 //! - `ev-<day>` (day = days since 1970-01-01 UTC of the record's `eventTime`):
-//!   `[seq u64 BE]` → `[eventID length u16 BE][eventID][record JSON text exactly as indexed]`
-//!   (LZ4 blocks; keys grow with the journal, so compaction mostly moves tables untouched).
+//!   event pages (see `pages`), `[seq u64 BE of the page's first record]` → `[count u32 BE]`,
+//!   `count` × `[seq u64 BE][end u32 BE]`, then per record `[eventID length u16 BE][eventID]
+//!   [record JSON text exactly as indexed]`. One `index` batch packs each day's records into
+//!   pages of about 16 KiB (version 2 wrote one entry per record); reading an event seeks the
+//!   page at or below its seq and binary-searches the page's offset table. LZ4 blocks.
 //! - `ix-<day>`: posting blocks, `[posting u64 BE][newest position 14]` → the block's
 //!   positions (see `postings` for the value). One `index` batch writes one block per
-//!   (posting, UTC hour) it touched, so a record costs two point writes (event, eventID) plus
-//!   its share of the blocks, instead of one key per attribute value. `posting` is SipHash-2-4
-//!   (keyed with `posting_key`) over `[kind u8][account len u32 LE][account][region len u32
+//!   (posting, UTC hour) it touched, so a record costs one point write (its eventID) plus its
+//!   share of the pages and blocks, instead of one key per attribute value. `posting` is
+//!   SipHash-2-4 (keyed with `posting_key`) over `[kind u8][account len u32 LE][account][region len u32
 //!   LE][region][value]`; `kind` is `01` for the time-only posting (every event, empty value)
 //!   or `03..=09` for EventName, ReadOnly (`true`/`false`), Username, ResourceType,
 //!   ResourceName, EventSource, AccessKeyId; bit `80` marks Insights records. A ResourceName
@@ -61,6 +65,7 @@ mod dedupe;
 pub mod error;
 mod extract;
 mod keys;
+mod pages;
 mod postings;
 pub mod query;
 pub mod store;

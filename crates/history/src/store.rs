@@ -15,12 +15,13 @@ use crate::dedupe::IdFilter;
 use crate::error::HistoryError;
 use crate::extract;
 use crate::keys::{self, INSIGHT_BIT, KIND_TIME, MAX_TIME_MS, Position, PostingHasher, Scope};
+use crate::pages::{Page, PageBuilder};
 use crate::postings::{self, BUCKET_MS, BatchPostings, Merge};
 use crate::query::{HistoryEvent, LookupAttributeKey, LookupPage, LookupQuery};
 use crate::token;
 
 /// The on-disk layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const DAY_MS: i64 = 86_400_000;
 const META: &str = "meta";
@@ -68,7 +69,7 @@ pub struct IndexStats {
 /// The two keyspaces of one UTC day.
 #[derive(Clone)]
 struct Partition {
-    /// `[seq u64 BE]` -> `[eventID length u16 BE][eventID][record JSON text]`.
+    /// Event pages (see [`crate::pages`]), by the seq of their first record.
     events: Keyspace,
     /// Posting blocks (see [`crate::postings`]).
     index: Keyspace,
@@ -76,23 +77,6 @@ struct Partition {
     /// a scan for positions at or below time `t` starts at blocks whose newest is `t + span`.
     /// Raised before the batch that writes a wider block commits, never lowered.
     span_ms: Arc<AtomicI64>,
-}
-
-/// The stored value of an event: its eventID (for retention) and its text.
-fn event_value(event_id: &str, text: &[u8]) -> Option<Vec<u8>> {
-    let id_len = u16::try_from(event_id.len()).ok()?;
-    let mut value = Vec::with_capacity(2 + event_id.len() + text.len());
-    value.extend_from_slice(&id_len.to_be_bytes());
-    value.extend_from_slice(event_id.as_bytes());
-    value.extend_from_slice(text);
-    Some(value)
-}
-
-/// Splits a stored event value into (eventID, record text).
-fn split_event_value(value: &[u8]) -> Option<(&[u8], &[u8])> {
-    let id_len = usize::from(u16::from_be_bytes(value.get(..2)?.try_into().ok()?));
-    let rest = value.get(2..)?;
-    (rest.len() >= id_len).then(|| rest.split_at(id_len))
 }
 
 /// State only writers (`index`, `enforce_retention`) touch, under one lock.
@@ -183,13 +167,25 @@ fn read_event(
     day: u32,
     seq: u64,
 ) -> Result<String, HistoryError> {
-    let value = snapshot
-        .get(&partition.events, seq.to_be_bytes())?
-        .ok_or_else(|| HistoryError::Corrupt(format!("event {seq} of day {day} is missing")))?;
-    let (_, text) = split_event_value(&value)
-        .ok_or_else(|| HistoryError::Corrupt(format!("event {seq} of day {day} is malformed")))?;
-    String::from_utf8(text.to_vec())
-        .map_err(|_| HistoryError::Corrupt(format!("event {seq} of day {day} is not UTF-8")))
+    let malformed = || HistoryError::Corrupt(format!("event page of day {day} is malformed"));
+    // The page holding `seq` starts at or below it; pages of batches indexed out of order may
+    // interleave, so earlier pages are tried until one holds it.
+    for entry in snapshot
+        .range(&partition.events, ..=seq.to_be_bytes())
+        .rev()
+    {
+        let value = entry.value()?;
+        let page = Page::parse(&value).ok_or_else(malformed)?;
+        let Some(found) = page.find(seq) else {
+            continue;
+        };
+        let (_, _, text) = found.ok_or_else(malformed)?;
+        return String::from_utf8(text.to_vec())
+            .map_err(|_| HistoryError::Corrupt(format!("event {seq} of day {day} is not UTF-8")));
+    }
+    Err(HistoryError::Corrupt(format!(
+        "event {seq} of day {day} is missing"
+    )))
 }
 
 fn parse_stored(text: &str, seq: u64) -> Result<extract::Extracted<'_>, HistoryError> {
@@ -429,6 +425,7 @@ impl History {
         let mut open_days: HashMap<u32, Partition> = HashMap::new();
         let mut scratch = Vec::with_capacity(256);
         let mut postings = BatchPostings::with_capacity(chunk.len() * 12);
+        let mut pages: HashMap<u32, PageBuilder> = HashMap::new();
         let mut indexed = 0u64;
 
         for &(seq, bytes) in chunk {
@@ -469,10 +466,21 @@ impl History {
                 }
             };
 
-            let Some(value) = event_value(event_id, bytes) else {
+            let page = pages.entry(day).or_default();
+            if !page.accepts(seq)
+                && let Some((key, value)) = page.finish()
+            {
+                batch.insert(&partition.events, key.as_slice(), value);
+            }
+            if page.push(seq, event_id, bytes).is_none() {
                 stats.skipped += 1;
                 continue;
-            };
+            }
+            if page.is_full()
+                && let Some((key, value)) = page.finish()
+            {
+                batch.insert(&partition.events, key.as_slice(), value);
+            }
             let position = Position::new(record.time_ms, seq);
             let scope = Scope::new(account, record.region());
             let kind_bits = if insight { INSIGHT_BIT } else { 0 };
@@ -492,7 +500,6 @@ impl History {
                     .posting(&mut scratch, kind, &scope, value.as_bytes());
                 postings.push(posting, position);
             });
-            batch.insert(&partition.events, seq.to_be_bytes().as_slice(), value);
             let mut pointer = [0u8; 12];
             pointer[..4].copy_from_slice(&day.to_be_bytes());
             pointer[4..].copy_from_slice(&seq.to_be_bytes());
@@ -502,6 +509,12 @@ impl History {
             seen.insert(event_id.clone());
             *day_added.entry(day).or_default() += 1;
             indexed += 1;
+        }
+
+        for (day, mut page) in pages {
+            if let (Some(partition), Some((key, value))) = (open_days.get(&day), page.finish()) {
+                batch.insert(&partition.events, key.as_slice(), value);
+            }
         }
 
         // One index entry per (posting, hour) this chunk touched.
@@ -794,19 +807,22 @@ impl History {
     /// Removes the dedupe entries that point into `day`.
     fn forget_event_ids(&self, day: u32, partition: &Partition) -> Result<(), HistoryError> {
         let mut batch = self.db.batch();
+        let malformed = || HistoryError::Corrupt(format!("malformed event page in day {day}"));
         for entry in partition.events.iter() {
             let value = entry.value()?;
-            let (event_id, _) = split_event_value(&value)
-                .ok_or_else(|| HistoryError::Corrupt(format!("malformed event in day {day}")))?;
-            let points_here = match self.ids.get(event_id)? {
-                Some(pointer) => decode_pointer(&pointer)?.0 == day,
-                None => false,
-            };
-            if points_here {
-                batch.remove(&self.ids, event_id);
-            }
-            if batch.len() >= RETENTION_CHUNK {
-                std::mem::replace(&mut batch, self.db.batch()).commit()?;
+            let page = Page::parse(&value).ok_or_else(malformed)?;
+            for i in 0..page.len() {
+                let (_, event_id, _) = page.entry(i).ok_or_else(malformed)?;
+                let points_here = match self.ids.get(event_id)? {
+                    Some(pointer) => decode_pointer(&pointer)?.0 == day,
+                    None => false,
+                };
+                if points_here {
+                    batch.remove(&self.ids, event_id);
+                }
+                if batch.len() >= RETENTION_CHUNK {
+                    std::mem::replace(&mut batch, self.db.batch()).commit()?;
+                }
             }
         }
         batch.commit()?;
