@@ -35,7 +35,8 @@ pub(crate) fn attribute_kind(key: LookupAttributeKey) -> u8 {
 pub(crate) struct PostingHasher {
     k0: u64,
     k1: u64,
-    /// Tests only: every posting is the same, to prove that lookups verify candidates.
+    /// Tests only: every posting and every eventID hash is the same, to prove that lookups
+    /// and the dedupe verify candidates.
     #[cfg(test)]
     collide: bool,
 }
@@ -67,7 +68,7 @@ impl PostingHasher {
         })
     }
 
-    /// A hasher under which all postings collide.
+    /// A hasher under which all postings and all eventID hashes collide.
     #[cfg(test)]
     pub(crate) fn colliding() -> PostingHasher {
         PostingHasher {
@@ -98,9 +99,13 @@ impl PostingHasher {
 }
 
 impl PostingHasher {
-    /// The hash of an eventID for the dedupe filter (never made to collide in tests: the
-    /// filter is only a shortcut, the `ids` keyspace decides).
+    /// The hash of an eventID: the dedupe filter's and the `ids` key's (eventIDs may share
+    /// one, so the stored eventIDs are compared).
     pub(crate) fn id_hash(&self, event_id: &[u8]) -> u64 {
+        #[cfg(test)]
+        if self.collide {
+            return 0;
+        }
         siphash24(self.k1, self.k0, event_id)
     }
 }

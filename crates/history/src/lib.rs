@@ -21,16 +21,20 @@
 //! - `token` — the authenticated `NextToken`.
 //! - `error` — [`HistoryError`].
 //!
-//! # On-disk format (version 3)
+//! # On-disk format (version 4)
 //! One fjall database in the history directory (64 MiB block cache) with these keyspaces:
-//! - `meta`: `format_version` → ASCII decimal (`"3"`; any other value, versions 1 and 2
+//! - `meta`: `format_version` → ASCII decimal (`"4"`; any other value, versions 1 to 3
 //!   included, is refused at open); `applied_seq` → u64 BE; `retention_cutoff_ms` → i64 BE
 //!   (events before it are hidden); `token_key` → 32-byte secret authenticating next tokens; `posting_key` →
 //!   32-byte secret keying the posting and eventID hashes; `day_count/` + day u32 BE → u64 BE,
 //!   events indexed in that day; `day_span/` + day u32 BE → u64 BE, the widest time span (ms)
 //!   of a posting block of that day.
-//! - `ids`: eventID (UTF-8) → `[day u32 BE][seq u64 BE]` — the dedupe set, and the direct
-//!   route for `EventId` lookups (no EventId postings are written).
+//! - `ids`: `[day u32 BE][eventID hash u64 BE]` → `[seq u64 BE]` × n, the journal seqs of the
+//!   day's events with that eventID hash (keyed SipHash-2-4, `posting_key` halves swapped) —
+//!   the dedupe set, and the route for `EventId` lookups (no EventId postings are written),
+//!   which probe each day and compare the eventIDs stored in the events. Versions 2 and 3 keyed
+//!   it by the eventID itself: random keys of ~36 bytes, slow to insert and compact; day-first
+//!   keys confine a batch's inserts to the newest days, and a batch inserts them sorted.
 //! - `ev-<day>` (day = days since 1970-01-01 UTC of the record's `eventTime`):
 //!   event pages (see `pages`), `[seq u64 BE of the page's first record]` → `[count u32 BE]`,
 //!   `count` × `[seq u64 BE][end u32 BE]`, then per record `[eventID length u16 BE][eventID]
@@ -56,7 +60,7 @@
 //! collide (different values, one hash), so every candidate's record is read and checked
 //! against the full query before it is returned; collisions cost time, never correctness.
 //!
-//! Retention drops whole day keyspaces (O(1) space reclaim) after removing their eventIDs from
+//! Retention drops whole day keyspaces (O(1) space reclaim) after removing the day's prefix of
 //! `ids`; events of the partly expired oldest day are hidden by time until that day goes.
 
 #![deny(clippy::unwrap_used)]

@@ -21,7 +21,7 @@ use crate::query::{HistoryEvent, LookupAttributeKey, LookupPage, LookupQuery};
 use crate::token;
 
 /// The on-disk layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const DAY_MS: i64 = 86_400_000;
 const META: &str = "meta";
@@ -146,18 +146,25 @@ fn read_u64(bytes: &[u8], what: &str) -> Result<u64, HistoryError> {
     Ok(u64::from_be_bytes(array))
 }
 
-/// `[day u32 BE][seq u64 BE]`, the value of an `ids` entry.
-fn decode_pointer(pointer: &[u8]) -> Result<(u32, u64), HistoryError> {
-    let malformed = || HistoryError::Corrupt(format!("eventID pointer of {} bytes", pointer.len()));
-    let day = pointer
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(malformed)?;
-    let seq = pointer
-        .get(4..12)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(malformed)?;
-    Ok((u32::from_be_bytes(day), u64::from_be_bytes(seq)))
+/// The `ids` key of an eventID (by its keyed hash) in `day`.
+fn id_key(day: u32, id_hash: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&day.to_be_bytes());
+    key[4..].copy_from_slice(&id_hash.to_be_bytes());
+    key
+}
+
+/// The journal seqs of an `ids` value (`[seq u64 BE]` × n).
+fn decode_seqs(value: &[u8]) -> Result<impl Iterator<Item = u64> + '_, HistoryError> {
+    if value.is_empty() || !value.len().is_multiple_of(8) {
+        return Err(HistoryError::Corrupt(format!(
+            "eventID entry of {} bytes",
+            value.len()
+        )));
+    }
+    Ok(value
+        .chunks_exact(8)
+        .map(|chunk| chunk.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))))
 }
 
 /// The record text of event `seq` in `day`.
@@ -167,6 +174,20 @@ fn read_event(
     day: u32,
     seq: u64,
 ) -> Result<String, HistoryError> {
+    with_event(snapshot, partition, day, seq, |_, text| {
+        String::from_utf8(text.to_vec())
+            .map_err(|_| HistoryError::Corrupt(format!("event {seq} of day {day} is not UTF-8")))
+    })?
+}
+
+/// Calls `read` with the eventID and record text of event `seq` in `day`.
+fn with_event<R>(
+    snapshot: &fjall::Snapshot,
+    partition: &Partition,
+    day: u32,
+    seq: u64,
+    read: impl FnOnce(&[u8], &[u8]) -> R,
+) -> Result<R, HistoryError> {
     let malformed = || HistoryError::Corrupt(format!("event page of day {day} is malformed"));
     // The page holding `seq` starts at or below it; pages of batches indexed out of order may
     // interleave, so earlier pages are tried until one holds it.
@@ -179,13 +200,43 @@ fn read_event(
         let Some(found) = page.find(seq) else {
             continue;
         };
-        let (_, _, text) = found.ok_or_else(malformed)?;
-        return String::from_utf8(text.to_vec())
-            .map_err(|_| HistoryError::Corrupt(format!("event {seq} of day {day} is not UTF-8")));
+        let (_, id, text) = found.ok_or_else(malformed)?;
+        return Ok(read(id, text));
     }
     Err(HistoryError::Corrupt(format!(
         "event {seq} of day {day} is missing"
     )))
+}
+
+/// The seq of the event of `event_id` in `day`, if that day holds it (`ids` is keyed by hash:
+/// the stored eventIDs of every candidate are compared).
+fn find_event_id(
+    snapshot: &fjall::Snapshot,
+    ids: &Keyspace,
+    partition: &Partition,
+    day: u32,
+    event_id: &str,
+    id_hash: u64,
+) -> Result<Option<u64>, HistoryError> {
+    let Some(value) = snapshot.get(ids, id_key(day, id_hash))? else {
+        return Ok(None);
+    };
+    for seq in decode_seqs(&value)? {
+        if with_event(snapshot, partition, day, seq, |id, _| {
+            id == event_id.as_bytes()
+        })? {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
+}
+
+/// The eventID hash of an `ids` key.
+fn hash_of_id_key(key: &[u8]) -> Result<u64, HistoryError> {
+    key.get(4..)
+        .and_then(|hash| <[u8; 8]>::try_from(hash).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| HistoryError::Corrupt(format!("eventID key of {} bytes", key.len())))
 }
 
 fn parse_stored(text: &str, seq: u64) -> Result<extract::Extracted<'_>, HistoryError> {
@@ -426,6 +477,8 @@ impl History {
         let mut scratch = Vec::with_capacity(256);
         let mut postings = BatchPostings::with_capacity(chunk.len() * 12);
         let mut pages: HashMap<u32, PageBuilder> = HashMap::new();
+        // (day, eventID hash, seq, whether `ids` may already hold the key).
+        let mut new_ids: Vec<(u32, u64, u64, bool)> = Vec::with_capacity(chunk.len());
         let mut indexed = 0u64;
 
         for &(seq, bytes) in chunk {
@@ -451,8 +504,9 @@ impl History {
             }
             let event_id = record.event_id();
             let id_hash = self.hasher.id_hash(event_id.as_bytes());
+            let maybe_seen = filter.may_contain(id_hash);
             if seen.contains(event_id)
-                || (filter.may_contain(id_hash) && self.is_indexed(event_id, floor)?)
+                || (maybe_seen && self.is_indexed(event_id, id_hash, floor)?)
             {
                 stats.skipped += 1;
                 continue;
@@ -500,15 +554,36 @@ impl History {
                     .posting(&mut scratch, kind, &scope, value.as_bytes());
                 postings.push(posting, position);
             });
-            let mut pointer = [0u8; 12];
-            pointer[..4].copy_from_slice(&day.to_be_bytes());
-            pointer[4..].copy_from_slice(&seq.to_be_bytes());
-            batch.insert(&self.ids, event_id.as_bytes(), pointer.as_slice());
+            new_ids.push((day, id_hash, seq, maybe_seen));
 
             filter.add(id_hash);
             seen.insert(event_id.clone());
             *day_added.entry(day).or_default() += 1;
             indexed += 1;
+        }
+
+        // Sorted, the eventID keys go into the memtable in order; eventIDs of one day sharing a
+        // hash share an entry.
+        new_ids.sort_unstable();
+        let mut i = 0;
+        while let Some(&(day, id_hash, _, _)) = new_ids.get(i) {
+            let same = new_ids[i..]
+                .iter()
+                .take_while(|e| (e.0, e.1) == (day, id_hash))
+                .count();
+            let group = &new_ids[i..i + same];
+            i += same;
+            let key = id_key(day, id_hash);
+            let mut value = Vec::with_capacity(8 * group.len());
+            if group.iter().any(|e| e.3)
+                && let Some(existing) = self.ids.get(key)?
+            {
+                value.extend_from_slice(&existing);
+            }
+            for entry in group {
+                value.extend_from_slice(&entry.2.to_be_bytes());
+            }
+            batch.insert(&self.ids, key.as_slice(), value);
         }
 
         for (day, mut page) in pages {
@@ -576,14 +651,14 @@ impl History {
         let mut filter = IdFilter::with_expected(self.ids.approximate_len() as u64);
         let mut count = 0u64;
         for entry in self.ids.iter() {
-            filter.add(self.hasher.id_hash(&entry.key()?));
+            filter.add(hash_of_id_key(&entry.key()?)?);
             count += 1;
         }
         if filter.is_full() {
             // The estimate was low: size for the real count.
             filter = IdFilter::with_expected(count);
             for entry in self.ids.iter() {
-                filter.add(self.hasher.id_hash(&entry.key()?));
+                filter.add(hash_of_id_key(&entry.key()?)?);
             }
         }
         tracing::debug!(event_ids = count, elapsed = ?started.elapsed(), "dedupe filter built");
@@ -591,13 +666,26 @@ impl History {
     }
 
     /// Whether `event_id` is already indexed in a day that is still retained.
-    fn is_indexed(&self, event_id: &str, floor_ms: i64) -> Result<bool, HistoryError> {
-        let Some(pointer) = self.ids.get(event_id.as_bytes())? else {
-            return Ok(false);
-        };
-        let (day, _) = decode_pointer(&pointer)?;
-        // An entry of an expired day (left over by an interrupted retention run) does not count.
-        Ok(day_end_ms(day) > floor_ms && self.partitions_read().contains_key(&day))
+    fn is_indexed(
+        &self,
+        event_id: &str,
+        id_hash: u64,
+        floor_ms: i64,
+    ) -> Result<bool, HistoryError> {
+        let snapshot = self.db.snapshot();
+        // Entries of an expired day (left over by an interrupted retention run) do not count.
+        let days: Vec<(u32, Partition)> = self
+            .partitions_read()
+            .range(day_of(floor_ms)..)
+            .filter(|(day, _)| day_end_ms(**day) > floor_ms)
+            .map(|(day, partition)| (*day, partition.clone()))
+            .collect();
+        for (day, partition) in days {
+            if find_event_id(&snapshot, &self.ids, &partition, day, event_id, id_hash)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn partition_for_write(&self, day: u32) -> Result<Partition, HistoryError> {
@@ -650,11 +738,23 @@ impl History {
 
         if let Some((LookupAttributeKey::EventId, event_id)) = &query.attribute {
             // eventIDs are unique: the dedupe set points at the one candidate.
-            let Some(pointer) = self.ids.get(event_id.as_bytes())? else {
-                return Ok(page);
-            };
-            let (day, seq) = decode_pointer(&pointer)?;
-            let Some(partition) = self.partitions_read().get(&day).cloned() else {
+            let id_hash = self.hasher.id_hash(event_id.as_bytes());
+            let days: Vec<(u32, Partition)> = self
+                .partitions_read()
+                .range(day_of(lowest_ms)..=day_of(highest_ms))
+                .rev()
+                .map(|(day, partition)| (*day, partition.clone()))
+                .collect();
+            let mut found = None;
+            for (day, partition) in days {
+                if let Some(seq) =
+                    find_event_id(&snapshot, &self.ids, &partition, day, event_id, id_hash)?
+                {
+                    found = Some((day, seq, partition));
+                    break;
+                }
+            }
+            let Some((day, seq, partition)) = found else {
                 return Ok(page);
             };
             let text = read_event(&snapshot, &partition, day, seq)?;
@@ -789,7 +889,7 @@ impl History {
             .collect();
         let mut removed = 0;
         for (day, partition) in expired {
-            self.forget_event_ids(day, &partition)?;
+            self.forget_event_ids(day)?;
             let count = state.day_counts.remove(&day).unwrap_or(0);
             self.meta.remove(day_count_key(day))?;
             self.meta.remove(day_key(KEY_DAY_SPAN, day))?;
@@ -804,25 +904,13 @@ impl History {
         Ok(removed)
     }
 
-    /// Removes the dedupe entries that point into `day`.
-    fn forget_event_ids(&self, day: u32, partition: &Partition) -> Result<(), HistoryError> {
+    /// Removes the dedupe entries of `day`.
+    fn forget_event_ids(&self, day: u32) -> Result<(), HistoryError> {
         let mut batch = self.db.batch();
-        let malformed = || HistoryError::Corrupt(format!("malformed event page in day {day}"));
-        for entry in partition.events.iter() {
-            let value = entry.value()?;
-            let page = Page::parse(&value).ok_or_else(malformed)?;
-            for i in 0..page.len() {
-                let (_, event_id, _) = page.entry(i).ok_or_else(malformed)?;
-                let points_here = match self.ids.get(event_id)? {
-                    Some(pointer) => decode_pointer(&pointer)?.0 == day,
-                    None => false,
-                };
-                if points_here {
-                    batch.remove(&self.ids, event_id);
-                }
-                if batch.len() >= RETENTION_CHUNK {
-                    std::mem::replace(&mut batch, self.db.batch()).commit()?;
-                }
+        for entry in self.ids.prefix(day.to_be_bytes()) {
+            batch.remove(&self.ids, entry.key()?.to_vec());
+            if batch.len() >= RETENTION_CHUNK {
+                std::mem::replace(&mut batch, self.db.batch()).commit()?;
             }
         }
         batch.commit()?;
@@ -903,7 +991,8 @@ mod tests {
         shareable::<History>();
     }
 
-    /// With every posting colliding, results must still be exact: candidates are verified.
+    /// With every posting and eventID hash colliding, results must still be exact: candidates
+    /// are verified.
     #[test]
     fn colliding_postings_still_give_exact_results() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -928,7 +1017,26 @@ mod tests {
             .iter()
             .map(|r| (r.0 as u64 + 1, r.5.as_bytes()))
             .collect();
-        assert_eq!(history.index(&entries).expect("index").indexed, 60);
+        // Two batches: the second's eventIDs share `ids` entries with the first's.
+        assert_eq!(history.index(&entries[..25]).expect("index").indexed, 25);
+        assert_eq!(history.index(&entries[25..]).expect("index").indexed, 35);
+        let again = history.index(&entries).expect("reindex");
+        assert_eq!((again.indexed, again.skipped), (0, 60));
+        for r in &records {
+            let query = LookupQuery {
+                account_id: r.1.into(),
+                region: r.2.into(),
+                attribute: Some((LookupAttributeKey::EventId, format!("e-{}", r.0))),
+                start_ms: None,
+                end_ms: None,
+                insight: r.4,
+                max_results: 50,
+                next_token: None,
+            };
+            let page = history.lookup(&query).expect("lookup");
+            let found: Vec<&str> = page.events.iter().map(|e| e.event_id.as_str()).collect();
+            assert_eq!(found, [format!("e-{}", r.0)]);
+        }
 
         for (account, region) in [("111111111111", "us-east-1"), ("222222222222", "eu-west-1")] {
             for insight in [false, true] {

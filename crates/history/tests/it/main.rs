@@ -668,9 +668,9 @@ fn reopen_keeps_everything_and_reindexing_adds_nothing() {
 
 #[test]
 fn unknown_format_versions_are_refused() {
-    // 1 is the layout before posting blocks, 2 the one before event pages; 999 one from the
-    // future.
-    for version in ["1", "2", "999"] {
+    // 1 is the layout before posting blocks, 2 the one before event pages, 3 the one before
+    // hashed eventID keys; 999 one from the future.
+    for version in ["1", "2", "3", "999"] {
         let dir = tempfile::tempdir().expect("tempdir");
         drop(History::open(dir.path(), HistoryConfig::default()).expect("open"));
         {
