@@ -299,6 +299,9 @@ impl History {
         let db = Database::builder(dir)
             .cache_size(CACHE_BYTES)
             .max_journaling_size(MAX_JOURNALING_BYTES)
+            // Event pages pass fjall's journal compression threshold: compressed there too, they
+            // would be compressed twice on the indexing thread (they are in the tables).
+            .journal_compression(CompressionType::None)
             .open()?;
         let meta = db.keyspace(META, KeyspaceCreateOptions::default)?;
         match meta.get(KEY_FORMAT_VERSION)? {
