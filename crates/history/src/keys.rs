@@ -53,6 +53,16 @@ impl Scope {
         }
         Scope(bytes)
     }
+
+    /// Makes this the scope of (`account`, `region`), reusing its buffer.
+    pub(crate) fn set(&mut self, account: &str, region: &str) {
+        self.0.clear();
+        for part in [account, region] {
+            self.0
+                .extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
+            self.0.extend_from_slice(part.as_bytes());
+        }
+    }
 }
 
 impl PostingHasher {

@@ -478,6 +478,7 @@ impl History {
         let mut day_added: BTreeMap<u32, u64> = BTreeMap::new();
         let mut open_days: HashMap<u32, Partition> = HashMap::new();
         let mut scratch = Vec::with_capacity(256);
+        let mut scope = Scope::new("", "");
         let mut postings = BatchPostings::with_capacity(chunk.len() * 12);
         let mut pages: HashMap<u32, PageBuilder> = HashMap::new();
         // (day, eventID hash, seq, whether `ids` may already hold the key).
@@ -539,7 +540,7 @@ impl History {
                 batch.insert(&partition.events, key.as_slice(), value);
             }
             let position = Position::new(record.time_ms, seq);
-            let scope = Scope::new(account, record.region());
+            scope.set(account, record.region());
             let kind_bits = if insight { INSIGHT_BIT } else { 0 };
             postings.push(
                 self.hasher
@@ -577,12 +578,16 @@ impl History {
             let group = &new_ids[i..i + same];
             i += same;
             let key = id_key(day, id_hash);
-            let mut value = Vec::with_capacity(8 * group.len());
-            if group.iter().any(|e| e.3)
-                && let Some(existing) = self.ids.get(key)?
-            {
-                value.extend_from_slice(&existing);
+            let existing = match group.iter().any(|e| e.3) {
+                true => self.ids.get(key)?,
+                false => None,
+            };
+            if let ([(_, _, seq, _)], None) = (group, &existing) {
+                // The common case: one eventID, a new key.
+                batch.insert(&self.ids, key.as_slice(), seq.to_be_bytes().as_slice());
+                continue;
             }
+            let mut value = existing.map(|e| e.to_vec()).unwrap_or_default();
             for entry in group {
                 value.extend_from_slice(&entry.2.to_be_bytes());
             }
