@@ -4,6 +4,7 @@
 
 pub mod cloudtrail;
 pub mod s3;
+pub mod sns;
 pub mod sqs;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub async fn call(
     match route.service.as_str() {
         "cloudtrail" => cloudtrail_call(state, ctx, route, &body).await,
         "s3" => s3::handle(state, ctx, verified, parts, body).await,
+        "sns" => sns::handle(state, ctx, route, parts, body).await,
         "sqs" => sqs::handle(state, ctx, route, parts, body).await,
         _ => (unknown_service(route, &ctx.request_id), None),
     }
