@@ -22,7 +22,9 @@
 //! - `error` — [`HistoryError`].
 //!
 //! # On-disk format (version 4)
-//! One fjall database in the history directory (64 MiB block cache) with these keyspaces:
+//! One fjall database in the history directory (64 MiB block cache, uncompressed journal: the
+//! event pages would otherwise be LZ4-compressed on the indexing thread, then again in the
+//! tables) with these keyspaces:
 //! - `meta`: `format_version` → ASCII decimal (`"4"`; any other value, versions 1 to 3
 //!   included, is refused at open); `applied_seq` → u64 BE; `retention_cutoff_ms` → i64 BE
 //!   (events before it are hidden); `token_key` → 32-byte secret authenticating next tokens; `posting_key` →
