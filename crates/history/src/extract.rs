@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn agrees_with_the_full_model_on_real_records() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/cloudtrail-examples");
+            .join("../../tests/data/cloudtrail-examples");
         let text =
             fs_err::read_to_string(dir.join("aws-docs-example-records.json")).expect("examples");
         let doc: serde_json::Value = serde_json::from_str(&text).expect("json");

@@ -1,5 +1,5 @@
 //! Integration tests of the history index: synthetic records checked against an independent
-//! filter over the same records, and the real example records in `shared/data`.
+//! filter over the same records, and the real example records in `tests/data` at the repository root.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -790,8 +790,7 @@ fn real_records() -> Vec<String> {
         #[serde(rename = "Records", borrow)]
         records: Vec<&'a serde_json::value::RawValue>,
     }
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cloudtrail-examples");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/cloudtrail-examples");
     let text = fs_err::read_to_string(dir.join("aws-docs-example-records.json")).expect("examples");
     let file: LogFile<'_> = serde_json::from_str(&text).expect("log file");
     let mut out: Vec<String> = file.records.iter().map(|r| r.get().to_owned()).collect();
