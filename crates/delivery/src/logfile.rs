@@ -114,7 +114,10 @@ pub fn unique_string(seed: &[u8]) -> String {
 
 /// `{"Records":[r1,r2,…]}` from records that are each one JSON object.
 pub fn records_body<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut body = b"{\"Records\":[".to_vec();
+    let records: Vec<&[u8]> = records.into_iter().collect();
+    let record_bytes = records.iter().map(|record| record.len()).sum();
+    let mut body = Vec::with_capacity(body_len(record_bytes, records.len()));
+    body.extend_from_slice(b"{\"Records\":[");
     for (index, record) in records.into_iter().enumerate() {
         if index > 0 {
             body.push(b',');

@@ -639,9 +639,10 @@ impl Deliverer {
             sse: Some(delivery_target::log_file_encryption(kms_key_id)),
             ..PutOptions::default()
         };
+        let packed_files = pack_files(&contents);
         let mut written = Vec::new();
-        for (file, records) in plan.files.iter().zip(contents) {
-            let body = logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
+        for ((file, records), packed) in plan.files.iter().zip(contents).zip(packed_files) {
+            let (packed, hash_value) = packed?;
             let newest = records
                 .iter()
                 .map(|(_, ms)| *ms)
@@ -652,7 +653,6 @@ impl Deliverer {
                 .map(|(_, ms)| *ms)
                 .min()
                 .unwrap_or(plan.delivered_ms);
-            let packed = logfile::gzip(&body)?;
             self.state
                 .delivery_store()
                 .put(&plan.bucket, &file.key, &packed, &options)
@@ -666,7 +666,7 @@ impl Deliverer {
                 DigestLogFile {
                     s3_bucket: plan.bucket.clone(),
                     s3_object: file.key.clone(),
-                    hash_value: sha256_hex(&body),
+                    hash_value,
                     hash_algorithm: HASH_ALGORITHM.into(),
                     newest_event_time: format_time(newest),
                     oldest_event_time: format_time(oldest),
@@ -706,6 +706,63 @@ impl Deliverer {
         tracing::debug!(trail = key, files = plan.files.len(), "delivered log files");
         Ok(())
     }
+}
+
+/// Threads that build, hash and gzip a round's files.
+const PACK_THREADS: usize = 2;
+
+/// A log file's records: payload and event time (ms).
+type FileRecords = Vec<(Arc<Vec<u8>>, i64)>;
+
+/// A log file's gzip bytes and its body's SHA-256 (hex).
+type PackedFile = std::io::Result<(Vec<u8>, String)>;
+
+/// The gzip bytes and the body's SHA-256 (hex) of each file's records, in file order. Files are
+/// packed on up to [`PACK_THREADS`] threads; each file's bytes depend only on its records (same
+/// level, no time stamp), so a redone plan writes the same bytes.
+fn pack_files(contents: &[FileRecords]) -> Vec<PackedFile> {
+    fn pack(records: &[(Arc<Vec<u8>>, i64)]) -> PackedFile {
+        let body = logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
+        let hash = sha256_hex(&body);
+        Ok((logfile::gzip(&body)?, hash))
+    }
+    if contents.len() < 2 {
+        return contents.iter().map(|records| pack(records)).collect();
+    }
+    let threads = PACK_THREADS.min(contents.len());
+    let mut packed: Vec<Option<PackedFile>> = std::iter::repeat_with(|| None)
+        .take(contents.len())
+        .collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                scope.spawn(move || {
+                    // Files `worker`, `worker + threads`, …: a round's files are mostly similar
+                    // in size, so striding keeps the threads evenly loaded.
+                    (worker..contents.len())
+                        .step_by(threads)
+                        .map(|index| (index, pack(&contents[index])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            match worker.join() {
+                Ok(results) => {
+                    for (index, result) in results {
+                        packed[index] = Some(result);
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    packed
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| Err(std::io::Error::other("log file was not packed")))
+        })
+        .collect()
 }
 
 /// Fails with [`DeliveryError::NoSuchBucket`] when the embedded store has no `bucket`. An
@@ -1079,6 +1136,30 @@ mod tests {
             store_error(StoreError::Other("connection refused".into())).status_code(),
             "InternalError"
         );
+    }
+
+    #[test]
+    fn files_packed_in_parallel_match_one_by_one_and_keep_their_order() {
+        let contents: Vec<Vec<(Arc<Vec<u8>>, i64)>> = (0..5)
+            .map(|file| {
+                (0..=file * 3)
+                    .map(|id| (Arc::new(record_json("us-east-1", file * 100 + id)), 0))
+                    .collect()
+            })
+            .collect();
+        let packed = pack_files(&contents);
+        assert_eq!(packed.len(), contents.len());
+        for (records, packed) in contents.iter().zip(packed) {
+            let (gzip, hash) = packed.expect("packed");
+            let body = logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
+            assert_eq!(hash, sha256_hex(&body));
+            assert_eq!(
+                gzip,
+                logfile::gzip(&body).expect("gzip"),
+                "same bytes on redo"
+            );
+            assert_eq!(logfile::gunzip(&gzip).expect("gunzip"), body);
+        }
     }
 
     #[test]
