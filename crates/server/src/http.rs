@@ -19,7 +19,9 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
-    let mut router = Router::new().route("/_opentrail/health", get(health));
+    let mut router = Router::new()
+        .route("/_opentrail/health", get(health))
+        .route("/_opentrail/sns/{*rest}", get(crate::services::sns::public));
     if state.config.dev {
         router = router.route("/_opentrail/reset", post(reset));
     }

@@ -1,0 +1,115 @@
+//! Subscription filter policies: the EventBridge pattern language ([`opentrail_patterns`]),
+//! matched against the message attributes (scope `MessageAttributes`: an object of attribute
+//! name → value, `Number` values as numbers, `String.Array` values as arrays) or against the
+//! parsed JSON body (scope `MessageBody`).
+
+use std::collections::BTreeMap;
+
+use opentrail_patterns::Pattern;
+use serde_json::{Map, Value};
+
+use super::error::SnsError;
+use super::publish::Attribute;
+
+/// A parsed filter policy and the scope it applies to.
+#[derive(Debug, Clone)]
+pub struct FilterPolicy {
+    pattern: Pattern,
+    body_scope: bool,
+}
+
+impl FilterPolicy {
+    /// Parses a policy for `scope` (`MessageAttributes` or `MessageBody`).
+    pub fn parse(text: &str, scope: &str) -> Result<FilterPolicy, SnsError> {
+        let json: Value = serde_json::from_str(text)
+            .map_err(|_| SnsError::invalid("FilterPolicy: failed to parse JSON."))?;
+        let Some(map) = json.as_object() else {
+            return Err(SnsError::invalid(
+                "FilterPolicy: Filter policy must be a JSON object",
+            ));
+        };
+        let body_scope = scope == "MessageBody";
+        if !body_scope
+            && map
+                .iter()
+                .any(|(key, value)| key != "$or" && value.is_object())
+        {
+            return Err(SnsError::invalid(
+                "Filter policy scope MessageAttributes does not support nested filter policy",
+            ));
+        }
+        let pattern = Pattern::from_value(&json)
+            .map_err(|err| SnsError::invalid(&format!("FilterPolicy: {err}")))?;
+        Ok(FilterPolicy {
+            pattern,
+            body_scope,
+        })
+    }
+
+    /// Whether a message with this body and these attributes passes the policy.
+    pub fn matches(&self, body: &str, attributes: &BTreeMap<String, Attribute>) -> bool {
+        if self.body_scope {
+            return serde_json::from_str::<Value>(body)
+                .is_ok_and(|parsed| parsed.is_object() && self.pattern.matches(&parsed));
+        }
+        let mut object = Map::new();
+        for (name, attribute) in attributes {
+            let value = match attribute.data_type.split('.').next() {
+                Some("Number") => attribute
+                    .string_value
+                    .as_deref()
+                    .and_then(|text| serde_json::from_str::<serde_json::Number>(text.trim()).ok())
+                    .map_or(Value::Null, Value::Number),
+                _ if attribute.data_type == "String.Array" => attribute
+                    .string_value
+                    .as_deref()
+                    .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    .filter(Value::is_array)
+                    .unwrap_or(Value::Null),
+                Some("Binary") => continue,
+                _ => Value::String(attribute.string_value.clone().unwrap_or_default()),
+            };
+            object.insert(name.clone(), value);
+        }
+        self.pattern.matches(&Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(data_type: &str, value: &str) -> Attribute {
+        Attribute {
+            data_type: data_type.to_owned(),
+            string_value: Some(value.to_owned()),
+            binary_value: None,
+        }
+    }
+
+    #[test]
+    fn attribute_scope_matches_strings_numbers_and_arrays() {
+        let policy = FilterPolicy::parse(
+            r#"{"color": ["red"], "size": [{"numeric": [">", 3]}], "tags": ["b"]}"#,
+            "MessageAttributes",
+        )
+        .expect("policy");
+        let mut attributes = BTreeMap::new();
+        attributes.insert("color".to_owned(), attr("String", "red"));
+        attributes.insert("size".to_owned(), attr("Number", "5"));
+        attributes.insert("tags".to_owned(), attr("String.Array", r#"["a","b"]"#));
+        assert!(policy.matches("", &attributes));
+        attributes.insert("size".to_owned(), attr("Number", "2"));
+        assert!(!policy.matches("", &attributes));
+    }
+
+    #[test]
+    fn body_scope_matches_nested_json_and_rejects_plain_text() {
+        let policy =
+            FilterPolicy::parse(r#"{"order": {"kind": ["big"]}}"#, "MessageBody").expect("policy");
+        assert!(policy.matches(r#"{"order": {"kind": "big"}}"#, &BTreeMap::new()));
+        assert!(!policy.matches(r#"{"order": {"kind": "small"}}"#, &BTreeMap::new()));
+        assert!(!policy.matches("big", &BTreeMap::new()));
+        assert!(FilterPolicy::parse(r#"{"a": {"b": ["c"]}}"#, "MessageAttributes").is_err());
+    }
+}
