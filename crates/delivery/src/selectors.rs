@@ -23,7 +23,87 @@
 //!   the selector holds when one resource of the record satisfies all its `resources.*`
 //!   conditions (a record without resources is evaluated as one resource with neither).
 
-use opentrail_model::{EventCategory, Record, Resource};
+use std::borrow::Cow;
+
+use opentrail_model::EventCategory;
+use serde::Deserialize;
+
+/// The fields of a record that delivery reads, borrowed from the record's JSON where it has no
+/// escapes; every other field (parameters, response elements, …) is skipped unparsed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView<'a> {
+    #[serde(borrow, default)]
+    pub event_time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub aws_region: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub event_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub event_source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub event_name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    #[serde(default)]
+    pub management_event: Option<bool>,
+    #[serde(default)]
+    pub event_category: Option<EventCategory>,
+    #[serde(borrow, default)]
+    pub recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub user_identity: Option<IdentityView<'a>>,
+    #[serde(borrow, default)]
+    pub resources: Option<Vec<ResourceView<'a>>>,
+    #[serde(borrow, default)]
+    pub error_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub session_credential_from_console: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub vpc_endpoint_id: Option<Cow<'a, str>>,
+}
+
+/// The `userIdentity` fields of a [`RecordView`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityView<'a> {
+    #[serde(borrow, default)]
+    pub arn: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub account_id: Option<Cow<'a, str>>,
+}
+
+/// One of a [`RecordView`]'s `resources`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ResourceView<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub resource_type: Option<Cow<'a, str>>,
+    #[serde(rename = "ARN", borrow, default)]
+    pub arn: Option<Cow<'a, str>>,
+}
+
+impl RecordView<'_> {
+    /// The event category, as [`opentrail_model::Record::category`] derives it.
+    pub fn category(&self) -> EventCategory {
+        if let Some(category) = self.event_category {
+            return category;
+        }
+        if self.event_type == "AwsCloudTrailInsight" {
+            return EventCategory::Insight;
+        }
+        if self.management_event == Some(false) {
+            return EventCategory::Data;
+        }
+        EventCategory::Management
+    }
+
+    /// The account the record belongs to, as [`opentrail_model::Record::account_id`] finds it.
+    pub fn account_id(&self) -> Option<&str> {
+        self.recipient_account_id
+            .as_deref()
+            .or_else(|| self.user_identity.as_ref()?.account_id.as_deref())
+    }
+}
 
 /// A trail's event selectors, in the form delivery evaluates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -128,7 +208,7 @@ impl FieldCondition {
 
 impl TrailSelectors {
     /// Whether a trail with these selectors delivers `record`.
-    pub fn matches(&self, record: &Record) -> bool {
+    pub fn matches(&self, record: &RecordView<'_>) -> bool {
         let category = record.category();
         if category == EventCategory::Insight {
             return false;
@@ -145,7 +225,11 @@ impl TrailSelectors {
     }
 }
 
-fn basic_matches(selector: &BasicSelector, record: &Record, category: EventCategory) -> bool {
+fn basic_matches(
+    selector: &BasicSelector,
+    record: &RecordView<'_>,
+    category: EventCategory,
+) -> bool {
     if !selector.read_write.admits(record.read_only) {
         return false;
     }
@@ -156,7 +240,7 @@ fn basic_matches(selector: &BasicSelector, record: &Record, category: EventCateg
                     selector
                         .exclude_management_event_sources
                         .iter()
-                        .any(|excluded| excluded == source)
+                        .any(|excluded| excluded.as_str() == source.as_ref())
                 })
         }
         EventCategory::Data => selector.data_resources.iter().any(|data| {
@@ -171,7 +255,7 @@ fn basic_matches(selector: &BasicSelector, record: &Record, category: EventCateg
 }
 
 /// Whether `resource` of a data event falls under `data`.
-fn data_resource_matches(data: &DataResource, resource: &Resource) -> bool {
+fn data_resource_matches(data: &DataResource, resource: &ResourceView<'_>) -> bool {
     let Some(arn) = resource.arn.as_deref() else {
         return false;
     };
@@ -195,7 +279,7 @@ fn data_resource_matches(data: &DataResource, resource: &Resource) -> bool {
         })
 }
 
-fn advanced_matches(selector: &AdvancedSelector, record: &Record) -> bool {
+fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> bool {
     let record_fields_hold = selector
         .conditions
         .iter()
@@ -212,12 +296,8 @@ fn advanced_matches(selector: &AdvancedSelector, record: &Record) -> bool {
     if resource_conditions.is_empty() {
         return true;
     }
-    let none = Resource {
-        account_id: None,
-        resource_type: None,
-        arn: None,
-    };
-    let resources: Vec<&Resource> = match record.resources.as_deref() {
+    let none = ResourceView::default();
+    let resources: Vec<&ResourceView<'_>> = match record.resources.as_deref() {
         Some(list) if !list.is_empty() => list.iter().collect(),
         _ => vec![&none],
     };
@@ -234,17 +314,20 @@ fn advanced_matches(selector: &AdvancedSelector, record: &Record) -> bool {
 }
 
 /// The value of a non-resource field of `record`, as advanced selectors compare it.
-fn field_value(record: &Record, field: &str) -> Option<String> {
+fn field_value<'r>(record: &'r RecordView<'_>, field: &str) -> Option<Cow<'r, str>> {
+    let borrowed = |value: &'r Option<Cow<'_, str>>| value.as_deref().map(Cow::Borrowed);
     match field {
-        "eventCategory" => Some(record.category().as_str().to_owned()),
-        "eventSource" => record.event_source.clone(),
-        "eventName" => record.event_name.clone(),
-        "eventType" => Some(record.event_type.clone()),
-        "readOnly" => record.read_only.map(|read_only| read_only.to_string()),
-        "userIdentity.arn" => record.user_identity.as_ref()?.arn.clone(),
-        "errorCode" => record.error_code.clone(),
-        "sessionCredentialFromConsole" => record.session_credential_from_console.clone(),
-        "vpcEndpointId" => record.vpc_endpoint_id.clone(),
+        "eventCategory" => Some(Cow::Borrowed(record.category().as_str())),
+        "eventSource" => borrowed(&record.event_source),
+        "eventName" => borrowed(&record.event_name),
+        "eventType" => Some(Cow::Borrowed(record.event_type.as_ref())),
+        "readOnly" => record
+            .read_only
+            .map(|read_only| Cow::Owned(read_only.to_string())),
+        "userIdentity.arn" => borrowed(&record.user_identity.as_ref()?.arn),
+        "errorCode" => borrowed(&record.error_code),
+        "sessionCredentialFromConsole" => borrowed(&record.session_credential_from_console),
+        "vpcEndpointId" => borrowed(&record.vpc_endpoint_id),
         _ => None,
     }
 }
@@ -252,6 +335,20 @@ fn field_value(record: &Record, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentrail_model::{Record, Resource};
+
+    /// `matches` on the view parsed from `record`'s JSON, as delivery reads it.
+    trait MatchesRecord {
+        fn matches_record(&self, record: &Record) -> bool;
+    }
+
+    impl MatchesRecord for TrailSelectors {
+        fn matches_record(&self, record: &Record) -> bool {
+            let json = serde_json::to_vec(record).expect("record json");
+            let view: RecordView<'_> = serde_json::from_slice(&json).expect("record view");
+            self.matches(&view)
+        }
+    }
 
     fn record(category: EventCategory, source: &str, name: &str, read_only: bool) -> Record {
         Record {
@@ -299,20 +396,20 @@ mod tests {
     #[test]
     fn default_takes_management_only() {
         let selectors = TrailSelectors::AllManagement;
-        assert!(selectors.matches(&record(
+        assert!(selectors.matches_record(&record(
             EventCategory::Management,
             "iam.amazonaws.com",
             "CreateUser",
             false
         )));
-        assert!(selectors.matches(&record(
+        assert!(selectors.matches_record(&record(
             EventCategory::Management,
             "iam.amazonaws.com",
             "GetUser",
             true
         )));
-        assert!(!selectors.matches(&s3_object_event("GetObject", "b", "k", true)));
-        assert!(!selectors.matches(&record(
+        assert!(!selectors.matches_record(&s3_object_event("GetObject", "b", "k", true)));
+        assert!(!selectors.matches_record(&record(
             EventCategory::Insight,
             "iam.amazonaws.com",
             "x",
@@ -346,9 +443,9 @@ mod tests {
             "CreateKey",
             false,
         );
-        assert!(write_only.matches(&write));
-        assert!(!write_only.matches(&read));
-        assert!(!write_only.matches(&kms));
+        assert!(write_only.matches_record(&write));
+        assert!(!write_only.matches_record(&read));
+        assert!(!write_only.matches_record(&kms));
 
         let read_only = TrailSelectors::Basic(vec![BasicSelector {
             read_write: ReadWrite::ReadOnly,
@@ -356,8 +453,8 @@ mod tests {
             data_resources: Vec::new(),
             exclude_management_event_sources: Vec::new(),
         }]);
-        assert!(read_only.matches(&read));
-        assert!(!read_only.matches(&write));
+        assert!(read_only.matches_record(&read));
+        assert!(!read_only.matches_record(&write));
 
         let no_management = TrailSelectors::Basic(vec![BasicSelector {
             read_write: ReadWrite::All,
@@ -365,7 +462,7 @@ mod tests {
             data_resources: Vec::new(),
             exclude_management_event_sources: Vec::new(),
         }]);
-        assert!(!no_management.matches(&write));
+        assert!(!no_management.matches_record(&write));
     }
 
     #[test]
@@ -379,16 +476,16 @@ mod tests {
             }],
             exclude_management_event_sources: Vec::new(),
         }]);
-        assert!(selectors.matches(&s3_object_event("PutObject", "logged", "a/b", false)));
-        assert!(!selectors.matches(&s3_object_event("PutObject", "other", "a/b", false)));
-        assert!(!selectors.matches(&s3_object_event("PutObject", "logged-not", "k", false)));
+        assert!(selectors.matches_record(&s3_object_event("PutObject", "logged", "a/b", false)));
+        assert!(!selectors.matches_record(&s3_object_event("PutObject", "other", "a/b", false)));
+        assert!(!selectors.matches_record(&s3_object_event("PutObject", "logged-not", "k", false)));
         let mut list = record(EventCategory::Data, "s3.amazonaws.com", "ListObjects", true);
         list.resources = Some(vec![Resource {
             account_id: None,
             resource_type: Some("AWS::S3::Bucket".into()),
             arn: Some("arn:aws:s3:::logged".into()),
         }]);
-        assert!(selectors.matches(&list));
+        assert!(selectors.matches_record(&list));
 
         let everything = TrailSelectors::Basic(vec![BasicSelector {
             read_write: ReadWrite::WriteOnly,
@@ -399,9 +496,9 @@ mod tests {
             }],
             exclude_management_event_sources: Vec::new(),
         }]);
-        assert!(everything.matches(&s3_object_event("PutObject", "any", "k", false)));
-        assert!(!everything.matches(&s3_object_event("GetObject", "any", "k", true)));
-        assert!(!everything.matches(&list));
+        assert!(everything.matches_record(&s3_object_event("PutObject", "any", "k", false)));
+        assert!(!everything.matches_record(&s3_object_event("GetObject", "any", "k", true)));
+        assert!(!everything.matches_record(&list));
     }
 
     #[test]
@@ -479,23 +576,23 @@ mod tests {
         };
         let selectors = TrailSelectors::Advanced(vec![data, management]);
 
-        assert!(selectors.matches(&s3_object_event("PutObject", "logged", "a", false)));
-        assert!(!selectors.matches(&s3_object_event("PutObject", "logged", "a.tmp", false)));
-        assert!(!selectors.matches(&s3_object_event("GetObject", "logged", "a", true)));
-        assert!(!selectors.matches(&s3_object_event("PutObject", "other", "a", false)));
-        assert!(selectors.matches(&record(
+        assert!(selectors.matches_record(&s3_object_event("PutObject", "logged", "a", false)));
+        assert!(!selectors.matches_record(&s3_object_event("PutObject", "logged", "a.tmp", false)));
+        assert!(!selectors.matches_record(&s3_object_event("GetObject", "logged", "a", true)));
+        assert!(!selectors.matches_record(&s3_object_event("PutObject", "other", "a", false)));
+        assert!(selectors.matches_record(&record(
             EventCategory::Management,
             "iam.amazonaws.com",
             "CreateUser",
             false
         )));
-        assert!(!selectors.matches(&record(
+        assert!(!selectors.matches_record(&record(
             EventCategory::Management,
             "iam.amazonaws.com",
             "GetUser",
             true
         )));
-        assert!(!selectors.matches(&record(
+        assert!(!selectors.matches_record(&record(
             EventCategory::Management,
             "kms.amazonaws.com",
             "CreateKey",
@@ -525,10 +622,10 @@ mod tests {
                 conditions: vec![management, other],
             }])
         };
-        assert!(selector("errorCode", "Denied").matches(&event));
-        assert!(selector("userIdentity.arn", "/alice").matches(&event));
-        assert!(!selector("userIdentity.arn", "/bob").matches(&event));
-        assert!(selector("eventType", "ApiCall").matches(&event));
-        assert!(!selector("vpcEndpointId", "x").matches(&event));
+        assert!(selector("errorCode", "Denied").matches_record(&event));
+        assert!(selector("userIdentity.arn", "/alice").matches_record(&event));
+        assert!(!selector("userIdentity.arn", "/bob").matches_record(&event));
+        assert!(selector("eventType", "ApiCall").matches_record(&event));
+        assert!(!selector("vpcEndpointId", "x").matches_record(&event));
     }
 }

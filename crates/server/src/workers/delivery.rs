@@ -41,13 +41,13 @@ use std::time::{Duration, Instant};
 use opentrail_delivery::digest::{DigestLogFile, HASH_ALGORITHM, format_time, sha256_hex};
 use opentrail_delivery::logfile::{self, MAX_FILE_BYTES};
 use opentrail_delivery::selectors::{
-    AdvancedSelector, BasicSelector, DataResource, FieldCondition, ReadWrite, TrailSelectors,
+    AdvancedSelector, BasicSelector, DataResource, FieldCondition, ReadWrite, RecordView,
+    TrailSelectors,
 };
 use opentrail_delivery::signing::SigningError;
 use opentrail_delivery::{PutOptions, StoreError};
 use opentrail_journal::{Cursor, JournalError};
 use opentrail_meta::MetaError;
-use opentrail_model::Record;
 use serde::{Deserialize, Serialize};
 
 use super::digests;
@@ -485,7 +485,8 @@ impl Deliverer {
                     break;
                 }
                 end = entry.seq;
-                let Ok(record) = serde_json::from_slice::<Record>(&entry.payload) else {
+                let payload = Arc::new(entry.payload);
+                let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&payload) else {
                     tracing::warn!(
                         seq = entry.seq,
                         "journal entry is not a record; not delivered"
@@ -496,7 +497,6 @@ impl Deliverer {
                 else {
                     continue;
                 };
-                let payload = Arc::new(entry.payload);
                 for (trail, selectors) in active {
                     let key = trail.key();
                     if positions
@@ -515,7 +515,7 @@ impl Deliverer {
                     selected
                         .entry(key)
                         .or_default()
-                        .entry(record.aws_region.clone())
+                        .entry(record.aws_region.clone().into_owned())
                         .or_default()
                         .push(Selected {
                             seq: entry.seq,
@@ -606,7 +606,7 @@ impl Deliverer {
                         return Err(DeliveryError::MissingEntry(expected));
                     }
                     expected += 1;
-                    let event_ms = serde_json::from_slice::<Record>(&entry.payload)
+                    let event_ms = serde_json::from_slice::<RecordView<'_>>(&entry.payload)
                         .ok()
                         .and_then(|record| {
                             opentrail_model::time::parse_event_time_ms(&record.event_time)
@@ -703,6 +703,14 @@ impl Deliverer {
             status.latest_delivery_attempt_succeeded_ms = Some(now);
             status.latest_delivery_error = None;
         })?;
+        let object_keys = plan.files.iter().map(|file| file.key.clone()).collect();
+        crate::services::sns::trail::log_files_delivered(
+            &self.state,
+            key,
+            trail,
+            &plan.bucket,
+            object_keys,
+        );
         tracing::debug!(trail = key, files = plan.files.len(), "delivered log files");
         Ok(())
     }
@@ -799,13 +807,13 @@ fn trail_takes(
     trail: &StoredTrail,
     status: &TrailStatus,
     selectors: &TrailSelectors,
-    record: &Record,
+    record: &RecordView<'_>,
     event_ms: i64,
 ) -> bool {
     if record.account_id() != Some(trail.account_id.as_str()) {
         return false;
     }
-    if !trail.is_multi_region_trail && record.aws_region != trail.home_region {
+    if !trail.is_multi_region_trail && record.aws_region.as_ref() != trail.home_region {
         return false;
     }
     if !trail.include_global_service_events
@@ -891,6 +899,7 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     use opentrail_delivery::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
+    use opentrail_model::Record;
 
     use crate::ServerConfig;
     use crate::services::cloudtrail::store::{STATUS_TABLE, TRAILS_TABLE as TRAIL_CONFIGS};
