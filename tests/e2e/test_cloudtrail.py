@@ -82,6 +82,7 @@ def test_describe_keeps_creation_order(server):
 
 
 def test_sns_topic_and_kms_key_are_recorded_as_arns(server):
+    server.client("sns").create_topic(Name="ct-topic")
     created = trail(server, "notify-trail", SnsTopicName="ct-topic", KmsKeyId="alias/ct")
     assert created["SnsTopicName"] == "ct-topic"
     assert created["SnsTopicARN"] == f"arn:aws:sns:us-east-1:{ACCOUNT_ID}:ct-topic"
@@ -186,6 +187,7 @@ def test_update_trail(server):
     assert same["S3KeyPrefix"] == "old"
 
     other = bucket(server)
+    server.client("sns", "ap-southeast-1").create_topic(Name="stn")
     updated = ct.update_trail(
         Name=created["TrailARN"], S3BucketName=other, S3KeyPrefix="", SnsTopicName="stn",
         IsMultiRegionTrail=True, EnableLogFileValidation=True,

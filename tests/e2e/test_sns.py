@@ -285,3 +285,41 @@ def test_calls_are_recorded_and_publish_is_a_data_event(server):
     assert record["managementEvent"] is True
     # Publish is a Data event: LookupEvents shows management events only.
     assert not any(e["EventName"] == "Publish" for e in events)
+
+
+def test_trail_notifies_its_topic_after_delivery(new_server):
+    server = new_server(extra_env={"OPENTRAIL_DELIVERY_INTERVAL": "2"}).start()
+    sns, sqs = server.client("sns"), server.client("sqs")
+    s3, cloudtrail = server.client("s3"), server.client("cloudtrail")
+    s3.create_bucket(Bucket="trail-logs")
+    err = error_of(
+        lambda: cloudtrail.create_trail(Name="notify-trail", S3BucketName="trail-logs", SnsTopicName="missing")
+    )
+    assert err["Code"] == "InsufficientSnsTopicPolicyException"
+    assert err["Message"] == "SNS Topic does not exist or the topic policy is incorrect!"
+    topic = sns.create_topic(Name="trail-topic")["TopicArn"]
+    url, arn = make_queue(sqs, "trail-notes")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    trail = cloudtrail.create_trail(Name="notify-trail", S3BucketName="trail-logs", SnsTopicName="trail-topic")
+    assert trail["SnsTopicARN"] == topic
+    cloudtrail.start_logging(Name="notify-trail")
+    s3.list_buckets()
+    deadline = time.monotonic() + 30
+    note = None
+    while note is None and time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+        if got:
+            note = json.loads(got[0]["Body"])
+    assert note is not None, "no trail notification within 30 s"
+    assert note["s3Bucket"] == "trail-logs"
+    assert note["s3ObjectKey"] and all(key.endswith(".json.gz") for key in note["s3ObjectKey"])
+    s3.head_object(Bucket="trail-logs", Key=note["s3ObjectKey"][0])
+    deadline = time.monotonic() + 10
+    status = cloudtrail.get_trail_status(Name="notify-trail")
+    while "LatestNotificationTime" not in status and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = cloudtrail.get_trail_status(Name="notify-trail")
+    assert "LatestNotificationTime" in status
+    assert "LatestNotificationError" not in status
+    err = error_of(lambda: cloudtrail.update_trail(Name="notify-trail", SnsTopicName="gone"))
+    assert err["Code"] == "InsufficientSnsTopicPolicyException"

@@ -36,6 +36,8 @@ pub enum CloudTrailError {
     InvalidS3Prefix(String),
     #[error("{0}")]
     InvalidSnsTopicName(String),
+    #[error("SNS Topic does not exist or the topic policy is incorrect!")]
+    InsufficientSnsTopicPolicy,
     #[error("{0}")]
     InvalidKmsKeyId(String),
     #[error("{0}")]
@@ -105,6 +107,7 @@ impl CloudTrailError {
             InsufficientS3BucketPolicy(_) => "InsufficientS3BucketPolicyException",
             InvalidS3Prefix(_) => "InvalidS3PrefixException",
             InvalidSnsTopicName(_) => "InvalidSnsTopicNameException",
+            InsufficientSnsTopicPolicy => "InsufficientSnsTopicPolicyException",
             InvalidKmsKeyId(_) => "InvalidKmsKeyIdException",
             InvalidParameterCombination(_) => "InvalidParameterCombinationException",
             InvalidParameter(_) => "InvalidParameterException",

@@ -166,6 +166,15 @@ fn check_bucket(state: &AppState, bucket: &str) -> Result<(), CloudTrailError> {
     Ok(())
 }
 
+/// A trail's notification topic must exist (AWS also checks its policy lets CloudTrail publish).
+fn check_topic(state: &AppState, topic_arn: &str) -> Result<(), CloudTrailError> {
+    match crate::services::sns::store::get_topic(&state.meta, topic_arn) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(CloudTrailError::InsufficientSnsTopicPolicy),
+        Err(err) => Err(CloudTrailError::Internal(err.to_string())),
+    }
+}
+
 /// Whether a trail named `name` in `region` (multi-region when `multi`) would clash with one
 /// of `trails` (other than `except`, a key).
 fn name_taken(trails: &[StoredTrail], name: &str, region: &str, multi: bool, except: &str) -> bool {
@@ -203,6 +212,9 @@ pub fn create_trail(
     let topic_arn = topic
         .map(|topic| sns_topic_arn(topic, &ctx.region, &ctx.account_id))
         .transpose()?;
+    if let Some(arn) = &topic_arn {
+        check_topic(state, arn)?;
+    }
     let log_group = non_empty(optional_str(input, "CloudWatchLogsLogGroupArn"));
     let role = non_empty(optional_str(input, "CloudWatchLogsRoleArn"));
     validate_cloudwatch_logs(log_group, role)?;
@@ -291,6 +303,9 @@ pub fn update_trail(
             trail.sns_topic_arn = topic
                 .map(|topic| sns_topic_arn(topic, &trail.home_region, &trail.account_id))
                 .transpose()?;
+            if let Some(arn) = &trail.sns_topic_arn {
+                check_topic(state, arn)?;
+            }
             trail.sns_topic_name = topic.map(str::to_owned);
         }
         if let Some(global) = optional_bool(input, "IncludeGlobalServiceEvents") {

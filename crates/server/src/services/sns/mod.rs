@@ -16,6 +16,7 @@
 //! - [`filter`]: filter policies on the EventBridge pattern engine.
 //! - [`delivery`]: HTTP(S) POSTs with retries, the subscription handshake.
 //! - [`sign`]: envelope signatures and the signing certificate.
+//! - [`trail`]: notifications of delivered trail log files.
 
 pub mod delivery;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod publish;
 pub mod sign;
 pub mod store;
 pub mod topics;
+pub mod trail;
 
 use std::sync::{Arc, Mutex};
 
