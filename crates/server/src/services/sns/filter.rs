@@ -14,7 +14,8 @@ use super::publish::Attribute;
 /// A parsed filter policy and the scope it applies to.
 #[derive(Debug, Clone)]
 pub struct FilterPolicy {
-    pattern: Pattern,
+    /// `None` for the empty policy `{}`, which passes everything.
+    pattern: Option<Pattern>,
     body_scope: bool,
 }
 
@@ -29,6 +30,12 @@ impl FilterPolicy {
             ));
         };
         let body_scope = scope == "MessageBody";
+        if map.is_empty() {
+            return Ok(FilterPolicy {
+                pattern: None,
+                body_scope,
+            });
+        }
         if !body_scope
             && map
                 .iter()
@@ -39,6 +46,7 @@ impl FilterPolicy {
             ));
         }
         let pattern = Pattern::from_value(&json)
+            .map(Some)
             .map_err(|err| SnsError::invalid(&format!("FilterPolicy: {err}")))?;
         Ok(FilterPolicy {
             pattern,
@@ -48,9 +56,12 @@ impl FilterPolicy {
 
     /// Whether a message with this body and these attributes passes the policy.
     pub fn matches(&self, body: &str, attributes: &BTreeMap<String, Attribute>) -> bool {
+        let Some(pattern) = &self.pattern else {
+            return true;
+        };
         if self.body_scope {
             return serde_json::from_str::<Value>(body)
-                .is_ok_and(|parsed| parsed.is_object() && self.pattern.matches(&parsed));
+                .is_ok_and(|parsed| parsed.is_object() && pattern.matches(&parsed));
         }
         let mut object = Map::new();
         for (name, attribute) in attributes {
@@ -71,7 +82,7 @@ impl FilterPolicy {
             };
             object.insert(name.clone(), value);
         }
-        self.pattern.matches(&Value::Object(object))
+        pattern.matches(&Value::Object(object))
     }
 }
 

@@ -82,12 +82,12 @@ fn parse_attributes(params: &Params) -> Result<BTreeMap<String, Attribute>, SnsE
         let data_type = value.get("DataType").unwrap_or("").to_owned();
         let base = data_type.split('.').next().unwrap_or("");
         if name.is_empty() || name.len() > 256 || name.starts_with("AWS.") {
-            return Err(SnsError::InvalidParameterValue(format!(
+            return Err(SnsError::InvalidParameter(format!(
                 "Invalid parameter: MessageAttributes Reason: The message attribute name '{name}' is invalid."
             )));
         }
         if !matches!(base, "String" | "Number" | "Binary") {
-            return Err(SnsError::InvalidParameterValue(format!(
+            return Err(SnsError::InvalidParameter(format!(
                 "The message attribute '{name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String."
             )));
         }
@@ -99,7 +99,7 @@ fn parse_attributes(params: &Params) -> Result<BTreeMap<String, Attribute>, SnsE
             string_value.as_deref().is_some_and(|v| !v.is_empty())
         };
         if !present {
-            return Err(SnsError::InvalidParameterValue(format!(
+            return Err(SnsError::InvalidParameter(format!(
                 "The message attribute '{name}' must contain non-empty message attribute value for message attribute type '{data_type}'."
             )));
         }
@@ -108,17 +108,8 @@ fn parse_attributes(params: &Params) -> Result<BTreeMap<String, Attribute>, SnsE
                 .as_deref()
                 .is_some_and(|v| v.trim().parse::<f64>().is_err())
         {
-            return Err(SnsError::InvalidParameterValue(format!(
+            return Err(SnsError::InvalidParameter(format!(
                 "An error occurred (ParameterValueInvalid) when calling the Publish operation: Could not cast message attribute '{name}' value to number."
-            )));
-        }
-        if data_type == "String.Array"
-            && string_value
-                .as_deref()
-                .is_some_and(|v| !serde_json::from_str::<Value>(v).is_ok_and(|p| p.is_array()))
-        {
-            return Err(SnsError::InvalidParameterValue(format!(
-                "The message attribute '{name}' with type 'String.Array' does not hold a valid array"
             )));
         }
         out.insert(
@@ -152,8 +143,16 @@ pub fn parse_outgoing(topic: &Topic, params: &Params) -> Result<Outgoing, SnsErr
         return Err(SnsError::invalid("Message too long"));
     }
     let subject = params.get("Subject").map(str::to_owned);
+    if subject
+        .as_ref()
+        .is_some_and(|subject| subject.chars().count() > 100)
+    {
+        return Err(SnsError::InvalidParameter(
+            "Subject must be less than 100 characters".into(),
+        ));
+    }
     if let Some(subject) = &subject
-        && (subject.is_empty() || subject.len() > 100 || subject.chars().any(|c| c.is_control()))
+        && (subject.is_empty() || subject.chars().any(|c| c.is_control()))
     {
         return Err(SnsError::invalid("Subject"));
     }

@@ -28,8 +28,11 @@ fn required<'p>(call: &'p Call<'_>, name: &str) -> Result<&'p str, SnsError> {
 /// The topic a `TopicArn` names; a malformed ARN is `Invalid parameter: TopicArn`.
 pub fn topic_for(call: &Call<'_>, name: &str) -> Result<Topic, SnsError> {
     let arn = required(call, name)?;
-    if parse_arn(arn).is_none() {
+    let Some((region, _, _)) = parse_arn(arn) else {
         return Err(SnsError::invalid(name));
+    };
+    if region != call.ctx.region {
+        return Err(SnsError::topic_not_found());
     }
     store::topic(&call.state.meta, arn)
 }
@@ -149,8 +152,8 @@ pub fn create_topic(call: &Call<'_>) -> Result<Option<String>, SnsError> {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if fifo != name.ends_with(".fifo") || !valid_topic_name(name) {
         return Err(if fifo {
-            SnsError::invalid(
-                "Fifo Topic names must end with .fifo and must be made up of only uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long.",
+            SnsError::InvalidParameter(
+                "Fifo Topic names must end with .fifo and must be made up of only uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long.".into(),
             )
         } else {
             SnsError::invalid("Topic Name")
@@ -221,14 +224,16 @@ pub fn delete_topic(call: &Call<'_>) -> Result<Option<String>, SnsError> {
     Ok(None)
 }
 
-fn page<T>(items: Vec<T>, call: &Call<'_>, key: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
-    let start = call.params.get("NextToken").unwrap_or("");
-    let mut rest: Vec<T> = items
-        .into_iter()
-        .filter(|item| start.is_empty() || key(item) >= start)
-        .collect();
-    let next = (rest.len() > PAGE).then(|| key(&rest[PAGE]).to_owned());
-    rest.truncate(PAGE);
+/// One page of `items` (in key order): `NextToken` is the offset of the next page.
+fn page<T>(items: Vec<T>, call: &Call<'_>) -> (Vec<T>, Option<String>) {
+    let start: usize = call
+        .params
+        .get("NextToken")
+        .and_then(|token| token.parse().ok())
+        .unwrap_or(0);
+    let total = items.len();
+    let rest: Vec<T> = items.into_iter().skip(start).take(PAGE).collect();
+    let next = (start + PAGE < total).then(|| (start + PAGE).to_string());
     (rest, next)
 }
 
@@ -237,7 +242,7 @@ pub fn list_topics(call: &Call<'_>) -> Result<Option<String>, SnsError> {
         .into_iter()
         .filter(|t| t.account == call.ctx.account_id && t.arn.contains(&call.ctx.region))
         .collect();
-    let (topics, next) = page(topics, call, |t| t.arn.as_str());
+    let (topics, next) = page(topics, call);
     let mut xml = XmlWriter::new();
     xml.open("Topics");
     for topic in &topics {
@@ -275,6 +280,7 @@ pub fn get_topic_attributes(call: &Call<'_>) -> Result<Option<String>, SnsError>
         default_policy(&topic.arn, &topic.account),
     );
     attributes.insert("DisplayName".to_owned(), String::new());
+    attributes.insert("DeliveryPolicy".to_owned(), String::new());
     attributes.insert("SubscriptionsConfirmed".to_owned(), confirmed.to_string());
     attributes.insert(
         "SubscriptionsPending".to_owned(),
@@ -448,9 +454,9 @@ fn check_endpoint(protocol: &str, endpoint: &str) -> Result<(), SnsError> {
         "sms" => {
             let digits = endpoint.trim_start_matches('+');
             !digits.is_empty()
-                && digits
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+                && digits.bytes().all(|b| {
+                    b.is_ascii_digit() || matches!(b, b'-' | b' ' | b'.' | b'/' | b'(' | b')')
+                })
         }
         _ => !endpoint.is_empty(),
     };
@@ -600,21 +606,21 @@ pub fn list_subscriptions(call: &Call<'_>) -> Result<Option<String>, SnsError> {
         .into_iter()
         .filter(|s| s.owner == call.ctx.account_id)
         .collect();
-    let (subs, next) = page(subs, call, |s| s.arn.as_str());
+    let (subs, next) = page(subs, call);
     Ok(Some(subscriptions_xml(&subs, next.as_deref())))
 }
 
 pub fn list_subscriptions_by_topic(call: &Call<'_>) -> Result<Option<String>, SnsError> {
     let topic = topic_for(call, "TopicArn")?;
     let subs = store::subscriptions_of(&call.state.meta, &topic.arn)?;
-    let (subs, next) = page(subs, call, |s| s.arn.as_str());
+    let (subs, next) = page(subs, call);
     Ok(Some(subscriptions_xml(&subs, next.as_deref())))
 }
 
 fn subscription_for(call: &Call<'_>) -> Result<Subscription, SnsError> {
     let arn = required(call, "SubscriptionArn")?;
     if parse_arn(arn).is_none() {
-        return Err(SnsError::invalid("SubscriptionArn"));
+        return Err(SnsError::subscription_not_found());
     }
     store::get_subscription(&call.state.meta, arn)?.ok_or_else(SnsError::subscription_not_found)
 }
