@@ -11,6 +11,29 @@ use serde_json::{Map, Value};
 use super::error::SnsError;
 use super::publish::Attribute;
 
+/// AWS's limit on the value combinations of one policy.
+const MAX_COMBINATIONS: u64 = 150;
+
+/// The number of value combinations of a policy: the product over its keys of their value
+/// counts (nested objects multiply in, `$or` alternatives add up).
+fn combinations(policy: &Value) -> u64 {
+    match policy {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| match (key.as_str(), value) {
+                ("$or", Value::Array(alternatives)) => alternatives
+                    .iter()
+                    .map(combinations)
+                    .fold(0u64, u64::saturating_add)
+                    .max(1),
+                (_, Value::Array(values)) => values.len().max(1) as u64,
+                (_, nested) => combinations(nested),
+            })
+            .fold(1u64, u64::saturating_mul),
+        _ => 1,
+    }
+}
+
 /// A parsed filter policy and the scope it applies to.
 #[derive(Debug, Clone)]
 pub struct FilterPolicy {
@@ -43,6 +66,11 @@ impl FilterPolicy {
         {
             return Err(SnsError::invalid(
                 "Filter policy scope MessageAttributes does not support nested filter policy",
+            ));
+        }
+        if combinations(&json) > MAX_COMBINATIONS {
+            return Err(SnsError::invalid(
+                "FilterPolicy: Filter policy is too complex",
             ));
         }
         let pattern = Pattern::from_value(&json)
@@ -122,5 +150,13 @@ mod tests {
         assert!(!policy.matches(r#"{"order": {"kind": "small"}}"#, &BTreeMap::new()));
         assert!(!policy.matches("big", &BTreeMap::new()));
         assert!(FilterPolicy::parse(r#"{"a": {"b": ["c"]}}"#, "MessageAttributes").is_err());
+        assert!(
+            FilterPolicy::parse("{}", "MessageBody")
+                .expect("empty")
+                .matches("x", &BTreeMap::new())
+        );
+        let values: Vec<String> = (0..151).map(|i| i.to_string()).collect();
+        let too_complex = serde_json::json!({"store": values}).to_string();
+        assert!(FilterPolicy::parse(&too_complex, "MessageAttributes").is_err());
     }
 }

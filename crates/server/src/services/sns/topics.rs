@@ -150,6 +150,11 @@ pub fn create_topic(call: &Call<'_>) -> Result<Option<String>, SnsError> {
     let fifo = attributes
         .get("FifoTopic")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !fifo && name.ends_with(".fifo") {
+        return Err(SnsError::InvalidParameter(
+            "Topic names must be made up of only uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long.".into(),
+        ));
+    }
     if fifo != name.ends_with(".fifo") || !valid_topic_name(name) {
         return Err(if fifo {
             SnsError::InvalidParameter(
