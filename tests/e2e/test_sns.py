@@ -164,6 +164,16 @@ def test_fan_out_to_sqs_with_filters_and_raw_delivery(server):
     )
     assert [e["Id"] for e in batch["Successful"]] == ["a"]
     assert [e["Id"] for e in batch["Failed"]] == ["b"]
+    dlq_url, dlq_arn = make_queue(sqs, "dead-letters")
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:no-such-queue",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
+    )
+    sns.publish(TopicArn=topic, Message="undeliverable")
+    dead = receive_all(sqs, dlq_url, 1)
+    assert [json.loads(m["Body"])["Message"] for m in dead] == ["undeliverable"]
     sns.unsubscribe(SubscriptionArn=sub_all)
     assert error_of(lambda: sns.get_subscription_attributes(SubscriptionArn=sub_all))["Code"] == "NotFound"
 

@@ -360,6 +360,29 @@ async fn deliver_sqs(
         .map_err(|err| err.to_string())
 }
 
+/// Sends a message its subscription's queue did not take to the subscription's dead-letter
+/// queue (`RedrivePolicy.deadLetterTargetArn`), in the subscription's format.
+async fn redrive(state: &AppState, base_url: &str, sub: &Subscription, outgoing: &Outgoing) {
+    let Some(target) = sub
+        .attributes
+        .get("RedrivePolicy")
+        .and_then(|policy| serde_json::from_str::<Value>(policy).ok())
+        .and_then(|policy| {
+            policy
+                .get("deadLetterTargetArn")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+    else {
+        return;
+    };
+    let mut dead_letter = sub.clone();
+    dead_letter.endpoint = target;
+    if let Err(err) = deliver_sqs(state, base_url, &dead_letter, outgoing).await {
+        tracing::warn!(subscription = %sub.arn, error = %err, "sns redrive to the dead-letter queue failed");
+    }
+}
+
 /// Delivers one message to every subscription of its topic that wants it. SQS deliveries
 /// are durable when this returns; HTTP(S) deliveries run in the background.
 pub async fn fan_out(state: &std::sync::Arc<AppState>, base_url: &str, outgoing: &Outgoing) {
@@ -372,6 +395,7 @@ pub async fn fan_out(state: &std::sync::Arc<AppState>, base_url: &str, outgoing:
             "sqs" => {
                 if let Err(err) = deliver_sqs(state, base_url, sub, outgoing).await {
                     tracing::warn!(subscription = %sub.arn, error = %err, "sns delivery to sqs failed");
+                    redrive(state, base_url, sub, outgoing).await;
                 }
             }
             "http" | "https" => {
