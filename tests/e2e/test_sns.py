@@ -205,6 +205,7 @@ class Subscriber:
 
     def __init__(self):
         self.received = queue.Queue()
+        self.status = 200
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -212,7 +213,7 @@ class Subscriber:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 outer.received.put((dict(self.headers), json.loads(body)))
-                self.send_response(200)
+                self.send_response(outer.status)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -333,3 +334,27 @@ def test_trail_notifies_its_topic_after_delivery(new_server):
     assert "LatestNotificationError" not in status
     err = error_of(lambda: cloudtrail.update_trail(Name="notify-trail", SnsTopicName="gone"))
     assert err["Code"] == "InsufficientSnsTopicPolicyException"
+
+
+def test_http_messages_that_never_get_through_go_to_the_dead_letter_queue(server):
+    sns, sqs = server.client("sns"), server.client("sqs")
+    topic = sns.create_topic(Name="flaky")["TopicArn"]
+    dlq_url, dlq_arn = make_queue(sqs, "http-dead-letters")
+    subscriber = Subscriber()
+    try:
+        sns.subscribe(
+            TopicArn=topic,
+            Protocol="http",
+            Endpoint=subscriber.url,
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
+        )
+        _, confirmation = subscriber.next()
+        sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])
+        subscriber.status = 500
+        sns.publish(TopicArn=topic, Message="lost")
+        attempts = [subscriber.next()[1]["Message"] for _ in range(4)]
+        assert attempts == ["lost"] * 4
+        dead = receive_all(sqs, dlq_url, 1, timeout=10)
+        assert [json.loads(m["Body"])["Message"] for m in dead] == ["lost"]
+    finally:
+        subscriber.close()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Map, json};
 
 use super::Call;
-use super::publish::timestamp_now;
+use super::publish::{Outgoing, timestamp_now};
 use super::store::{Subscription, Topic};
 use crate::AppState;
 
@@ -64,9 +64,21 @@ async fn post_once(url: &str, headers: &Headers, body: &str) -> Result<(), Strin
     }
 }
 
-/// POSTs `body` to `url` in the background, retrying failures with backoff.
-pub fn spawn_post(state: &Arc<AppState>, url: String, headers: Headers, body: String) {
+/// What a notification that exhausted its retries needs to go to its subscription's
+/// dead-letter queue: the subscription, the message and the base URL.
+pub type DeadLetter = (Subscription, Outgoing, String);
+
+/// POSTs `body` to `url` in the background, retrying failures with backoff; a message that
+/// never gets through goes to `dead_letter`'s queue when its subscription has one.
+pub fn spawn_post(
+    state: &Arc<AppState>,
+    url: String,
+    headers: Headers,
+    body: String,
+    dead_letter: Option<DeadLetter>,
+) {
     let mut shutdown = state.shutdown.subscribe();
+    let state = state.clone();
     tokio::spawn(async move {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
@@ -86,6 +98,9 @@ pub fn spawn_post(state: &Arc<AppState>, url: String, headers: Headers, body: St
             backoff *= 2;
         }
         tracing::warn!(url, message_id = %headers.message_id, "sns http delivery gave up");
+        if let Some((sub, outgoing, base_url)) = dead_letter {
+            super::publish::redrive(&state, &base_url, &sub, &outgoing).await;
+        }
     });
 }
 
@@ -132,5 +147,6 @@ pub fn send_confirmation(call: &Call<'_>, topic: &Topic, sub: &Subscription) {
         sub.endpoint.clone(),
         headers,
         serde_json::Value::Object(envelope).to_string(),
+        None,
     );
 }

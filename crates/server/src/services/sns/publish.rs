@@ -362,7 +362,12 @@ async fn deliver_sqs(
 
 /// Sends a message its subscription's queue did not take to the subscription's dead-letter
 /// queue (`RedrivePolicy.deadLetterTargetArn`), in the subscription's format.
-async fn redrive(state: &AppState, base_url: &str, sub: &Subscription, outgoing: &Outgoing) {
+pub(super) async fn redrive(
+    state: &AppState,
+    base_url: &str,
+    sub: &Subscription,
+    outgoing: &Outgoing,
+) {
     let Some(target) = sub
         .attributes
         .get("RedrivePolicy")
@@ -415,6 +420,7 @@ pub async fn fan_out(state: &std::sync::Arc<AppState>, base_url: &str, outgoing:
                         raw: sub.raw(),
                     },
                     body,
+                    Some((sub.clone(), outgoing.clone(), base_url.to_owned())),
                 );
             }
             // Email, SMS, application and Lambda endpoints are not reached from here.
