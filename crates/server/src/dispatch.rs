@@ -124,7 +124,7 @@ pub fn unknown_service(route: &Route, request_id: &str) -> Response<Bytes> {
         "UnknownServiceException",
         StatusCode::BAD_REQUEST,
         format!(
-            "service {:?} is not offered by this server; opentrail serves cloudtrail and s3",
+            "service {:?} is not offered by this server; opentrail serves cloudtrail, s3, sns and sqs",
             route.service
         ),
     );
