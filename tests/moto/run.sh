@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Runs moto 5.2.1's own CloudTrail tests (tests/test_cloudtrail of its sdist) in moto's server
-# mode against a real `opentrail serve`, and prints pass/fail counts.
+# Runs one of moto 5.2.1's own test suites (tests/test_<suite> of its sdist: cloudtrail, sqs or
+# sns) in moto's server mode against a real `opentrail serve`, and prints pass/fail counts.
 #
-#   tests/moto/run.sh [extra pytest args]
+#   tests/moto/run.sh SUITE [extra pytest args]      (SUITE: cloudtrail, sqs, sns)
 #
 # The sdist comes from PyPI through pip and is cached outside the repo
 # (${XDG_CACHE_HOME:-~/.cache}/opentrail/moto). The binary is $OPENTRAIL_BIN, else
 # ${CARGO_TARGET_DIR:-<repo>/target}/debug/opentrail.
 #
-# Exit status: 0 when every test passes or fails only as listed in expected-failures.txt
-# (tests that need services opentrail does not offer, such as SNS, or that check moto
-# behaviour which differs from AWS); 1 when a test outside that list fails (a regression);
+# Exit status: 0 when every test passes or fails only as listed in
+# expected-failures-<suite>.txt (tests that need services opentrail does not offer, or that
+# check moto behaviour which differs from AWS); 1 when a test outside that list fails (a regression);
 # 2 when the harness itself breaks. Listed tests that now pass are reported, not failed.
 set -euo pipefail
 
+SUITE=${1:?usage: tests/moto/run.sh cloudtrail|sqs|sns [pytest args]}
+shift
 HERE=$(cd "$(dirname "$0")" && pwd)
+EXPECTED=$HERE/expected-failures-$SUITE.txt
+if [ ! -f "$EXPECTED" ]; then
+    echo "unknown suite $SUITE (no $EXPECTED)" >&2
+    exit 2
+fi
+IGNORE=()
+if [ "$SUITE" = sqs ]; then
+    # test_sqs_integration.py drives AWS Lambda (event source mappings), which opentrail does
+    # not offer; its tests wait for Lambda logs that never come, so the module is left out.
+    IGNORE=(--ignore tests/test_sqs/test_sqs_integration.py)
+fi
 REPO=$(cd "$HERE/../.." && pwd)
 MOTO_VERSION=5.2.1
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/opentrail/moto
@@ -27,7 +40,7 @@ if [ ! -x "$BIN" ]; then
     exit 2
 fi
 
-if [ ! -d "$SRC/tests/test_cloudtrail" ]; then
+if [ ! -d "$SRC/tests/test_$SUITE" ]; then
     mkdir -p "$CACHE"
     "$PYTHON" -m pip download "moto==$MOTO_VERSION" --no-binary :all: --no-deps -d "$CACHE" >&2
     tar -xzf "$CACHE/moto-$MOTO_VERSION.tar.gz" -C "$CACHE"
@@ -78,7 +91,7 @@ export AWS_DEFAULT_REGION=us-east-1
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
-(cd "$SRC" && "$PYTHON" -m pytest tests/test_cloudtrail \
+(cd "$SRC" && "$PYTHON" -m pytest "tests/test_$SUITE" "${IGNORE[@]}" \
     -p opentrail_moto_plugin -p no:cacheprovider -q -rfE --tb=line --color=no \
     --junitxml "$WORK/junit.xml" "$@") || status=$?
 # pytest: 0 all passed, 1 some failed; anything else is a harness problem.
@@ -88,4 +101,4 @@ if [ "$status" -gt 1 ]; then
     exit 2
 fi
 
-"$PYTHON" "$HERE/summarise.py" "$WORK/junit.xml" "$HERE/expected-failures.txt"
+"$PYTHON" "$HERE/summarise.py" "$WORK/junit.xml" "$EXPECTED" "$SUITE"

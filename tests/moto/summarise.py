@@ -1,4 +1,4 @@
-"""Summarises a moto run: counts, and failures compared with expected-failures.txt.
+"""Summarises a moto run: counts, and failures compared with the suite's expected-failures-<suite>.txt.
 
 Usage: summarise.py JUNIT_XML EXPECTED_FAILURES
 Exit status 1 when a test that is not listed as expected to fail failed.
@@ -21,7 +21,7 @@ def load_expected(path):
 
 
 def main():
-    junit, expected_path = sys.argv[1], sys.argv[2]
+    junit, expected_path, suite = sys.argv[1], sys.argv[2], sys.argv[3]
     expected = load_expected(expected_path)
     passed, failed, skipped = [], [], []
     for case in ET.parse(junit).getroot().iter("testcase"):
@@ -34,7 +34,7 @@ def main():
         else:
             passed.append(name)
     total = len(passed) + len(failed) + len(skipped)
-    print(f"moto test_cloudtrail: {len(passed)} passed, {len(failed)} failed, "
+    print(f"moto test_{suite}: {len(passed)} passed, {len(failed)} failed, "
           f"{len(skipped)} skipped, {total} total")
     unexpected = [name for name in failed if name not in expected]
     fixed = [name for name in passed if name in expected]
@@ -42,7 +42,7 @@ def main():
         if name in expected:
             print(f"  expected failure: {name} ({expected[name]})")
     for name in fixed:
-        print(f"  now passing (remove from expected-failures.txt): {name}")
+        print(f"  now passing (remove from the expected-failures list): {name}")
     for name in unexpected:
         print(f"  UNEXPECTED FAILURE: {name}")
     return 1 if unexpected else 0
