@@ -25,6 +25,18 @@ SECRET_KEY = "opentrail-e2e-secret-key"
 ACCOUNT_ID = "123456789012"
 
 
+def wait_for(what, check, timeout=90.0, interval=0.5):
+    """Polls `check` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+
+
 def binary() -> str:
     explicit = os.environ.get("OPENTRAIL_BIN")
     if explicit:

@@ -19,6 +19,7 @@ import uuid
 import pytest
 
 from conftest import ACCOUNT_ID
+from conftest import wait_for as shared_wait_for
 
 DEBUG = False
 FAST = {"OPENTRAIL_DELIVERY_INTERVAL": "1", "OPENTRAIL_DIGEST_INTERVAL": "4"}
@@ -36,15 +37,8 @@ DIGEST_KEY = re.compile(
 
 
 def wait_for(what, check, timeout=60.0, interval=0.5):
-    """Polls `check` until it returns something truthy; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+    """`conftest.wait_for` with this module's shorter default bound."""
+    return shared_wait_for(what, check, timeout=timeout, interval=interval)
 
 
 def keys(server, bucket, prefix=""):

@@ -26,7 +26,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT_ID, Server, binary, free_port
+from conftest import ACCOUNT_ID, Server, binary, free_port, wait_for
 
 MOTO_KEY = "AKIAMOTOEXTERNAL1234"
 MOTO_SECRET = "moto-external-secret"
@@ -43,17 +43,6 @@ DIGEST_KEY = re.compile(
     r"\d{4}/\d{2}/\d{2}/(?P=account)_CloudTrail-Digest_(?P=region)_(?P<trail>[^_]+)_"
     r"(?P<home>[a-z0-9-]+)_\d{8}T\d{6}Z\.json\.gz$"
 )
-
-
-def wait_for(what, check, timeout=90.0, interval=0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
 
 
 class Moto:

@@ -14,22 +14,11 @@ import subprocess
 import time
 import uuid
 
-from conftest import ACCOUNT_ID, binary
+from conftest import ACCOUNT_ID, binary, wait_for
 
 FAST = {"OPENTRAIL_DELIVERY_INTERVAL": "2", "OPENTRAIL_DIGEST_INTERVAL": "6"}
 TRAIL = "validated"
 ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_ID}:trail/{TRAIL}"
-
-
-def wait_for(what, check, timeout=90.0, interval=0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
 
 
 def stamp(moment):
