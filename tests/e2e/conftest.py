@@ -37,6 +37,21 @@ def wait_for(what, check, timeout=90.0, interval=0.5):
     raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
 
 
+def s3_keys(s3, bucket, prefix=""):
+    """Every key under `prefix` in `bucket` (ListObjectsV2, all pages), sorted."""
+    out, token = [], None
+    for _ in range(1000):
+        args = {"Bucket": bucket, "Prefix": prefix}
+        if token:
+            args["ContinuationToken"] = token
+        page = s3.list_objects_v2(**args)
+        out.extend(item["Key"] for item in page.get("Contents", []))
+        token = page.get("NextContinuationToken")
+        if not token:
+            return sorted(out)
+    raise AssertionError("listing did not end")
+
+
 def binary() -> str:
     explicit = os.environ.get("OPENTRAIL_BIN")
     if explicit:

@@ -27,6 +27,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT_ID, Server, binary, free_port, wait_for
+from conftest import s3_keys as keys
 
 MOTO_KEY = "AKIAMOTOEXTERNAL1234"
 MOTO_SECRET = "moto-external-secret"
@@ -111,20 +112,6 @@ def external_env(moto):
         "OPENTRAIL_DELIVERY_S3_ACCESS_KEY_ID": MOTO_KEY,
         "OPENTRAIL_DELIVERY_S3_SECRET_ACCESS_KEY": MOTO_SECRET,
     }
-
-
-def keys(s3, bucket, prefix=""):
-    out, token = [], None
-    for _ in range(1000):
-        args = {"Bucket": bucket, "Prefix": prefix}
-        if token:
-            args["ContinuationToken"] = token
-        page = s3.list_objects_v2(**args)
-        out.extend(item["Key"] for item in page.get("Contents", []))
-        token = page.get("NextContinuationToken")
-        if not token:
-            return sorted(out)
-    raise AssertionError("listing did not end")
 
 
 def log_files(s3, bucket, prefix):

@@ -15,6 +15,7 @@ import time
 import uuid
 
 from conftest import ACCOUNT_ID, binary, wait_for
+from conftest import s3_keys as keys
 
 FAST = {"OPENTRAIL_DELIVERY_INTERVAL": "2", "OPENTRAIL_DIGEST_INTERVAL": "6"}
 TRAIL = "validated"
@@ -23,20 +24,6 @@ ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_ID}:trail/{TRAIL}"
 
 def stamp(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def keys(s3, bucket, prefix):
-    out, token = [], None
-    for _ in range(1000):
-        args = {"Bucket": bucket, "Prefix": prefix}
-        if token:
-            args["ContinuationToken"] = token
-        page = s3.list_objects_v2(**args)
-        out.extend(item["Key"] for item in page.get("Contents", []))
-        token = page.get("NextContinuationToken")
-        if not token:
-            return sorted(out)
-    raise AssertionError("listing did not end")
 
 
 def digest_document(s3, bucket, key):
