@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 use opentrail_server::ServerConfig;
 use opentrail_server::credentials::Origin;
 
+mod filter_cmd;
+mod import;
+mod lookup;
+mod match_cmd;
 mod validate_logs;
 
 #[derive(Parser)]
@@ -32,6 +36,14 @@ enum Command {
     /// Validate trail log files against their signed digest files, like
     /// `aws cloudtrail validate-logs`.
     ValidateLogs(validate_logs::Args),
+    /// Print the events an EventBridge event pattern matches (grep for events).
+    Match(match_cmd::Args),
+    /// Print the log lines or records a CloudWatch Logs filter pattern matches.
+    Filter(filter_cmd::Args),
+    /// Import CloudTrail log files (local paths or s3:// prefixes) into a running server.
+    Import(import::Args),
+    /// Search event history: several attributes at once, any record field, human time ranges.
+    Lookup(lookup::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +59,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { data_dir, listen } => serve(data_dir, listen),
         Command::ValidateLogs(args) => std::process::exit(validate_logs::run(args)),
+        Command::Match(args) => std::process::exit(match_cmd::run(args)),
+        Command::Filter(args) => std::process::exit(filter_cmd::run(args)),
+        Command::Import(args) => std::process::exit(import::run(args)),
+        Command::Lookup(args) => std::process::exit(lookup::run(args)),
     }
 }
 

@@ -109,6 +109,9 @@ impl AppState {
         self.history_applied
             .send_replace(self.history.applied_seq());
         crate::services::sqs::reset(self);
+        crate::services::events::reset(self);
+        crate::services::logs::reset(self);
+        crate::services::ingest::reset(self);
         Ok(())
     }
 

@@ -3,6 +3,9 @@
 //! [`EventDetails`] of the call for its CloudTrail record.
 
 pub mod cloudtrail;
+pub mod events;
+pub mod ingest;
+pub mod logs;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
@@ -32,6 +35,9 @@ pub async fn call(
         "s3" => s3::handle(state, ctx, verified, parts, body).await,
         "sns" => sns::handle(state, ctx, route, parts, body).await,
         "sqs" => sqs::handle(state, ctx, route, parts, body).await,
+        "events" => events::handle(state, ctx, route, parts, body).await,
+        "logs" => logs::handle(state, ctx, route, parts, body).await,
+        "cloudtrail-data" => ingest::handle(state, ctx, route, parts, body).await,
         _ => (unknown_service(route, &ctx.request_id), None),
     }
 }

@@ -59,7 +59,8 @@ impl WorkerRegistry {
             .unwrap_or_default()
     }
 
-    fn add(&self, handle: JoinHandle<()>) {
+    /// Keeps `handle` so that shutdown waits for it.
+    pub(crate) fn add(&self, handle: JoinHandle<()>) {
         if let Ok(mut handles) = self.handles.lock() {
             handles.push(handle);
         }
@@ -87,4 +88,7 @@ pub fn spawn_all(state: Arc<AppState>) {
     state.workers.add(handle);
     let handle = tokio::spawn(delivery::run(state.clone()));
     state.workers.add(handle);
+    crate::services::events::spawn_workers(&state);
+    crate::services::logs::spawn_workers(&state);
+    crate::services::ingest::spawn_workers(&state);
 }
