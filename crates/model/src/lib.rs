@@ -6,11 +6,14 @@
 //! - [`identity`]: who made a call — the `userIdentity` block and how it is derived from a key.
 //! - [`time`]: the record's timestamp format (`YYYY-MM-DDTHH:MM:SSZ`, UTC, no fraction).
 //! - [`ids`]: event ids, request ids and account-id checks.
+//! - [`origin`]: recorded here or ingested from outside (the journal mark).
 
 pub mod identity;
 pub mod ids;
+pub mod origin;
 pub mod record;
 pub mod time;
 
 pub use identity::{Identity, IdentityType, UserIdentity};
+pub use origin::Origin;
 pub use record::{EventCategory, Record, Resource};

@@ -485,6 +485,11 @@ impl Deliverer {
                     break;
                 }
                 end = entry.seq;
+                if opentrail_model::origin::origin(&entry.payload)
+                    == opentrail_model::Origin::Ingested
+                {
+                    continue;
+                }
                 let payload = Arc::new(entry.payload);
                 let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&payload) else {
                     tracing::warn!(
