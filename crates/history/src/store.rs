@@ -486,6 +486,8 @@ impl History {
         let mut indexed = 0u64;
 
         for &(seq, bytes) in chunk {
+            // Ingested records carry a leading whitespace mark; the body stored is the record.
+            let bytes = bytes.trim_ascii_start();
             let Some(record) = extract::parse(bytes) else {
                 stats.skipped += 1;
                 continue;
