@@ -154,9 +154,24 @@ pub fn split_by_size(sizes: &[usize], max_bytes: usize) -> Vec<Range<usize>> {
     runs
 }
 
-/// gzip of `data` (no file name, zero modification time: the same input gives the same bytes).
+/// The gzip level of files delivered while delivery keeps up (zlib's default).
+pub const DEFAULT_LEVEL: u32 = 6;
+/// The gzip level while delivery catches up on a backlog: about 2.3× faster than
+/// [`DEFAULT_LEVEL`], files about 1.8× larger.
+pub const FAST_LEVEL: u32 = 1;
+
+/// gzip of `data` at [`DEFAULT_LEVEL`] (no file name, zero modification time: the same input
+/// gives the same bytes).
 pub fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
+    gzip_at(data, DEFAULT_LEVEL)
+}
+
+/// gzip of `data` at `level` (0–9; no file name, zero modification time).
+pub fn gzip_at(data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        Compression::new(level.min(9)),
+    );
     encoder.write_all(data)?;
     encoder.finish()
 }

@@ -132,6 +132,13 @@ pub struct LogPlan {
     pub delivered_ms: i64,
     pub bucket: String,
     pub files: Vec<PlannedFile>,
+    /// The gzip level of the files (kept so that a redone plan writes the same bytes).
+    #[serde(default = "default_gzip_level")]
+    pub gzip_level: u32,
+}
+
+fn default_gzip_level() -> u32 {
+    logfile::DEFAULT_LEVEL
 }
 
 /// One log file of a plan.
@@ -396,18 +403,24 @@ impl Deliverer {
             .collect();
         let mut after = positions.values().copied().min().unwrap_or(last);
         while after < last && !active.is_empty() {
-            let (end, mut selected) =
+            let (end, mut selected, behind) =
                 self.read_and_select(after, last, &active, &statuses, &positions)?;
             if end <= after {
                 break;
             }
+            // Behind (the round filled up, more is waiting): the fast level, to catch up.
+            let level = if behind {
+                logfile::FAST_LEVEL
+            } else {
+                logfile::DEFAULT_LEVEL
+            };
             let mut still_active = Vec::new();
             let mut plain_moves = Vec::new();
             for (trail, selectors) in active {
                 let key = trail.key();
                 match selected.remove(&key) {
                     Some(by_region) if !by_region.is_empty() => {
-                        match self.deliver_trail(trail, by_region, end) {
+                        match self.deliver_trail(trail, by_region, end, level) {
                             Ok(()) => {
                                 self.succeeded(&key);
                                 positions.insert(key, end);
@@ -459,7 +472,8 @@ impl Deliverer {
     }
 
     /// Reads entries after `after` (at most to `last`) until enough bytes are selected;
-    /// returns the last seq read and the selected records per trail and region.
+    /// returns the last seq read, the selected records per trail and region, and whether the
+    /// round filled up (more is waiting: delivery is behind).
     #[allow(clippy::type_complexity)]
     fn read_and_select(
         &self,
@@ -468,69 +482,54 @@ impl Deliverer {
         active: &[(&StoredTrail, TrailSelectors)],
         statuses: &HashMap<String, TrailStatus>,
         positions: &HashMap<String, u64>,
-    ) -> Result<(u64, HashMap<String, BTreeMap<String, Vec<Selected>>>), DeliveryError> {
+    ) -> Result<(u64, HashMap<String, BTreeMap<String, Vec<Selected>>>, bool), DeliveryError> {
         let mut selected: HashMap<String, BTreeMap<String, Vec<Selected>>> = HashMap::new();
+        let takers: Vec<Taker<'_>> = active
+            .iter()
+            .filter_map(|(trail, selectors)| {
+                let key = trail.key();
+                let status = statuses.get(&key)?;
+                let position = positions.get(&key).copied().unwrap_or(0);
+                Some(Taker {
+                    trail,
+                    status,
+                    selectors,
+                    position,
+                    key,
+                })
+            })
+            .collect();
         let mut bytes = 0usize;
         let mut end = after;
         while end < last && bytes < ROUND_BYTES {
             let wanted = usize::try_from(last - end)
                 .unwrap_or(READ_BATCH)
                 .min(READ_BATCH);
-            let entries = self.state.journal.read_from(end, wanted)?;
-            if entries.is_empty() {
+            let mut entries = self.state.journal.read_from(end, wanted)?;
+            entries.retain(|entry| entry.seq <= last);
+            let Some(read_end) = entries.last().map(|entry| entry.seq) else {
                 break;
-            }
-            for entry in entries {
-                if entry.seq > last {
-                    break;
-                }
-                end = entry.seq;
-                if opentrail_model::origin::origin(&entry.payload)
-                    == opentrail_model::Origin::Ingested
-                {
-                    continue;
-                }
-                let payload = Arc::new(entry.payload);
-                let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&payload) else {
-                    tracing::warn!(
-                        seq = entry.seq,
-                        "journal entry is not a record; not delivered"
-                    );
-                    continue;
-                };
-                let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time)
-                else {
-                    continue;
-                };
-                for (trail, selectors) in active {
-                    let key = trail.key();
-                    if positions
-                        .get(&key)
-                        .is_some_and(|position| *position >= entry.seq)
-                    {
-                        continue;
-                    }
-                    let Some(status) = statuses.get(&key) else {
-                        continue;
-                    };
-                    if !trail_takes(trail, status, selectors, &record, event_ms) {
-                        continue;
-                    }
+            };
+            end = read_end;
+            for choice in choose_all(&entries, &takers) {
+                let entry = &mut entries[choice.index];
+                let payload = Arc::new(std::mem::take(&mut entry.payload));
+                for taker in choice.takers {
                     bytes += payload.len();
                     selected
-                        .entry(key)
+                        .entry(takers[taker].key.clone())
                         .or_default()
-                        .entry(record.aws_region.clone().into_owned())
+                        .entry(choice.region.clone())
                         .or_default()
                         .push(Selected {
                             seq: entry.seq,
                             payload: payload.clone(),
-                            event_ms,
+                            event_ms: choice.event_ms,
                         });
                 }
             }
         }
-        Ok((end, selected))
+        Ok((end, selected, bytes >= ROUND_BYTES))
     }
 
     /// Plans, writes and commits the files of one trail for records up to `upto`.
@@ -539,6 +538,7 @@ impl Deliverer {
         trail: &StoredTrail,
         by_region: BTreeMap<String, Vec<Selected>>,
         upto: u64,
+        gzip_level: u32,
     ) -> Result<(), DeliveryError> {
         let key = trail.key();
         let delivered_ms = opentrail_model::time::now_ms();
@@ -576,6 +576,7 @@ impl Deliverer {
             delivered_ms,
             bucket: trail.s3_bucket_name.clone(),
             files,
+            gzip_level,
         };
         self.state.meta.write(|txn| {
             let mut row = txn
@@ -644,7 +645,7 @@ impl Deliverer {
             sse: Some(delivery_target::log_file_encryption(kms_key_id)),
             ..PutOptions::default()
         };
-        let packed_files = pack_files(&contents);
+        let packed_files = pack_files(&contents, plan.gzip_level);
         let mut written = Vec::new();
         for ((file, records), packed) in plan.files.iter().zip(contents).zip(packed_files) {
             let (packed, hash_value) = packed?;
@@ -733,12 +734,12 @@ type PackedFile = std::io::Result<(Vec<u8>, String)>;
 /// The gzip bytes and the body's SHA-256 (hex) of each file's records, in file order. Files are
 /// packed on up to [`PACK_THREADS`] threads; each file's bytes depend only on its records (same
 /// level, no time stamp), so a redone plan writes the same bytes.
-fn pack_files(contents: &[FileRecords]) -> Vec<PackedFile> {
-    fn pack(records: &[(Arc<Vec<u8>>, i64)]) -> PackedFile {
+fn pack_files(contents: &[FileRecords], level: u32) -> Vec<PackedFile> {
+    let pack = |records: &[(Arc<Vec<u8>>, i64)]| -> PackedFile {
         let body = logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
         let hash = sha256_hex(&body);
-        Ok((logfile::gzip(&body)?, hash))
-    }
+        Ok((logfile::gzip_at(&body, level)?, hash))
+    };
     if contents.len() < 2 {
         return contents.iter().map(|records| pack(records)).collect();
     }
@@ -749,6 +750,7 @@ fn pack_files(contents: &[FileRecords]) -> Vec<PackedFile> {
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|worker| {
+                let pack = &pack;
                 scope.spawn(move || {
                     // Files `worker`, `worker + threads`, …: a round's files are mostly similar
                     // in size, so striding keeps the threads evenly loaded.
@@ -808,6 +810,106 @@ fn runs(seqs: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
 }
 
 /// Whether `trail` (with `status`) delivers `record`, whose event time is `event_ms`.
+/// A trail taking part in a round's selection.
+struct Taker<'a> {
+    trail: &'a StoredTrail,
+    status: &'a TrailStatus,
+    selectors: &'a TrailSelectors,
+    /// Records at or below it are already delivered.
+    position: u64,
+    key: String,
+}
+
+/// A journal entry some trails take.
+struct Choice {
+    /// Its index in the entries read.
+    index: usize,
+    event_ms: i64,
+    region: String,
+    /// Indexes into the takers.
+    takers: Vec<usize>,
+}
+
+/// Threads that parse and select a batch of journal entries.
+const SELECT_THREADS: usize = 2;
+/// Below this many entries a batch is selected on the calling thread.
+const SELECT_PARALLEL_MIN: usize = 512;
+
+/// The entries each trail takes, in journal order. Parsing is most of the cost, so large
+/// batches are split over [`SELECT_THREADS`] threads; each entry's choice depends only on it.
+fn choose_all(entries: &[opentrail_journal::Entry], takers: &[Taker<'_>]) -> Vec<Choice> {
+    if takers.is_empty() {
+        return Vec::new();
+    }
+    if entries.len() < SELECT_PARALLEL_MIN {
+        return choose(entries, 0, takers);
+    }
+    let chunk = entries.len().div_ceil(SELECT_THREADS);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = entries
+            .chunks(chunk)
+            .enumerate()
+            .map(|(part, slice)| scope.spawn(move || choose(slice, part * chunk, takers)))
+            .collect();
+        let mut chosen = Vec::new();
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => chosen.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        chosen
+    })
+}
+
+/// [`choose_all`] on one thread; `offset` is the index of `entries[0]`.
+fn choose(
+    entries: &[opentrail_journal::Entry],
+    offset: usize,
+    takers: &[Taker<'_>],
+) -> Vec<Choice> {
+    let mut chosen = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if opentrail_model::origin::origin(&entry.payload) == opentrail_model::Origin::Ingested {
+            continue;
+        }
+        let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&entry.payload) else {
+            tracing::warn!(
+                seq = entry.seq,
+                "journal entry is not a record; not delivered"
+            );
+            continue;
+        };
+        let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time) else {
+            continue;
+        };
+        let taking: Vec<usize> = takers
+            .iter()
+            .enumerate()
+            .filter(|(_, taker)| {
+                entry.seq > taker.position
+                    && trail_takes(
+                        taker.trail,
+                        taker.status,
+                        taker.selectors,
+                        &record,
+                        event_ms,
+                    )
+            })
+            .map(|(at, _)| at)
+            .collect();
+        if !taking.is_empty() {
+            chosen.push(Choice {
+                index: offset + index,
+                event_ms,
+                region: record.aws_region.into_owned(),
+                takers: taking,
+            });
+        }
+    }
+    chosen
+}
+
 fn trail_takes(
     trail: &StoredTrail,
     status: &TrailStatus,
@@ -1161,19 +1263,77 @@ mod tests {
                     .collect()
             })
             .collect();
-        let packed = pack_files(&contents);
-        assert_eq!(packed.len(), contents.len());
-        for (records, packed) in contents.iter().zip(packed) {
-            let (gzip, hash) = packed.expect("packed");
-            let body = logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
-            assert_eq!(hash, sha256_hex(&body));
-            assert_eq!(
-                gzip,
-                logfile::gzip(&body).expect("gzip"),
-                "same bytes on redo"
-            );
-            assert_eq!(logfile::gunzip(&gzip).expect("gunzip"), body);
+        for level in [logfile::DEFAULT_LEVEL, logfile::FAST_LEVEL] {
+            let packed = pack_files(&contents, level);
+            assert_eq!(packed.len(), contents.len());
+            for (records, packed) in contents.iter().zip(packed) {
+                let (gzip, hash) = packed.expect("packed");
+                let body =
+                    logfile::records_body(records.iter().map(|(payload, _)| payload.as_slice()));
+                assert_eq!(hash, sha256_hex(&body));
+                assert_eq!(
+                    gzip,
+                    logfile::gzip_at(&body, level).expect("gzip"),
+                    "same bytes on redo"
+                );
+                assert_eq!(logfile::gunzip(&gzip).expect("gunzip"), body);
+            }
         }
+    }
+
+    #[test]
+    fn selection_split_over_threads_matches_one_thread() {
+        let trail: StoredTrail = serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "t", "account_id": "123456789012", "home_region": "us-east-1",
+            "created_ns": 0, "s3_bucket_name": "bucket", "include_global_service_events": true,
+            "is_multi_region_trail": true, "log_file_validation_enabled": false
+        }))
+        .expect("trail");
+        let status = TrailStatus {
+            is_logging: true,
+            start_logging_time_ms: Some(0),
+            ..TrailStatus::default()
+        };
+        let selectors = TrailSelectors::AllManagement;
+        let takers = [Taker {
+            trail: &trail,
+            status: &status,
+            selectors: &selectors,
+            position: 40,
+            key: trail.key(),
+        }];
+        let regions = ["us-east-1", "eu-west-1"];
+        let entries: Vec<opentrail_journal::Entry> = (1..=2_000u64)
+            .map(|seq| {
+                let json = record_json(regions[(seq % 2) as usize], seq as usize);
+                let payload = if seq % 7 == 0 {
+                    opentrail_model::origin::mark_ingested(&json)
+                } else if seq % 11 == 0 {
+                    b"not a record".to_vec()
+                } else {
+                    json
+                };
+                opentrail_journal::Entry { seq, payload }
+            })
+            .collect();
+        let parallel = choose_all(&entries, &takers);
+        let single = choose(&entries, 0, &takers);
+        let summary = |chosen: &[Choice]| -> Vec<(usize, String)> {
+            chosen
+                .iter()
+                .map(|choice| (choice.index, choice.region.clone()))
+                .collect()
+        };
+        assert_eq!(summary(&parallel), summary(&single));
+        let expected: Vec<usize> = (1..=2_000usize)
+            .filter(|seq| *seq > 40 && seq % 7 != 0 && seq % 11 != 0)
+            .map(|seq| seq - 1)
+            .collect();
+        let indexes: Vec<usize> = parallel.iter().map(|choice| choice.index).collect();
+        assert_eq!(
+            indexes, expected,
+            "ingested, non-records and delivered ones left out"
+        );
     }
 
     #[test]
