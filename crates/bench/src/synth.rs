@@ -478,7 +478,7 @@ impl Generator {
 /// A record as the JSON bytes the journal stores.
 pub fn serialize(record: &Record) -> Vec<u8> {
     // A `Record` has only string keys and plain values: serializing it cannot fail.
-    serde_json::to_vec(record).unwrap_or_default()
+    opentrail_server::recorder::serialize_record(record).unwrap_or_default()
 }
 
 fn request_parameters(

@@ -62,7 +62,7 @@ async fn record(
     details: EventDetails,
 ) -> Result<(), opentrail_journal::JournalError> {
     let record = recorder::build_record(ctx, details);
-    let payload = match serde_json::to_vec(&record) {
+    let payload = match recorder::serialize_record(&record) {
         Ok(payload) => payload,
         Err(err) => {
             tracing::error!(error = %err, "record does not serialize");

@@ -16,6 +16,14 @@ const ELEMENTS_LIMIT: usize = 100 * 1024;
 const SHORT_FIELD_LIMIT: usize = 1024;
 const ADDITIONAL_DATA_LIMIT: usize = 28 * 1024;
 
+/// The journal payload of a record: its compact JSON. Written into a buffer sized for a
+/// typical record (~1 KB), so that serializing does not grow it step by step.
+pub fn serialize_record(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
+    let mut payload = Vec::with_capacity(1536);
+    serde_json::to_writer(&mut payload, record)?;
+    Ok(payload)
+}
+
 /// Builds the record of one call.
 pub fn build_record(ctx: &RequestContext, details: EventDetails) -> Record {
     let category = if details.management {
