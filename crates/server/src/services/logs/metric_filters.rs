@@ -261,11 +261,8 @@ pub async fn describe_metric_filters(call: &Call<'_>, input: &Value) -> Result<V
             "If you are using metricName, you must also specify metricNamespace (and the reverse).",
         ));
     }
-    if prefix.is_some() && group.is_none() {
-        return Err(invalid(
-            "If you are using filterNamePrefix, you must also specify logGroupName.",
-        ));
-    }
+    // AWS uses filterNamePrefix only together with logGroupName.
+    let prefix = prefix.filter(|_| group.is_some());
     let filters = match group {
         Some(group) => store::metric_filters(&call.state.meta, call.account, call.region, group)?,
         None => store::all_metric_filters(&call.state.meta, call.account, call.region)?,
