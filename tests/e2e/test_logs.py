@@ -361,3 +361,32 @@ def test_errors_are_aws_shaped(server):
     assert streams["logStreams"] == []
     err = error_of(lambda: logs.get_log_events(logGroupName="g", logStreamName="missing"))
     assert err == {"Code": "ResourceNotFoundException", "Message": "The specified log stream does not exist."}
+
+
+def test_trail_delivery_resumes_after_kill_9_without_duplicates(new_server):
+    server = new_server().start()
+    server.client("s3").create_bucket(Bucket="trail-bucket")
+    logs = server.client("logs")
+    logs.create_log_group(logGroupName="ct")
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="crash-trail", S3BucketName="trail-bucket",
+                    CloudWatchLogsLogGroupArn=f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:ct:*",
+                    CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/r")
+    ct.start_logging(Name="crash-trail")
+    logs.create_log_group(logGroupName="before-crash")
+
+    def names(client):
+        events = client.filter_log_events(logGroupName="ct", filterPattern='{ $.eventName = "CreateLogGroup" }')["events"]
+        return [json.loads(e["message"])["requestParameters"]["logGroupName"] for e in events]
+
+    wait_for("the record before the crash", lambda: "before-crash" in names(logs), timeout=10)
+    server.kill9()
+    restarted = new_server(server.data_dir).start()
+    logs = restarted.client("logs")
+    logs.create_log_group(logGroupName="after-crash")
+    wait_for("the record after the crash", lambda: "after-crash" in names(logs), timeout=10)
+    events = logs.filter_log_events(logGroupName="ct")["events"]
+    ids = [json.loads(e["message"])["eventID"] for e in events]
+    assert len(ids) == len(set(ids))
+    # The group "ct" was made before the trail started logging: not sent.
+    assert names(logs) == ["before-crash", "after-crash"]

@@ -4,8 +4,8 @@
 //! retention.
 //!
 //! The worker follows the journal; the journal seq it has applied is written in the same
-//! durable batch as the events (see [`super::events`]), so after a crash it resumes exactly
-//! where its last batch ended: no record is lost or sent twice. The journal cursor `logs`
+//! durable batch as the events it sends (see [`super::events`]), so after a crash it resumes
+//! where its last sending batch ended: no record is lost or sent twice. The journal cursor `logs`
 //! only lets the journal trim segments behind it. Which trails take a record is decided as
 //! trail delivery decides it (`workers::delivery::trail_takes`); ingested records are
 //! skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
@@ -86,15 +86,22 @@ pub async fn run(state: Arc<AppState>) {
         }
     };
     let mut processed = 0u64;
+    // Entries no trail sends anywhere move this in memory only (persisted now and then):
+    // replaying them after a crash sends nothing, as a trail takes only records from after
+    // it started logging.
+    let mut position = 0u64;
     loop {
         if *shutdown.borrow() {
             break;
         }
         let worker_state = state.clone();
         let worker_store = store.clone();
-        let step = tokio::task::spawn_blocking(move || step(&worker_state, &worker_store)).await;
+        let from = position;
+        let step =
+            tokio::task::spawn_blocking(move || step(&worker_state, &worker_store, from)).await;
         match step {
             Ok(Ok(Step::Applied { records, upto })) => {
+                position = upto;
                 processed += records;
                 state.workers.report(NAME, "running", processed, None);
                 if upto > cursor.position() + 10_000
@@ -104,6 +111,7 @@ pub async fn run(state: Arc<AppState>) {
                 }
             }
             Ok(Ok(Step::Idle(applied))) => {
+                position = applied;
                 state.workers.report(NAME, "idle", processed, None);
                 tokio::select! {
                     _ = state.journal.wait_beyond(applied) => {}
@@ -128,10 +136,14 @@ pub async fn run(state: Arc<AppState>) {
             }
         }
     }
-    if let Ok(applied) = store.trail_applied()
-        && let Err(err) = cursor.commit(applied.min(state.journal.last_seq()))
-    {
-        tracing::warn!(error = %err, "logs cursor commit failed");
+    if let Ok(applied) = store.trail_applied() {
+        let applied = applied.max(position).min(state.journal.last_seq());
+        if let Err(err) = store.set_trail_applied(applied) {
+            tracing::warn!(error = %err, "logs trail position was not saved");
+        }
+        if let Err(err) = cursor.commit(applied) {
+            tracing::warn!(error = %err, "logs cursor commit failed");
+        }
     }
     state.workers.report(NAME, "stopped", processed, None);
 }
@@ -153,9 +165,14 @@ struct Sender {
     group: Option<GroupRef>,
 }
 
-/// Applies one batch of journal entries.
-fn step(state: &AppState, store: &EventStore) -> Result<Step, LogsError> {
-    let applied = store.trail_applied()?;
+/// Entries passed without a sender before the position is persisted anyway.
+const LAZY_ENTRIES: u64 = 100_000;
+
+/// Applies one batch of journal entries after `position` (or after the stored position when
+/// that is further: a reset moves it).
+fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, LogsError> {
+    let stored = store.trail_applied()?;
+    let applied = stored.max(position);
     let entries = state
         .journal
         .read_from(applied, BATCH)
@@ -177,7 +194,9 @@ fn step(state: &AppState, store: &EventStore) -> Result<Step, LogsError> {
         })
         .collect();
     if senders.is_empty() {
-        store.set_trail_applied(upto)?;
+        if upto > stored + LAZY_ENTRIES {
+            store.set_trail_applied(upto)?;
+        }
         return Ok(Step::Applied { records: 0, upto });
     }
     // Per log group and stream, the (timestamp, message)s to write; per trail, whether it
