@@ -910,7 +910,7 @@ fn choose(
     chosen
 }
 
-fn trail_takes(
+pub(crate) fn trail_takes(
     trail: &StoredTrail,
     status: &TrailStatus,
     selectors: &TrailSelectors,
