@@ -11,8 +11,11 @@
 //! indexed. Sizes: `eventData` at most 256 KiB (CloudTrail's event size limit), `eventID` at
 //! most 128 characters, `eventVersion` 256, `eventSource` and `eventName` 1024, `awsRegion` 64.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use opentrail_model::{EventCategory, Record};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -133,6 +136,10 @@ pub struct ValidRecord {
 }
 
 /// Checks one `eventData` (and its checksum, when given).
+///
+/// Most records take the fast path: one borrowed parse of the members that matter and the
+/// text minified as it is (member order and number spellings untouched). A record that path
+/// refuses is parsed again in full to say exactly what is wrong with it.
 pub fn validate(event_data: &str, checksum: Option<&str>) -> Result<ValidRecord, RecordError> {
     if event_data.len() > MAX_EVENT_DATA_BYTES {
         return Err(RecordError::EventTooLarge(event_data.len()));
@@ -142,6 +149,18 @@ pub fn validate(event_data: &str, checksum: Option<&str>) -> Result<ValidRecord,
     {
         return Err(RecordError::Checksum);
     }
+    if event_data.trim_start().starts_with('{')
+        && let Ok(view) = serde_json::from_str::<View<'_>>(event_data)
+    {
+        let fields = view.fields();
+        let checked = check_fields(&fields)?;
+        return Ok(checked.into_record(minify(event_data)));
+    }
+    validate_slowly(event_data)
+}
+
+/// The full parse: every type problem is named.
+fn validate_slowly(event_data: &str) -> Result<ValidRecord, RecordError> {
     let value: Value =
         serde_json::from_str(event_data).map_err(|err| RecordError::NotJson(err.to_string()))?;
     let Value::Object(record) = &value else {
@@ -151,67 +170,275 @@ pub fn validate(event_data: &str, checksum: Option<&str>) -> Result<ValidRecord,
         )));
     };
     check_types(record)?;
-    for (field, max) in LENGTH_LIMITS {
-        if let Some(Value::String(text)) = record.get(*field) {
+    let text = |field: &str| record.get(field).and_then(Value::as_str);
+    let fields = Fields {
+        event_version: text("eventVersion"),
+        event_time: text("eventTime"),
+        event_source: text("eventSource"),
+        event_name: text("eventName"),
+        aws_region: text("awsRegion"),
+        event_id: text("eventID"),
+        event_type: text("eventType"),
+        event_category: text("eventCategory"),
+        management_event: record.get("managementEvent").and_then(Value::as_bool),
+        recipient_account_id: text("recipientAccountId"),
+        identity_account_id: record
+            .get("userIdentity")
+            .and_then(|identity| identity.get("accountId"))
+            .and_then(Value::as_str),
+    };
+    let checked = check_fields(&fields)?;
+    let json = serde_json::to_vec(&value).map_err(|err| RecordError::NotJson(err.to_string()))?;
+    Ok(checked.into_record(json))
+}
+
+/// The members of a record the checks read.
+struct Fields<'a> {
+    event_version: Option<&'a str>,
+    event_time: Option<&'a str>,
+    event_source: Option<&'a str>,
+    event_name: Option<&'a str>,
+    aws_region: Option<&'a str>,
+    event_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+    event_category: Option<&'a str>,
+    management_event: Option<bool>,
+    recipient_account_id: Option<&'a str>,
+    identity_account_id: Option<&'a str>,
+}
+
+/// What the checks found out.
+struct Checked {
+    event_id: String,
+    account_id: String,
+    region: String,
+    time_ms: i64,
+    category: EventCategory,
+}
+
+impl Checked {
+    fn into_record(self, json: Vec<u8>) -> ValidRecord {
+        ValidRecord {
+            event_id: self.event_id,
+            account_id: self.account_id,
+            region: self.region,
+            time_ms: self.time_ms,
+            category: self.category,
+            json,
+        }
+    }
+}
+
+fn check_fields(fields: &Fields<'_>) -> Result<Checked, RecordError> {
+    let limited = [
+        ("eventID", fields.event_id),
+        ("eventVersion", fields.event_version),
+        ("eventSource", fields.event_source),
+        ("eventName", fields.event_name),
+        ("awsRegion", fields.aws_region),
+        ("eventType", fields.event_type),
+    ];
+    for (field, value) in limited {
+        let max = LENGTH_LIMITS
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map_or(usize::MAX, |(_, max)| *max);
+        if let Some(text) = value {
             let got = text.chars().count();
-            if got > *max {
+            if got > max {
                 return Err(RecordError::FieldTooLong {
-                    field: (*field).to_owned(),
-                    max: *max,
+                    field: field.to_owned(),
+                    max,
                     got,
                 });
             }
         }
     }
+    let required = |field: &'static str, value: Option<&str>| -> Result<String, RecordError> {
+        value
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+            .ok_or(RecordError::FieldNotFound(field))
+    };
+    required("eventVersion", fields.event_version)?;
+    let event_time = required("eventTime", fields.event_time)?;
+    let region = required("awsRegion", fields.aws_region)?;
+    let event_id = required("eventID", fields.event_id)?;
+    let event_type = required("eventType", fields.event_type)?;
+    let time_ms = parse_time(&event_time)?;
 
-    let text = |field: &'static str| required_text(record, field);
-    text("eventVersion")?;
-    let event_time = text("eventTime")?;
-    let region = text("awsRegion")?;
-    let event_id = text("eventID")?;
-    let event_type = text("eventType")?;
-    let time_ms = parse_time(event_time)?;
-
-    let event_category = match record.get("eventCategory") {
-        Some(Value::String(name)) => Some(
-            serde_json::from_value::<EventCategory>(Value::String(name.clone()))
-                .map_err(|_| RecordError::BadCategory(name.clone()))?,
+    let event_category = match fields.event_category {
+        Some(name) => Some(
+            serde_json::from_value::<EventCategory>(Value::String(name.to_owned()))
+                .map_err(|_| RecordError::BadCategory(name.to_owned()))?,
         ),
-        _ => None,
+        None => None,
     };
     let partial = Record {
-        event_type: event_type.to_owned(),
+        event_type,
         event_category,
-        management_event: record.get("managementEvent").and_then(Value::as_bool),
+        management_event: fields.management_event,
         ..Record::default()
     };
     let category = partial.category();
     if category != EventCategory::Insight {
-        text("eventSource")?;
-        text("eventName")?;
+        required("eventSource", fields.event_source)?;
+        required("eventName", fields.event_name)?;
     }
-
-    let account_id = owning_account(record)?;
-    let json = serde_json::to_vec(&value).map_err(|err| RecordError::NotJson(err.to_string()))?;
-    Ok(ValidRecord {
-        event_id: event_id.to_owned(),
+    let account_id = owning_account(fields)?;
+    Ok(Checked {
+        event_id,
         account_id,
-        region: region.to_owned(),
+        region,
         time_ms,
         category,
-        json,
     })
 }
 
-/// A required, non-empty string member.
-fn required_text<'r>(
-    record: &'r Map<String, Value>,
-    field: &'static str,
-) -> Result<&'r str, RecordError> {
-    match record.get(field) {
-        Some(Value::String(text)) if !text.is_empty() => Ok(text),
-        _ => Err(RecordError::FieldNotFound(field)),
+/// The fast path's borrowed view: the members [`check_types`] checks, with their types.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Members are read only to check their types.
+struct View<'a> {
+    #[serde(borrow, default)]
+    event_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_time: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceIPAddress", borrow, default)]
+    source_ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error_message: Option<Cow<'a, str>>,
+    #[serde(rename = "requestID", borrow, default)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(rename = "eventID", borrow, default)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(rename = "sharedEventID", borrow, default)]
+    shared_event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    vpc_endpoint_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    vpc_endpoint_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_category: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    session_credential_from_console: Option<Cow<'a, str>>,
+    #[serde(default)]
+    read_only: Option<bool>,
+    #[serde(default)]
+    management_event: Option<bool>,
+    #[serde(borrow, default)]
+    user_identity: Option<IdentityView<'a>>,
+    #[serde(borrow, default)]
+    insight_details: Option<InsightView<'a>>,
+    #[serde(borrow, default)]
+    resources: Option<Vec<ResourceView<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct IdentityView<'a> {
+    #[serde(rename = "type", borrow, default)]
+    identity_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    principal_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    account_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    access_key_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    invoked_by: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct InsightView<'a> {
+    #[serde(borrow, default)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct ResourceView<'a> {
+    #[serde(rename = "ARN", borrow, default)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow, default)]
+    resource_type: Option<Cow<'a, str>>,
+    #[serde(rename = "accountId", borrow, default)]
+    account_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> View<'a> {
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            event_version: self.event_version.as_deref(),
+            event_time: self.event_time.as_deref(),
+            event_source: self.event_source.as_deref(),
+            event_name: self.event_name.as_deref(),
+            aws_region: self.aws_region.as_deref(),
+            event_id: self.event_id.as_deref(),
+            event_type: self.event_type.as_deref(),
+            event_category: self.event_category.as_deref(),
+            management_event: self.management_event,
+            recipient_account_id: self.recipient_account_id.as_deref(),
+            identity_account_id: self
+                .user_identity
+                .as_ref()
+                .and_then(|identity| identity.account_id.as_deref()),
+        }
     }
+}
+
+/// `text` (valid JSON) without the whitespace outside its strings.
+fn minify(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text.as_bytes() {
+        if in_string {
+            out.push(byte);
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b'"' => {
+                in_string = true;
+                out.push(byte);
+            }
+            _ => out.push(byte),
+        }
+    }
+    out
 }
 
 fn wrong_type(field: String, expected: &'static str, got: &Value) -> RecordError {
@@ -227,11 +454,11 @@ fn check_types(record: &Map<String, Value>) -> Result<(), RecordError> {
     for (field, value) in record {
         let field = field.as_str();
         let ok = if STRING_MEMBERS.contains(&field) {
-            matches!(value, Value::String(_))
+            matches!(value, Value::String(_) | Value::Null)
         } else if BOOL_MEMBERS.contains(&field) {
-            matches!(value, Value::Bool(_))
+            matches!(value, Value::Bool(_) | Value::Null)
         } else if OBJECT_MEMBERS.contains(&field) {
-            matches!(value, Value::Object(_))
+            matches!(value, Value::Object(_) | Value::Null)
         } else {
             true
         };
@@ -249,7 +476,7 @@ fn check_types(record: &Map<String, Value>) -> Result<(), RecordError> {
     if let Some(Value::Object(identity)) = record.get("userIdentity") {
         for field in IDENTITY_STRING_MEMBERS {
             match identity.get(*field) {
-                None | Some(Value::String(_)) => {}
+                None | Some(Value::String(_) | Value::Null) => {}
                 Some(other) => {
                     return Err(wrong_type(
                         format!("userIdentity.{field}"),
@@ -263,7 +490,7 @@ fn check_types(record: &Map<String, Value>) -> Result<(), RecordError> {
     if let Some(Value::Object(details)) = record.get("insightDetails") {
         for field in ["eventSource", "eventName"] {
             match details.get(field) {
-                None | Some(Value::String(_)) => {}
+                None | Some(Value::String(_) | Value::Null) => {}
                 Some(other) => {
                     return Err(wrong_type(
                         format!("insightDetails.{field}"),
@@ -287,7 +514,7 @@ fn check_types(record: &Map<String, Value>) -> Result<(), RecordError> {
                 };
                 for field in ["ARN", "type", "accountId"] {
                     match resource.get(field) {
-                        None | Some(Value::String(_)) => {}
+                        None | Some(Value::String(_) | Value::Null) => {}
                         Some(other) => {
                             return Err(wrong_type(
                                 format!("resources[{index}].{field}"),
@@ -305,17 +532,11 @@ fn check_types(record: &Map<String, Value>) -> Result<(), RecordError> {
 }
 
 /// `recipientAccountId`, else `userIdentity.accountId`; 12 digits.
-fn owning_account(record: &Map<String, Value>) -> Result<String, RecordError> {
-    let (field, value) = match record.get("recipientAccountId").and_then(Value::as_str) {
-        Some(value) => ("recipientAccountId", value),
-        None => match record
-            .get("userIdentity")
-            .and_then(|identity| identity.get("accountId"))
-            .and_then(Value::as_str)
-        {
-            Some(value) => ("userIdentity.accountId", value),
-            None => return Err(RecordError::FieldNotFound("recipientAccountId")),
-        },
+fn owning_account(fields: &Fields<'_>) -> Result<String, RecordError> {
+    let (field, value) = match (fields.recipient_account_id, fields.identity_account_id) {
+        (Some(value), _) => ("recipientAccountId", value),
+        (None, Some(value)) => ("userIdentity.accountId", value),
+        (None, None) => return Err(RecordError::FieldNotFound("recipientAccountId")),
     };
     if !opentrail_model::ids::is_account_id(value) {
         return Err(RecordError::BadAccount {
@@ -498,6 +719,40 @@ mod tests {
         assert_eq!(
             validate("{not json", None).expect_err("text").code(),
             "InvalidData"
+        );
+    }
+
+    #[test]
+    fn minifying_keeps_strings_and_numbers_as_written() {
+        let text = "{ \"a\" : \"x  y\\\" \\n\" ,\n\t\"b\": [1.50, 2e3 ] }";
+        assert_eq!(
+            String::from_utf8(minify(text)).expect("utf-8"),
+            "{\"a\":\"x  y\\\" \\n\",\"b\":[1.50,2e3]}"
+        );
+        let mut value = record();
+        value["errorMessage"] = Value::Null;
+        value["tags"] = json!({"k": [1.50, "a b"]});
+        let pretty = serde_json::to_string_pretty(&value).expect("json");
+        let valid = validate(&pretty, None).expect("nulls are absent members");
+        let back: Value = serde_json::from_slice(&valid.json).expect("json");
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn the_slow_path_names_what_the_fast_path_refused() {
+        // Duplicate members are refused by the typed view, then accepted by the full parse
+        // (the last one wins, as in every JSON reader).
+        let text = record()
+            .to_string()
+            .replacen('{', "{\"eventVersion\":\"0\",", 1);
+        let valid = validate(&text, None).expect("valid");
+        assert_eq!(valid.event_id, "0b2c1e9a-0000-4000-8000-000000000001");
+        let mut value = record();
+        value["userIdentity"]["userName"] = json!(["x"]);
+        let err = check(&value).expect_err("list user name");
+        assert_eq!(
+            err.to_string(),
+            "userIdentity.userName must be a string, got array"
         );
     }
 
