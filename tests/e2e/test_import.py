@@ -13,7 +13,8 @@ import hashlib
 import json
 import random
 import subprocess
-import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -403,7 +404,6 @@ def test_put_audit_events_whole_request_errors(server):
     ):
         request = botocore.awsrequest.AWSRequest(method=method, url=server.endpoint + path, data=b"")
         botocore.auth.SigV4Auth(credentials, "cloudtrail-data", "us-east-1").add_auth(request)
-        import urllib.request
         prepared = urllib.request.Request(server.endpoint + path, method=method, headers=dict(request.headers))
         try:
             urllib.request.urlopen(prepared, timeout=10)

@@ -7,9 +7,10 @@
 //! digits), and — except for Insights records, which may carry them in `insightDetails` —
 //! `eventSource` and `eventName`. The members the event history reads must have their
 //! CloudTrail types (strings, `readOnly`/`managementEvent` booleans, `resources` a list of
-//! objects, `eventCategory` one of the known categories), so that every accepted record is
-//! indexed. Sizes: `eventData` at most 256 KiB (CloudTrail's event size limit), `eventID` at
-//! most 128 characters, `eventVersion` 256, `eventSource` and `eventName` 1024, `awsRegion` 64.
+//! objects, `eventCategory` one of the known categories; `null` counts as absent), so that
+//! every accepted record is indexed. Sizes: `eventData` at most 256 KiB (CloudTrail's event
+//! size limit), `eventID` at most 128 characters, `eventVersion` 256, `eventSource` and
+//! `eventName` 1024, `awsRegion` 64.
 
 use std::borrow::Cow;
 
