@@ -11,6 +11,7 @@ use opentrail_server::credentials::Origin;
 
 mod filter_cmd;
 mod import;
+mod ingest_client;
 mod lookup;
 mod match_cmd;
 mod validate_logs;
