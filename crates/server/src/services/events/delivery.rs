@@ -254,16 +254,9 @@ async fn deliver(
                 .get("SqsParameters")
                 .and_then(|p| p.get("MessageGroupId"))
                 .and_then(Value::as_str);
-            let dedup = group.map(|_| delivery.id.clone());
-            send_sqs(
-                state,
-                (region, account, resource),
-                body,
-                Map::new(),
-                group,
-                dedup,
-            )
-            .await
+            // FIFO queues deduplicate by content, as AWS requires of EventBridge targets: a
+            // FIFO queue without content-based deduplication refuses the message.
+            send_sqs(state, (region, account, resource), body, Map::new(), group).await
         }
         "sns" => sns::publish::publish_internal(state, &sns::base_url(), arn, &body)
             .await
@@ -292,7 +285,6 @@ async fn send_sqs(
     body: String,
     attributes: Map<String, Value>,
     group: Option<&str>,
-    dedup: Option<String>,
 ) -> Result<(), Failure> {
     let sqs_engine = sqs::store::engine_for(&state.config.data_dir)
         .map_err(|err| Failure::new("SDK_CLIENT_ERROR", err.to_string(), true))?;
@@ -314,9 +306,6 @@ async fn send_sqs(
     }
     if let Some(group) = group {
         input["MessageGroupId"] = json!(group);
-    }
-    if let Some(dedup) = dedup {
-        input["MessageDeduplicationId"] = json!(dedup);
     }
     sqs::messages::send_message(&call, &input)
         .await
@@ -632,7 +621,6 @@ async fn dead_letter(
         (region, account, name),
         delivery.event.clone(),
         attributes,
-        None,
         None,
     )
     .await
