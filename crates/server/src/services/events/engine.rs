@@ -233,3 +233,63 @@ pub fn route(
     }
     Ok(deliveries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(name: &str, state: &str, pattern: &str, targets: usize) -> StoredRule {
+        StoredRule {
+            version: store::FORMAT_VERSION,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            bus: store::DEFAULT_BUS.into(),
+            name: name.into(),
+            event_pattern: Some(pattern.into()),
+            schedule: None,
+            state: state.into(),
+            description: None,
+            role_arn: None,
+            managed_by: None,
+            created_by: "123456789012".into(),
+            tags: Vec::new(),
+            targets: (0..targets)
+                .map(|i| json!({"Id": format!("t{i}"), "Arn": "arn:aws:sqs:us-east-1:123456789012:q"}))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn states_decide_which_rules_see_an_event() {
+        let pattern = r#"{"source": ["aws.s3"]}"#;
+        let rules = BusRules::build(vec![
+            rule("enabled", STATE_ENABLED, pattern, 1),
+            rule("disabled", STATE_DISABLED, pattern, 1),
+            rule("all", STATE_ALL_MANAGEMENT, pattern, 1),
+            rule("other", STATE_ENABLED, r#"{"source": ["aws.ec2"]}"#, 1),
+        ]);
+        let event = json!({"source": "aws.s3", "detail-type": envelope::API_CALL});
+        let names = |read_only: bool| -> Vec<String> {
+            rules
+                .matching(&event, read_only)
+                .into_iter()
+                .map(|r| r.name.clone())
+                .collect()
+        };
+        assert_eq!(names(false), vec!["enabled", "all"]);
+        assert_eq!(names(true), vec!["all"]);
+    }
+
+    #[test]
+    fn either_sign_in_spelling_matches() {
+        let rules = BusRules::build(vec![rule(
+            "signin",
+            STATE_ENABLED,
+            r#"{"detail-type": ["AWS Console Sign In via CloudTrail"]}"#,
+            1,
+        )]);
+        let event = json!({"detail-type": envelope::CONSOLE_SIGNIN});
+        assert_eq!(rules.matching(&event, false).len(), 1);
+    }
+}

@@ -6,7 +6,8 @@
 //! resumes from that position, so a match is never lost nor recorded twice. Batches without a
 //! match move the position lazily (replaying them matches nothing new). The journal cursor
 //! `events` trails the position and only lets the journal trim segments. Ingested records
-//! (imports, the ingest API) are skipped, as AWS keeps outside events away from rules.
+//! (imports, the ingest API) are skipped, as AWS keeps outside events away from rules, and so
+//! are records over 256 KB.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ const NAME: &str = "events";
 const BATCH: usize = 512;
 /// How often a position without matches is saved.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// CloudTrail events larger than this never reach EventBridge.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
     let mut shutdown = state.shutdown.subscribe();
@@ -137,7 +140,8 @@ fn match_record(
     payload: &[u8],
     now_ms: i64,
 ) -> Result<Vec<Delivery>, opentrail_meta::MetaError> {
-    if origin(payload) == Origin::Ingested {
+    // Ingested records stay away from rules; events over 256 KB are dropped, as AWS does.
+    if origin(payload) == Origin::Ingested || payload.len() > MAX_EVENT_BYTES {
         return Ok(Vec::new());
     }
     let Ok(record) = serde_json::from_slice::<Value>(payload) else {
