@@ -1,0 +1,203 @@
+//! The `events` worker: follows the journal and puts every recorded CloudTrail event on the
+//! default bus of its account and region, in the EventBridge envelope.
+//!
+//! For each batch it matches the records against the rules, then writes the deliveries and
+//! the new journal position (`events-position`) in one metadata transaction: after a crash it
+//! resumes from that position, so a match is never lost nor recorded twice. Batches without a
+//! match move the position lazily (replaying them matches nothing new). The journal cursor
+//! `events` trails the position and only lets the journal trim segments. Ingested records
+//! (imports, the ingest API) are skipped, as AWS keeps outside events away from rules, and so
+//! are records over 256 KB.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentrail_model::origin::{Origin, origin};
+use serde_json::Value;
+
+use super::engine::{self, Engine};
+use super::envelope;
+use super::store::{self, DEFAULT_BUS, Delivery};
+use crate::AppState;
+
+const NAME: &str = "events";
+const BATCH: usize = 512;
+/// How often a position without matches is saved.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// CloudTrail events larger than this never reach EventBridge.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
+    let mut shutdown = state.shutdown.subscribe();
+    let mut cursor = match state.journal.cursor(NAME) {
+        Ok(cursor) => cursor,
+        Err(err) => {
+            tracing::error!(error = %err, "events cursor cannot be opened");
+            state
+                .workers
+                .report(NAME, "failed", 0, Some(err.to_string()));
+            return;
+        }
+    };
+    let saved: Option<u64> = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || state.meta.get(store::POSITION, store::POSITION_KEY))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    };
+    let mut position = saved.unwrap_or(cursor.position()).max(cursor.position());
+    let mut saved_position = position;
+    let mut last_save = Instant::now();
+    let mut processed = 0u64;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        position = position.max(engine.skip_to());
+        let entries = {
+            let journal = state.journal.clone();
+            tokio::task::spawn_blocking(move || journal.read_from(position, BATCH)).await
+        };
+        let entries = match entries {
+            Ok(Ok(entries)) => entries,
+            Ok(Err(err)) => {
+                retry_later(&state, processed, &err.to_string()).await;
+                continue;
+            }
+            Err(err) => {
+                retry_later(&state, processed, &err.to_string()).await;
+                continue;
+            }
+        };
+        let Some(last) = entries.last().map(|entry| entry.seq) else {
+            if position != saved_position && last_save.elapsed() >= SAVE_EVERY {
+                save(&state, &mut cursor, position, &[]).await;
+                saved_position = position;
+                last_save = Instant::now();
+            }
+            state.workers.report(NAME, "idle", processed, None);
+            tokio::select! {
+                () = state.journal.wait_beyond(position) => {}
+                () = tokio::time::sleep(SAVE_EVERY) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        };
+        let count = entries.len() as u64;
+        let matched = {
+            let state = state.clone();
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || {
+                let now = super::delivery::now_ms();
+                let mut deliveries = Vec::new();
+                for entry in &entries {
+                    deliveries.extend(match_record(&state, &engine, &entry.payload, now)?);
+                }
+                Ok::<_, opentrail_meta::MetaError>(deliveries)
+            })
+            .await
+        };
+        let deliveries = match matched {
+            Ok(Ok(deliveries)) => deliveries,
+            Ok(Err(err)) => {
+                retry_later(&state, processed, &err.to_string()).await;
+                continue;
+            }
+            Err(err) => {
+                retry_later(&state, processed, &err.to_string()).await;
+                continue;
+            }
+        };
+        // A development reset during the batch voids it; reading resumes after the reset.
+        if engine.skip_to() > position {
+            continue;
+        }
+        if !deliveries.is_empty() || last_save.elapsed() >= SAVE_EVERY {
+            if !save(&state, &mut cursor, last, &deliveries).await {
+                retry_later(&state, processed, "saving matched events failed").await;
+                continue;
+            }
+            saved_position = last;
+            last_save = Instant::now();
+            engine.enqueue(deliveries);
+        }
+        position = last;
+        processed += count;
+        state.workers.report(NAME, "running", processed, None);
+    }
+    if position != saved_position {
+        save(&state, &mut cursor, position, &[]).await;
+    }
+    state.workers.report(NAME, "stopped", processed, None);
+}
+
+/// The deliveries one journal record asks for.
+fn match_record(
+    state: &AppState,
+    engine: &Engine,
+    payload: &[u8],
+    now_ms: i64,
+) -> Result<Vec<Delivery>, opentrail_meta::MetaError> {
+    // Ingested records stay away from rules; events over 256 KB are dropped, as AWS does.
+    if origin(payload) == Origin::Ingested || payload.len() > MAX_EVENT_BYTES {
+        return Ok(Vec::new());
+    }
+    let Ok(record) = serde_json::from_slice::<Value>(payload) else {
+        return Ok(Vec::new());
+    };
+    let Some(event) = envelope::cloudtrail_envelope(&record) else {
+        return Ok(Vec::new());
+    };
+    let account = event.get("account").and_then(Value::as_str).unwrap_or("");
+    let region = event.get("region").and_then(Value::as_str).unwrap_or("");
+    if account.is_empty() || region.is_empty() {
+        return Ok(Vec::new());
+    }
+    engine::route(
+        &state.meta,
+        engine,
+        (account, region, DEFAULT_BUS),
+        &event,
+        envelope::is_read_only_management(&record),
+        now_ms,
+    )
+}
+
+/// Writes the deliveries and the position in one transaction, then moves the cursor.
+async fn save(
+    state: &Arc<AppState>,
+    cursor: &mut opentrail_journal::Cursor,
+    position: u64,
+    deliveries: &[Delivery],
+) -> bool {
+    let written = {
+        let state = state.clone();
+        let deliveries = deliveries.to_vec();
+        tokio::task::spawn_blocking(move || {
+            state.meta.write(|txn| {
+                for delivery in &deliveries {
+                    txn.put(store::PENDING, &delivery.id, delivery)?;
+                }
+                txn.put(store::POSITION, store::POSITION_KEY, &position)
+            })
+        })
+        .await
+    };
+    if !matches!(written, Ok(Ok(()))) {
+        return false;
+    }
+    if let Err(err) = cursor.commit(position) {
+        tracing::warn!(error = %err, "events cursor commit failed");
+    }
+    true
+}
+
+async fn retry_later(state: &Arc<AppState>, processed: u64, message: &str) {
+    tracing::error!(error = message, "events worker failed; retrying");
+    state
+        .workers
+        .report(NAME, "retrying", processed, Some(message.to_owned()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
