@@ -120,6 +120,24 @@ impl Selector {
             .count()
     }
 
+    /// The node a selector without wildcards reaches in `root`, if any.
+    pub(crate) fn resolve_plain<'n, 'a>(&self, root: &'n Node<'a>) -> Option<&'n Node<'a>> {
+        debug_assert_eq!(self.wildcards(), 0);
+        let mut node = root;
+        for segment in &self.segments {
+            node = match (segment, node) {
+                (Segment::Key(key), Node::Object(fields)) => {
+                    &fields.iter().rev().find(|(name, _)| name == key)?.1
+                }
+                (Segment::Index(index), Node::Array(items)) => {
+                    &items.iter().find(|(at, _)| at == index)?.1
+                }
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
     /// Every node the selector reaches in `root`.
     pub(crate) fn resolve<'n, 'a>(&self, root: &'n Node<'a>, out: &mut Vec<&'n Node<'a>>) {
         resolve(root, &self.segments, out);

@@ -12,6 +12,8 @@
 //!   and not `=`";
 //! - a wildcard selector holds when any node it reaches satisfies the condition.
 
+use std::collections::HashSet;
+
 use crate::FilterError;
 use crate::doc::{Interest, Node, Selector};
 use crate::literal::{Cursor, Literal, Op};
@@ -19,16 +21,36 @@ use crate::literal::{Cursor, Literal, Op};
 /// At most this many wildcard selectors per pattern (spec §4).
 const MAX_WILDCARD_SELECTORS: usize = 3;
 
+/// Distinct plain selectors of a pattern resolved at most once per event; further ones (rare)
+/// are resolved at each condition.
+const MAX_SLOTS: usize = 16;
+
+/// A plain selector's node in the event being matched, resolved on first use.
+#[derive(Clone, Copy)]
+enum Slot<'n> {
+    Unresolved,
+    Absent,
+    Found(&'n Node<'n>),
+}
+
 #[derive(Clone, Debug)]
 pub(crate) enum Expr {
     Or(Vec<Expr>),
     And(Vec<Expr>),
     Cond(Cond),
+    /// `($.s = A) || ($.s = B) || …` on one plain selector with exact strings: one lookup.
+    OneOf {
+        cond: Cond,
+        values: HashSet<String>,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct Cond {
     pub(crate) selector: Selector,
+    /// Where a plain (wildcard-free) selector's node is kept while matching one event:
+    /// `$.eventName` in sixteen conditions is looked up once.
+    slot: Option<usize>,
     test: Test,
 }
 
@@ -54,7 +76,7 @@ impl JsonPattern {
     /// Parses the text between the outer braces.
     pub(crate) fn parse(inner: &str) -> Result<JsonPattern, FilterError> {
         let mut cursor = Cursor::new(inner);
-        let expr = or(&mut cursor)?;
+        let mut expr = or(&mut cursor)?;
         cursor.skip_ws();
         if !cursor.is_done() {
             return Err(FilterError::syntax(format!(
@@ -62,6 +84,7 @@ impl JsonPattern {
                 cursor.rest()
             )));
         }
+        assign_slots(&mut expr, &mut Vec::new());
         let mut conds = Vec::new();
         collect(&expr, &mut conds);
         let mut interest = Interest::default();
@@ -81,6 +104,7 @@ impl JsonPattern {
         if wildcard_selectors > MAX_WILDCARD_SELECTORS {
             return Err(FilterError::TooManyWildcards);
         }
+        let expr = group_equalities(expr);
         Ok(JsonPattern {
             expr,
             interest,
@@ -89,15 +113,96 @@ impl JsonPattern {
     }
 
     pub(crate) fn matches(&self, root: &Node<'_>) -> bool {
-        eval(&self.expr, root, &mut Vec::new())
+        let mut slots = [Slot::Unresolved; MAX_SLOTS];
+        eval(&self.expr, root, &mut slots, &mut Vec::new())
+    }
+}
+
+fn assign_slots(expr: &mut Expr, seen: &mut Vec<Selector>) {
+    match expr {
+        // Built after slots are assigned.
+        Expr::OneOf { .. } => {}
+        Expr::Or(parts) | Expr::And(parts) => {
+            parts.iter_mut().for_each(|part| assign_slots(part, seen));
+        }
+        Expr::Cond(cond) => {
+            if cond.selector.wildcards() > 0 {
+                return;
+            }
+            cond.slot = match seen.iter().position(|known| *known == cond.selector) {
+                Some(slot) => Some(slot),
+                None if seen.len() < MAX_SLOTS => {
+                    seen.push(cond.selector.clone());
+                    Some(seen.len() - 1)
+                }
+                None => None,
+            };
+        }
     }
 }
 
 fn collect<'e>(expr: &'e Expr, out: &mut Vec<&'e Cond>) {
     match expr {
         Expr::Or(parts) | Expr::And(parts) => parts.iter().for_each(|part| collect(part, out)),
-        Expr::Cond(cond) => out.push(cond),
+        Expr::Cond(cond) | Expr::OneOf { cond, .. } => out.push(cond),
     }
+}
+
+/// The exact string an `=` condition on a plain selector wants, if that is what it is.
+fn exact_string(expr: &Expr) -> Option<(usize, &str)> {
+    match expr {
+        Expr::Cond(Cond {
+            slot: Some(slot),
+            test: Test::Compare(Op::Eq, Literal::Text(text)),
+            ..
+        }) => Some((*slot, text)),
+        _ => None,
+    }
+}
+
+/// Folds the exact-string alternatives of each `||` on one selector into a [`Expr::OneOf`]
+/// (the CIS patterns are mostly long `$.eventName` alternations). Same answers, fewer compares.
+fn group_equalities(expr: Expr) -> Expr {
+    let parts = match expr {
+        Expr::Or(parts) => parts,
+        Expr::And(parts) => return Expr::And(parts.into_iter().map(group_equalities).collect()),
+        other => return other,
+    };
+    let mut kept: Vec<Expr> = Vec::new();
+    for part in parts.into_iter().map(group_equalities) {
+        let Some((slot, text)) = exact_string(&part) else {
+            kept.push(part);
+            continue;
+        };
+        let text = text.to_owned();
+        let group = kept.iter_mut().find(|existing| match existing {
+            Expr::OneOf { cond, .. } => cond.slot == Some(slot),
+            other => exact_string(other).is_some_and(|(known, _)| known == slot),
+        });
+        match group {
+            Some(Expr::OneOf { values, .. }) => {
+                values.insert(text);
+            }
+            Some(single) => {
+                if let Expr::Cond(cond) = single {
+                    let mut values = HashSet::new();
+                    if let Test::Compare(_, Literal::Text(first)) = &cond.test {
+                        values.insert(first.clone());
+                    }
+                    values.insert(text);
+                    *single = Expr::OneOf {
+                        cond: cond.clone(),
+                        values,
+                    };
+                }
+            }
+            None => kept.push(part),
+        }
+    }
+    if kept.len() == 1 {
+        return kept.remove(0);
+    }
+    Expr::Or(kept)
 }
 
 fn or(cursor: &mut Cursor<'_>) -> Result<Expr, FilterError> {
@@ -147,6 +252,7 @@ fn cond(cursor: &mut Cursor<'_>) -> Result<Cond, FilterError> {
         literal.check_op(op)?;
         return Ok(Cond {
             selector,
+            slot: None,
             test: Test::Compare(op, literal),
         });
     }
@@ -170,20 +276,57 @@ fn cond(cursor: &mut Cursor<'_>) -> Result<Cond, FilterError> {
             )));
         }
     };
-    Ok(Cond { selector, test })
+    Ok(Cond {
+        selector,
+        slot: None,
+        test,
+    })
 }
 
-fn eval<'n>(expr: &Expr, root: &'n Node<'n>, scratch: &mut Vec<&'n Node<'n>>) -> bool {
+fn eval<'n>(
+    expr: &Expr,
+    root: &'n Node<'n>,
+    slots: &mut [Slot<'n>; MAX_SLOTS],
+    scratch: &mut Vec<&'n Node<'n>>,
+) -> bool {
     match expr {
-        Expr::Or(parts) => parts.iter().any(|part| eval(part, root, scratch)),
-        Expr::And(parts) => parts.iter().all(|part| eval(part, root, scratch)),
+        Expr::Or(parts) => parts.iter().any(|part| eval(part, root, slots, scratch)),
+        Expr::And(parts) => parts.iter().all(|part| eval(part, root, slots, scratch)),
+        Expr::OneOf { cond, values } => {
+            matches!(plain(cond, root, slots), Some(Node::String(text)) if values.contains(text.as_ref()))
+        }
         Expr::Cond(cond) => {
+            let not_exists = matches!(cond.test, Test::NotExists);
+            if cond.slot.is_some() {
+                return match plain(cond, root, slots) {
+                    None => not_exists,
+                    Some(node) => !not_exists && test(&cond.test, node),
+                };
+            }
             scratch.clear();
             cond.selector.resolve(root, scratch);
-            if matches!(cond.test, Test::NotExists) {
+            if not_exists {
                 return scratch.is_empty();
             }
             scratch.iter().any(|node| test(&cond.test, node))
+        }
+    }
+}
+
+/// The node of a condition with a plain selector, looked up once per event.
+fn plain<'n>(
+    cond: &Cond,
+    root: &'n Node<'n>,
+    slots: &mut [Slot<'n>; MAX_SLOTS],
+) -> Option<&'n Node<'n>> {
+    let slot = cond.slot?;
+    match slots[slot] {
+        Slot::Found(node) => Some(node),
+        Slot::Absent => None,
+        Slot::Unresolved => {
+            let found = cond.selector.resolve_plain(root);
+            slots[slot] = found.map_or(Slot::Absent, Slot::Found);
+            found
         }
     }
 }
@@ -263,6 +406,26 @@ mod tests {
         assert!(matches("$.a = 1 || $.b = 9 && $.c = 9", message));
         assert!(!matches("($.a = 1 || $.b = 9) && $.c = 9", message));
         assert!(matches("$.a=1&&$.b=2", message));
+    }
+
+    #[test]
+    fn grouped_alternatives_answer_like_the_conditions() {
+        let pattern = "$.a = x || $.a = y || $.b = z || $.a = \"w*\" || ($.a = q && $.c = 1)";
+        let parsed = JsonPattern::parse(pattern).expect("pattern");
+        assert!(matches!(&parsed.expr, Expr::Or(parts) if parts.len() == 4));
+        for (message, expected) in [
+            (r#"{"a":"x"}"#, true),
+            (r#"{"a":"y"}"#, true),
+            (r#"{"a":"z"}"#, false),
+            (r#"{"b":"z"}"#, true),
+            (r#"{"a":"wow"}"#, true),
+            (r#"{"a":"q"}"#, false),
+            (r#"{"a":"q","c":1}"#, true),
+            (r#"{"a":["x"]}"#, false),
+            (r#"{"a":1}"#, false),
+        ] {
+            assert_eq!(matches(pattern, message), expected, "{message}");
+        }
     }
 
     #[test]

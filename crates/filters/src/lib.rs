@@ -13,6 +13,7 @@
 //!
 //! # Layout
 //!
+//! - `cis`: the CIS / Security Hub CloudWatch.1–14 patterns, verbatim.
 //! - `error`: [`FilterError`], AWS's InvalidParameterException messages.
 //! - `terms`: unstructured terms, `?` / `-` / quoted phrases.
 //! - `regex`: the `%regex%` subset, an NFA search.
@@ -23,6 +24,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod cis;
 mod doc;
 mod error;
 mod json;

@@ -7,7 +7,7 @@ use opentrail_patterns::{Machine, Pattern};
 use serde_json::Value;
 
 fn data(name: &str) -> String {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/data/{name}", manifest_dir());
     fs_err::read_to_string(path).expect("test data file")
 }
 
@@ -241,4 +241,10 @@ fn events_must_be_json_objects() {
     assert!(machine.matches_for_json(b"[]").is_err());
     assert!(machine.matches_for_json(b"{\"a\": ").is_err());
     assert!(machine.matches_for_json(b"{\"b\": 1} trailing").is_err());
+}
+
+/// The crate's directory where the tests run (read when they run: a test binary may have been
+/// built from a checkout at another path).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }
