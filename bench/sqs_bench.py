@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""SQS throughput through the HTTP API: messages/s sent, received and deleted, with a pipelined
+"""Superseded by the Rust load generator `cargo bench -p opentrail-bench --bench sqs`
+(crates/bench/benches/sqs.rs; figures in bench/README.md): this Python client spends most of a
+2-core machine's CPU on itself. Kept for a quick check where no Rust build is at hand.
+
+SQS throughput through the HTTP API: messages/s sent, received and deleted, with a pipelined
 client (many keep-alive connections in several processes), opentrail and moto_server side by
 side on the same machine.
 

@@ -245,9 +245,13 @@ def verify_signature(message):
     )
 
 
-def test_http_subscriber_confirms_and_verifies_signed_messages(server):
+@pytest.mark.parametrize("version", [None, "1", "2"])
+def test_http_subscriber_confirms_and_verifies_signed_messages(server, version):
     sns = server.client("sns")
-    topic = sns.create_topic(Name="hooks")["TopicArn"]
+    # Without the attribute a topic signs with version 1 (SHA1withRSA), as AWS does.
+    attributes = {"SignatureVersion": version} if version else {}
+    topic = sns.create_topic(Name="hooks", Attributes=attributes)["TopicArn"]
+    expected_version = version or "1"
     subscriber = Subscriber()
     try:
         pending = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=subscriber.url)
@@ -255,6 +259,7 @@ def test_http_subscriber_confirms_and_verifies_signed_messages(server):
         headers, confirmation = subscriber.next()
         assert headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
         assert confirmation["Type"] == "SubscriptionConfirmation" and confirmation["Token"]
+        assert confirmation["SignatureVersion"] == expected_version
         verify_signature(confirmation)
         with urllib.request.urlopen(confirmation["SubscribeURL"], timeout=10) as response:
             assert b"<SubscriptionArn>arn:aws:sns:" in response.read()
@@ -267,6 +272,7 @@ def test_http_subscriber_confirms_and_verifies_signed_messages(server):
         assert headers["x-amz-sns-topic-arn"] == topic
         assert headers["x-amz-sns-subscription-arn"] == subs[0]["SubscriptionArn"]
         assert (note["Message"], note["Subject"]) == ("ping", "s")
+        assert note["SignatureVersion"] == expected_version
         verify_signature(note)
         tampered = dict(note, Message="pong")
         with pytest.raises(Exception):
@@ -276,6 +282,69 @@ def test_http_subscriber_confirms_and_verifies_signed_messages(server):
         assert email["SubscriptionArn"] == "pending confirmation"
     finally:
         subscriber.close()
+
+
+def test_sqs_envelopes_of_one_message_carry_the_same_valid_signature(server):
+    sns, sqs = server.client("sns"), server.client("sqs")
+    topic = sns.create_topic(Name="signed-fan-out")["TopicArn"]
+    urls = []
+    for name in ["signed-a", "signed-b"]:
+        url, arn = make_queue(sqs, name)
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        urls.append(url)
+    sns.publish_batch(
+        TopicArn=topic,
+        PublishBatchRequestEntries=[{"Id": str(i), "Message": f"m{i}"} for i in range(3)],
+    )
+    envelopes = [[json.loads(m["Body"]) for m in receive_all(sqs, url, 3)] for url in urls]
+    assert [len(e) for e in envelopes] == [3, 3]
+    # Each queue gets the messages in publish order.
+    assert [[e["Message"] for e in queue_envelopes] for queue_envelopes in envelopes] == [
+        ["m0", "m1", "m2"],
+        ["m0", "m1", "m2"],
+    ]
+    for a, b in zip(*envelopes):
+        assert a["MessageId"] == b["MessageId"] and a["Signature"] == b["Signature"]
+        assert a["UnsubscribeURL"] != b["UnsubscribeURL"]
+        assert a["SignatureVersion"] == "1"
+        verify_signature(a)
+        verify_signature(b)
+
+
+def test_add_and_remove_permission_edit_the_topic_policy(server):
+    sns = server.client("sns")
+    topic = sns.create_topic(Name="shared")["TopicArn"]
+    sns.add_permission(
+        TopicArn=topic,
+        Label="partners",
+        AWSAccountId=["111111111111", "222222222222"],
+        ActionName=["Publish", "Subscribe"],
+    )
+    policy = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    assert policy["Statement"][0]["Sid"] == "__default_statement_ID"
+    assert policy["Statement"][1] == {
+        "Sid": "partners",
+        "Effect": "Allow",
+        "Principal": {"AWS": ["arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root"]},
+        "Action": ["SNS:Publish", "SNS:Subscribe"],
+        "Resource": topic,
+    }
+    again = error_of(lambda: sns.add_permission(
+        TopicArn=topic, Label="partners", AWSAccountId=["111111111111"], ActionName=["Publish"]))
+    assert (again["Code"], again["Message"]) == ("InvalidParameter", "Statement already exists")
+    bad = error_of(lambda: sns.add_permission(
+        TopicArn=topic, Label="other", AWSAccountId=["111111111111"], ActionName=["Launch"]))
+    assert bad["Message"] == "Policy statement action out of service scope!"
+    missing = error_of(lambda: sns.add_permission(
+        TopicArn=topic + "-nope", Label="x", AWSAccountId=["111111111111"], ActionName=["Publish"]))
+    assert (missing["Code"], missing["Message"]) == ("NotFound", "Topic does not exist")
+
+    sns.remove_permission(TopicArn=topic, Label="partners")
+    sns.remove_permission(TopicArn=topic, Label="never-added")
+    policy = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["__default_statement_ID"]
+    gone = error_of(lambda: sns.remove_permission(TopicArn=topic + "-nope", Label="x"))
+    assert gone["Code"] == "NotFound"
 
 
 def test_calls_are_recorded_and_publish_is_a_data_event(server):

@@ -134,7 +134,7 @@ pub fn send_confirmation(call: &Call<'_>, topic: &Topic, sub: &Subscription) {
         .attributes
         .get("SignatureVersion")
         .map_or("1", String::as_str);
-    super::sign::sign_envelope(&call.base_url, version, &mut envelope);
+    super::sign::sign_envelope(&call.base_url, version, &mut envelope, None);
     let headers = Headers {
         message_type: "SubscriptionConfirmation",
         message_id: envelope["MessageId"].as_str().unwrap_or("").to_owned(),

@@ -133,6 +133,8 @@ async fn run(call: &Call<'_>, operation: &str) -> Result<Option<String>, SnsErro
         "ListTopics" => topics::list_topics(call),
         "GetTopicAttributes" => topics::get_topic_attributes(call),
         "SetTopicAttributes" => topics::set_topic_attributes(call),
+        "AddPermission" => topics::add_permission(call),
+        "RemovePermission" => topics::remove_permission(call),
         "TagResource" => topics::tag_resource(call),
         "UntagResource" => topics::untag_resource(call),
         "ListTagsForResource" => topics::list_tags_for_resource(call),

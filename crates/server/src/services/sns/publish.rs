@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::error::SnsError;
 use super::filter::FilterPolicy;
 use super::params::Params;
+use super::sign::SignatureCache;
 use super::store::{self, Subscription, Topic};
 use super::topics::topic_for;
 use super::{Call, delivery};
@@ -48,6 +49,8 @@ pub struct Outgoing {
     pub timestamp: String,
     /// The topic's `SignatureVersion` (`1` or `2`).
     pub signature_version: String,
+    /// The envelope signatures made for this message, shared by its subscriptions.
+    pub signatures: std::sync::Arc<SignatureCache>,
 }
 
 impl Outgoing {
@@ -218,6 +221,7 @@ pub fn parse_outgoing(topic: &Topic, params: &Params) -> Result<Outgoing, SnsErr
             .get("SignatureVersion")
             .cloned()
             .unwrap_or_else(|| "1".to_owned()),
+        signatures: std::sync::Arc::default(),
     })
 }
 
@@ -279,7 +283,12 @@ pub fn envelope(base_url: &str, sub: &Subscription, outgoing: &Outgoing) -> Valu
             .collect();
         envelope.insert("MessageAttributes".into(), Value::Object(attributes));
     }
-    super::sign::sign_envelope(base_url, &outgoing.signature_version, &mut envelope);
+    super::sign::sign_envelope(
+        base_url,
+        &outgoing.signature_version,
+        &mut envelope,
+        Some(&outgoing.signatures),
+    );
     Value::Object(envelope)
 }
 
@@ -391,42 +400,66 @@ pub(super) async fn redrive(
 /// Delivers one message to every subscription of its topic that wants it. SQS deliveries
 /// are durable when this returns; HTTP(S) deliveries run in the background.
 pub async fn fan_out(state: &std::sync::Arc<AppState>, base_url: &str, outgoing: &Outgoing) {
-    let subs = match store::subscriptions_of(&state.meta, &outgoing.topic_arn) {
+    fan_out_all(state, base_url, std::slice::from_ref(outgoing)).await;
+}
+
+/// Delivers messages of one topic (a Publish or a PublishBatch) to every subscription that
+/// wants them. The SQS deliveries are handed to the SQS log in message order, then awaited
+/// together, so that they share group commits; they are durable when this returns.
+pub async fn fan_out_all(state: &std::sync::Arc<AppState>, base_url: &str, outgoings: &[Outgoing]) {
+    let Some(first) = outgoings.first() else {
+        return;
+    };
+    debug_assert!(outgoings.iter().all(|o| o.topic_arn == first.topic_arn));
+    let subs = match store::subscriptions_of(&state.meta, &first.topic_arn) {
         Ok(subs) => subs,
         Err(_) => return,
     };
-    for sub in subs.iter().filter(|sub| wants(sub, outgoing)) {
-        match sub.protocol.as_str() {
-            "sqs" => {
-                if let Err(err) = deliver_sqs(state, base_url, sub, outgoing).await {
-                    tracing::warn!(subscription = %sub.arn, error = %err, "sns delivery to sqs failed");
-                    redrive(state, base_url, sub, outgoing).await;
+    let mut sqs_deliveries = Vec::new();
+    for outgoing in outgoings {
+        for sub in subs.iter().filter(|sub| wants(sub, outgoing)) {
+            match sub.protocol.as_str() {
+                "sqs" => {
+                    let delivery: std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> =
+                        Box::pin(async move {
+                            if let Err(err) = deliver_sqs(state, base_url, sub, outgoing).await {
+                                tracing::warn!(subscription = %sub.arn, error = %err, "sns delivery to sqs failed");
+                                redrive(state, base_url, sub, outgoing).await;
+                            }
+                        });
+                    sqs_deliveries.push(futures::future::maybe_done(delivery));
                 }
+                "http" | "https" => {
+                    let body = if sub.raw() {
+                        outgoing.message_for(&sub.protocol).to_owned()
+                    } else {
+                        envelope(base_url, sub, outgoing).to_string()
+                    };
+                    delivery::spawn_post(
+                        state,
+                        sub.endpoint.clone(),
+                        delivery::Headers {
+                            message_type: "Notification",
+                            message_id: outgoing.message_id.clone(),
+                            topic_arn: outgoing.topic_arn.clone(),
+                            subscription_arn: Some(sub.arn.clone()),
+                            raw: sub.raw(),
+                        },
+                        body,
+                        Some((sub.clone(), outgoing.clone(), base_url.to_owned())),
+                    );
+                }
+                // Email, SMS, application and Lambda endpoints are not reached from here.
+                _ => {}
             }
-            "http" | "https" => {
-                let body = if sub.raw() {
-                    outgoing.message_for(&sub.protocol).to_owned()
-                } else {
-                    envelope(base_url, sub, outgoing).to_string()
-                };
-                delivery::spawn_post(
-                    state,
-                    sub.endpoint.clone(),
-                    delivery::Headers {
-                        message_type: "Notification",
-                        message_id: outgoing.message_id.clone(),
-                        topic_arn: outgoing.topic_arn.clone(),
-                        subscription_arn: Some(sub.arn.clone()),
-                        raw: sub.raw(),
-                    },
-                    body,
-                    Some((sub.clone(), outgoing.clone(), base_url.to_owned())),
-                );
-            }
-            // Email, SMS, application and Lambda endpoints are not reached from here.
-            _ => {}
         }
     }
+    // The first poll of a delivery appends its message to the SQS log (up to the wait for
+    // durability): polling them once in order keeps each queue's messages in publish order.
+    for delivery in &mut sqs_deliveries {
+        let _ = futures::poll!(std::pin::Pin::new(delivery));
+    }
+    futures::future::join_all(sqs_deliveries).await;
 }
 
 /// Publishes one message from inside the server (trail notifications).
@@ -518,17 +551,18 @@ pub async fn publish_batch(call: &Call<'_>) -> Result<Option<String>, SnsError> 
     }
     let mut successful = XmlWriter::new();
     let mut failed = XmlWriter::new();
+    let mut accepted = Vec::with_capacity(entries.len());
     for entry in &entries {
         let id = entry.get("Id").unwrap_or("");
         match parse_outgoing(&topic, entry) {
             Ok(outgoing) => {
-                fan_out(call.state, &call.base_url, &outgoing).await;
                 successful
                     .open("member")
                     .elem("Id", id)
                     .elem("MessageId", &outgoing.message_id)
                     .opt_elem("SequenceNumber", outgoing.sequence_number.as_deref())
                     .close("member");
+                accepted.push(outgoing);
             }
             Err(err) => {
                 failed
@@ -541,6 +575,7 @@ pub async fn publish_batch(call: &Call<'_>) -> Result<Option<String>, SnsError> 
             }
         }
     }
+    fan_out_all(call.state, &call.base_url, &accepted).await;
     let mut xml = XmlWriter::new();
     xml.open("Successful")
         .raw(&successful.finish())

@@ -1,9 +1,24 @@
-//! Message signatures: SNS signs every envelope over AWS's canonical string with
-//! SHA256withRSA (`SignatureVersion` 2; version 1's SHA1withRSA is not available), and publishes the certificate at
-//! [`CERT_PATH`]. The RSA key and its self-signed X.509 certificate are made once and kept
-//! in the metadata store (table `sns.signing`).
+//! Message signatures: SNS signs every envelope over AWS's canonical string with the topic's
+//! `SignatureVersion` — `1` (AWS's default) is SHA1withRSA, `2` SHA256withRSA — and publishes
+//! the certificate at [`CERT_PATH`]. The RSA key and its self-signed X.509 certificate are made
+//! once and kept in the metadata store (table `sns.signing`).
+//!
+//! # Two RSA implementations
+//! aws-lc-rs signs version 2; its public API signs PKCS#1 v1.5 only with SHA-256 and longer
+//! digests (SHA-1 is there for verification only), so version 1 is signed by the `rsa` crate
+//! over the same PKCS#8 key. That crate's private-key operations are not constant time
+//! (RUSTSEC-2023-0071, the "Marvin" timing side channel). We accept it for this use: signing
+//! runs with blinding (`sign_with_rng`), in the server's delivery path, where the time of one
+//! signature is hidden in the request, journal fsync and HTTP delivery times of the
+//! background task around it and no caller observes it directly; the key signs only this
+//! server's own SNS envelopes (it decrypts nothing and guards no TLS session). A deployment
+//! that cannot accept that sets its topics' `SignatureVersion` to `2`.
+//!
+//! An RSA-2048 signature costs about half a millisecond of CPU, so a message is signed once
+//! and the signature shared by every subscription it goes to ([`SignatureCache`]): the signed
+//! fields are the same for all of them (`UnsubscribeURL` is not signed).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -11,8 +26,10 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::Engine as _;
 use opentrail_meta::Meta;
+use rsa::pkcs8::DecodePrivateKey as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 
 /// Where opentrail serves the signing certificate (PEM).
 pub const CERT_PATH: &str = "/_opentrail/sns/cert.pem";
@@ -25,10 +42,42 @@ struct Stored {
     cert: String,
 }
 
-/// The signing key and its certificate.
+/// The signing key (for both implementations) and its certificate.
 pub struct Signer {
     pair: KeyPair,
+    /// The same key for SHA1withRSA (version 1).
+    sha1_key: rsa::RsaPrivateKey,
     cert_der: Vec<u8>,
+}
+
+impl Signer {
+    fn new(pkcs8: &[u8], cert_der: Vec<u8>) -> Result<Signer, String> {
+        let pair = KeyPair::from_pkcs8(pkcs8).map_err(|e| e.to_string())?;
+        let sha1_key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|e| e.to_string())?;
+        Ok(Signer {
+            pair,
+            sha1_key,
+            cert_der,
+        })
+    }
+
+    /// The base64 signature of `canonical` for `version` (`"2"`: SHA256withRSA, else
+    /// SHA1withRSA).
+    fn sign(&self, version: &str, canonical: &[u8]) -> Result<String, String> {
+        let bytes = if version == "2" {
+            sign_bytes(&self.pair, &signature::RSA_PKCS1_SHA256, canonical)?
+        } else {
+            let digest = sha1::Sha1::digest(canonical);
+            self.sha1_key
+                .sign_with_rng(
+                    &mut rsa::rand_core::OsRng,
+                    rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
+                    &digest,
+                )
+                .map_err(|e| e.to_string())?
+        };
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
 }
 
 static SIGNER: OnceLock<Option<Signer>> = OnceLock::new();
@@ -53,8 +102,7 @@ fn load_or_create(meta: &Meta) -> Result<Signer, String> {
     if let Ok(Some(stored)) = meta.get::<Stored>(TABLE, "key") {
         let pkcs8 = b64.decode(&stored.pkcs8).map_err(|e| e.to_string())?;
         let cert_der = b64.decode(&stored.cert).map_err(|e| e.to_string())?;
-        let pair = KeyPair::from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
-        return Ok(Signer { pair, cert_der });
+        return Signer::new(&pkcs8, cert_der);
     }
     let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
     let pkcs8 = pair.as_der().map_err(|e| e.to_string())?.as_ref().to_vec();
@@ -65,7 +113,7 @@ fn load_or_create(meta: &Meta) -> Result<Signer, String> {
         cert: b64.encode(&cert_der),
     };
     meta.put(TABLE, "key", &stored).map_err(|e| e.to_string())?;
-    Ok(Signer { pair, cert_der })
+    Signer::new(&pkcs8, cert_der)
 }
 
 fn der(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -184,17 +232,50 @@ pub fn canonical_string(envelope: &Map<String, Value>) -> String {
     out
 }
 
-/// Adds `SignatureVersion`, `Signature` and `SigningCertURL` to an envelope. Every envelope
-/// is signed with SHA256withRSA and says `SignatureVersion` 2, whatever the topic asks for:
-/// aws-lc-rs cannot make SHA1withRSA signatures (version 1).
-pub fn sign_envelope(base_url: &str, _requested_version: &str, envelope: &mut Map<String, Value>) {
-    let version = "2";
-    let algorithm: &'static dyn signature::RsaEncoding = &signature::RSA_PKCS1_SHA256;
+/// Signatures already made for one message, by signature version and canonical string: the
+/// subscriptions of a message share them.
+#[derive(Debug, Default)]
+pub struct SignatureCache(Mutex<Vec<(String, [u8; 32], String)>>);
+
+/// Adds `SignatureVersion` (`"2"` when asked for, else `"1"`), `Signature` and
+/// `SigningCertURL` to an envelope, reusing a signature of `cache` for the same signed fields.
+pub fn sign_envelope(
+    base_url: &str,
+    requested_version: &str,
+    envelope: &mut Map<String, Value>,
+    cache: Option<&SignatureCache>,
+) {
+    let version = if requested_version == "2" { "2" } else { "1" };
     let canonical = canonical_string(envelope);
-    let signature = signer()
-        .and_then(|signer| sign_bytes(&signer.pair, algorithm, canonical.as_bytes()).ok())
-        .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes))
-        .unwrap_or_default();
+    let key: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
+    let cached = cache.and_then(|cache| {
+        let entries = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|(v, k, _)| v == version && *k == key)
+            .map(|(_, _, signature)| signature.clone())
+    });
+    let signature = match cached {
+        Some(signature) => signature,
+        None => {
+            let signature = match signer().map(|signer| signer.sign(version, canonical.as_bytes()))
+            {
+                Some(Ok(signature)) => signature,
+                Some(Err(err)) => {
+                    tracing::error!(error = %err, "sns envelope signing failed");
+                    String::new()
+                }
+                None => String::new(),
+            };
+            if let Some(cache) = cache
+                && !signature.is_empty()
+            {
+                let mut entries = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
+                entries.push((version.to_owned(), key, signature.clone()));
+            }
+            signature
+        }
+    };
     envelope.insert("SignatureVersion".into(), json!(version));
     envelope.insert("Signature".into(), json!(signature));
     envelope.insert(
@@ -231,5 +312,30 @@ mod tests {
             pair.public_key().as_ref(),
         );
         assert!(public.verify(b"x", &sig).is_ok());
+    }
+
+    #[test]
+    fn both_signature_versions_verify_with_the_public_key() {
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("key");
+        let pkcs8 = pair.as_der().expect("pkcs8").as_ref().to_vec();
+        let signer = Signer::new(&pkcs8, Vec::new()).expect("signer");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for (version, algorithm) in [
+            (
+                "1",
+                &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            ),
+            ("2", &signature::RSA_PKCS1_2048_8192_SHA256),
+        ] {
+            let sig = b64
+                .decode(signer.sign(version, b"canonical").expect("sign"))
+                .expect("base64");
+            let public = signature::UnparsedPublicKey::new(algorithm, pair.public_key().as_ref());
+            assert!(
+                public.verify(b"canonical", &sig).is_ok(),
+                "version {version}"
+            );
+            assert!(public.verify(b"other", &sig).is_err(), "version {version}");
+        }
     }
 }

@@ -329,6 +329,122 @@ pub fn set_topic_attributes(call: &Call<'_>) -> Result<Option<String>, SnsError>
     Ok(None)
 }
 
+/// The actions a topic policy statement may name (`AddPermission`'s `ActionName`).
+const POLICY_ACTIONS: &[&str] = &[
+    "GetTopicAttributes",
+    "SetTopicAttributes",
+    "AddPermission",
+    "RemovePermission",
+    "DeleteTopic",
+    "Subscribe",
+    "ListSubscriptionsByTopic",
+    "Publish",
+    "Receive",
+];
+
+/// The topic's policy document (its `Policy` attribute, else the default policy).
+fn policy_of(topic: &Topic) -> Result<serde_json::Value, SnsError> {
+    let text = match topic.attributes.get("Policy").filter(|p| !p.is_empty()) {
+        Some(policy) => policy.clone(),
+        None => default_policy(&topic.arn, &topic.account),
+    };
+    let mut policy: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+        SnsError::InvalidParameter("Policy Error: null Reason: Policy is not valid JSON".into())
+    })?;
+    if !policy["Statement"].is_array() {
+        let single = policy["Statement"].take();
+        policy["Statement"] = json!(if single.is_null() {
+            vec![]
+        } else {
+            vec![single]
+        });
+    }
+    Ok(policy)
+}
+
+/// AddPermission: appends a statement `Label` allowing `AWSAccountId`s the `ActionName`s.
+pub fn add_permission(call: &Call<'_>) -> Result<Option<String>, SnsError> {
+    let label = required(call, "Label")?.to_owned();
+    let accounts = call.params.list("AWSAccountId");
+    let actions = call.params.list("ActionName");
+    if accounts.is_empty() {
+        return Err(SnsError::invalid("AWSAccountId"));
+    }
+    if actions.is_empty() {
+        return Err(SnsError::invalid("ActionName"));
+    }
+    let _guard = lock();
+    let mut topic = topic_for(call, "TopicArn")?;
+    let mut policy = policy_of(&topic)?;
+    let statements = policy["Statement"]
+        .as_array_mut()
+        .ok_or(SnsError::Internal)?;
+    if statements
+        .iter()
+        .any(|statement| statement["Sid"].as_str() == Some(label.as_str()))
+    {
+        return Err(SnsError::InvalidParameter(
+            "Statement already exists".into(),
+        ));
+    }
+    if actions
+        .iter()
+        .any(|action| !POLICY_ACTIONS.contains(&action.as_str()))
+    {
+        return Err(SnsError::InvalidParameter(
+            "Policy statement action out of service scope!".into(),
+        ));
+    }
+    let one_or_many = |items: Vec<String>| {
+        if items.len() == 1 {
+            json!(items[0])
+        } else {
+            json!(items)
+        }
+    };
+    let principals = accounts
+        .iter()
+        .map(|account| format!("arn:aws:iam::{account}:root"))
+        .collect();
+    let actions = actions
+        .iter()
+        .map(|action| format!("SNS:{action}"))
+        .collect();
+    statements.push(json!({
+        "Sid": label,
+        "Effect": "Allow",
+        "Principal": {"AWS": one_or_many(principals)},
+        "Action": one_or_many(actions),
+        "Resource": topic.arn,
+    }));
+    topic
+        .attributes
+        .insert("Policy".to_owned(), policy.to_string());
+    store::put_topic(&call.state.meta, &topic)?;
+    Ok(None)
+}
+
+/// RemovePermission: drops the statement `Label` (none such is not an error).
+pub fn remove_permission(call: &Call<'_>) -> Result<Option<String>, SnsError> {
+    let label = required(call, "Label")?.to_owned();
+    let _guard = lock();
+    let mut topic = topic_for(call, "TopicArn")?;
+    let mut policy = policy_of(&topic)?;
+    let statements = policy["Statement"]
+        .as_array_mut()
+        .ok_or(SnsError::Internal)?;
+    let before = statements.len();
+    statements.retain(|statement| statement["Sid"].as_str() != Some(label.as_str()));
+    if statements.len() == before {
+        return Ok(None);
+    }
+    topic
+        .attributes
+        .insert("Policy".to_owned(), policy.to_string());
+    store::put_topic(&call.state.meta, &topic)?;
+    Ok(None)
+}
+
 fn tag_target(call: &Call<'_>) -> Result<Topic, SnsError> {
     let arn = required(call, "ResourceArn")?;
     store::get_topic(&call.state.meta, arn)?
