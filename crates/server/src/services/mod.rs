@@ -21,6 +21,23 @@ use crate::AppState;
 use crate::context::{EventDetails, RequestContext};
 use crate::dispatch::{error_response, unknown_service};
 
+/// The botocore model embedded as `json`, parsed once into `cell`; `None` (logged once) when
+/// it does not load.
+pub(crate) fn embedded_model(
+    cell: &'static std::sync::OnceLock<Option<opentrail_api::ServiceModel>>,
+    json: &str,
+    service: &str,
+) -> Option<&'static opentrail_api::ServiceModel> {
+    cell.get_or_init(|| match opentrail_api::ServiceModel::from_json(json) {
+        Ok(model) => Some(model),
+        Err(err) => {
+            tracing::error!(error = %err, service, "embedded model does not load");
+            None
+        }
+    })
+    .as_ref()
+}
+
 /// Calls the service `route` names. The details are `None` for calls that are not recorded.
 pub async fn call(
     state: &Arc<AppState>,

@@ -58,15 +58,7 @@ const MODEL_JSON: &str = include_str!("../../../models/events-2015-10-07.json");
 
 fn service_model() -> Option<&'static ServiceModel> {
     static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| match ServiceModel::from_json(MODEL_JSON) {
-            Ok(model) => Some(model),
-            Err(err) => {
-                tracing::error!(error = %err, "embedded events model does not load");
-                None
-            }
-        })
-        .as_ref()
+    super::embedded_model(&MODEL, MODEL_JSON, "events")
 }
 
 /// Answers one request.

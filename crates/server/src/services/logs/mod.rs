@@ -55,15 +55,7 @@ const DATA_OPERATIONS: &[&str] = &["PutLogEvents", "GetLogEvents", "FilterLogEve
 
 fn service_model() -> Option<&'static ServiceModel> {
     static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| match ServiceModel::from_json(MODEL_JSON) {
-            Ok(model) => Some(model),
-            Err(err) => {
-                tracing::error!(error = %err, "embedded logs model does not load");
-                None
-            }
-        })
-        .as_ref()
+    super::embedded_model(&MODEL, MODEL_JSON, "logs")
 }
 
 /// The metric datapoints of a data directory (for the CloudWatch metrics service).

@@ -58,15 +58,7 @@ const DATA_OPERATIONS: &[&str] = &[
 
 fn service_model() -> Option<&'static ServiceModel> {
     static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| match ServiceModel::from_json(wire::MODEL_JSON) {
-            Ok(model) => Some(model),
-            Err(err) => {
-                tracing::error!(error = %err, "embedded sqs model does not load");
-                None
-            }
-        })
-        .as_ref()
+    super::embedded_model(&MODEL, wire::MODEL_JSON, "sqs")
 }
 
 /// Wipes every queue (the development reset). Call from `AppState::reset`.
