@@ -3,7 +3,9 @@
 //! Requests are `POST /` with `X-Amz-Target` and a JSON object body (an empty body means
 //! `{}`). Responses carry `content-type: application/x-amz-json-1.x` and `x-amzn-RequestId`;
 //! errors are `{"__type": code, "message": text}` with the code repeated in
-//! `x-amzn-ErrorType`, which is what botocore reads.
+//! `x-amzn-ErrorType`, which is what botocore reads. For an `awsQueryCompatible` service
+//! (one that used to speak awsQuery, such as CloudWatch) [`with_query_error_header`] adds
+//! `x-amzn-query-error: <code>;<Sender|Receiver>`, from which botocore takes the query code.
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -16,6 +18,8 @@ use crate::protocol::Protocol;
 pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 /// The header that repeats the error code on JSON error responses.
 pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+/// The header that carries the awsQuery code and fault of an `awsQueryCompatible` service.
+pub const QUERY_ERROR_HEADER: &str = "x-amzn-query-error";
 
 /// A JSON response with the protocol's content type and the request id header.
 pub fn json_response(
@@ -50,6 +54,20 @@ pub fn json_error_response(
         .headers_mut()
         .insert(ERROR_TYPE_HEADER, header_value(&err.code));
     response
+}
+
+/// Adds `x-amzn-query-error: <code>;<Sender|Receiver>` (`Receiver` for 5xx) to an error
+/// response of an `awsQueryCompatible` service.
+pub fn with_query_error_header(response: &mut Response<Bytes>, err: &ApiError) {
+    let fault = if err.is_sender_fault() {
+        "Sender"
+    } else {
+        "Receiver"
+    };
+    response.headers_mut().insert(
+        QUERY_ERROR_HEADER,
+        header_value(&format!("{};{fault}", err.code)),
+    );
 }
 
 /// Parses an awsJson request body: empty means `{}`; anything but a JSON object is a
@@ -120,6 +138,24 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({"__type": "TrailNotFoundException", "message": "Unknown trail: x"})
+        );
+    }
+
+    #[test]
+    fn query_error_header() {
+        let err = ApiError::client("InvalidParameterValue", "bad period");
+        let mut response = json_error_response(&err, "r", Protocol::AwsJson10);
+        with_query_error_header(&mut response, &err);
+        assert_eq!(
+            response.headers()["x-amzn-query-error"],
+            "InvalidParameterValue;Sender"
+        );
+        let internal = ApiError::internal();
+        let mut response = json_error_response(&internal, "r", Protocol::AwsJson10);
+        with_query_error_header(&mut response, &internal);
+        assert_eq!(
+            response.headers()["x-amzn-query-error"],
+            "InternalFailure;Receiver"
         );
     }
 

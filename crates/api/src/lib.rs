@@ -2,9 +2,12 @@
 //!
 //! The real `aws` CLI, boto3 and the AWS SDKs talk to one listener for every service. This crate
 //! tells which service and protocol a request is for, verifies its SigV4 signature, decodes its
-//! body (awsJson, awsQuery forms, aws-chunked uploads), checks input against the botocore
-//! service model, and shapes responses and errors the way each AWS protocol expects them.
-//! It never panics on untrusted input: every decoder returns an error instead.
+//! body (awsJson, Smithy RPC v2 CBOR, awsQuery forms, aws-chunked uploads), checks input
+//! against the botocore service model, and shapes responses and errors the way each AWS
+//! protocol expects them. Whatever the protocol, a service sees its input and produces its
+//! output as the JSON value an awsJson body would carry; the CBOR and awsQuery codecs translate,
+//! directed by the model. It never panics on untrusted input: every decoder returns an error
+//! instead.
 //!
 //! # Layout
 //!
@@ -14,27 +17,40 @@
 //! - [`sign`]: client-side SigV4 signing for opentrail's own clients (checked against [`verify`])
 //! - [`chunked`]: `aws-chunked` body decoding with optional chunk-signature verification
 //! - [`json`]: awsJson 1.0 / 1.1 request parsing and response framing
-//! - [`xml`]: a small escaping XML writer, S3 and awsQuery error bodies, form parameter parsing
-//! - [`model`]: botocore-model-driven input validation with AWS's Coral-style messages
+//! - [`cbor`]: Smithy RPC v2 CBOR: a complete CBOR decoder into JSON, shape-directed encoding,
+//!   responses and errors
+//! - [`query`]: awsQuery form parameters into the awsJson-shaped input, output into result XML
+//! - [`xml`]: a small escaping XML writer, S3 and awsQuery bodies, form parameter parsing
+//! - [`model`]: the botocore service model: operations, shapes, serialization traits and
+//!   errors, and input validation with AWS's Coral-style messages
+//! - `timestamp` (private): epoch seconds ⇄ ISO 8601 for the codecs
 
 #![deny(clippy::unwrap_used)]
 
+pub mod cbor;
 pub mod chunked;
 pub mod error;
 pub mod json;
 pub mod model;
 pub mod protocol;
+pub mod query;
 pub mod sign;
 pub mod sigv4;
+mod timestamp;
 pub mod xml;
+
+pub use cbor::{cbor_error_response, decode as decode_cbor};
 
 pub use chunked::{
     ChunkSigner, DecodedChunks, decode_aws_chunked, decoded_content_length, is_aws_chunked,
 };
 pub use error::ApiError;
-pub use json::{json_error_response, json_response, parse_json_body};
-pub use model::ServiceModel;
+pub use json::{json_error_response, json_response, parse_json_body, with_query_error_header};
+pub use model::{ErrorShape, ServiceModel};
 pub use protocol::{Protocol, Route, route};
 pub use sign::{Credentials, SignError, SigningParams, sign_request};
 pub use sigv4::{AuthError, SecretLookup, Verified, verify};
-pub use xml::{XmlWriter, parse_query_params, query_error_response, s3_error_response};
+pub use xml::{
+    XmlWriter, parse_query_params, query_error_response, query_response, query_response_wrapped,
+    s3_error_response,
+};

@@ -1,4 +1,11 @@
-//! Input validation driven by a botocore service model (`service-2.json`).
+//! A botocore service model (`service-2.json`) and input validation driven by it.
+//!
+//! [`ServiceModel`] keeps a reduced form of the model: operations with their input and output
+//! shapes (and awsQuery `resultWrapper`), error shapes with their wire code, status and fault,
+//! and per shape what validation and the codecs need — constraints, integer/long and
+//! float/double widths, and the serialization traits (`locationName`, `flattened`,
+//! `timestampFormat`) merged from each member reference over its target shape, as botocore
+//! does. The codecs that use them live in [`crate::cbor`] and [`crate::query`].
 //!
 //! [`ServiceModel::validate_input`] walks an operation's input shape the way AWS's Coral
 //! front end does and reports constraint failures in its wording:
@@ -24,13 +31,37 @@ use crate::json::json_kind;
 /// At most this many constraint failures are spelled out in one message.
 const MAX_LISTED_ERRORS: usize = 10;
 
-/// A botocore service model reduced to what validation needs.
+/// A botocore service model reduced to what validation and the codecs need.
 #[derive(Debug, Clone)]
 pub struct ServiceModel {
     metadata: Metadata,
-    /// Operation name → input shape name (if any), in model order.
-    operations: Vec<(String, Option<String>)>,
+    /// Operations in model order.
+    operations: Vec<Operation>,
     shapes: HashMap<String, Shape>,
+    /// Error shapes (those with an `error` or `exception` trait), in model order.
+    errors: Vec<ErrorShape>,
+}
+
+#[derive(Debug, Clone)]
+struct Operation {
+    name: String,
+    input: Option<String>,
+    output: Option<String>,
+    /// awsQuery `resultWrapper` of the output, e.g. `DescribeAlarmsResult`.
+    result_wrapper: Option<String>,
+}
+
+/// A modeled error: what botocore maps an error code to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorShape {
+    /// The shape name, e.g. `DashboardNotFoundError`.
+    pub shape: String,
+    /// The wire code (`error.code`, falling back to the shape name), e.g. `ResourceNotFound`.
+    pub code: String,
+    /// `error.httpStatusCode`, 400 when the model has none.
+    pub http_status: u16,
+    /// `error.senderFault`; when absent, whether the status is below 500.
+    pub sender_fault: bool,
 }
 
 /// The model's `metadata` block.
@@ -48,22 +79,83 @@ pub struct Metadata {
     pub signing_name: Option<String>,
     /// `xmlNamespace` for awsQuery responses.
     pub xml_namespace: Option<String>,
+    /// Whether the metadata has `awsQueryCompatible`: the service used to speak awsQuery, and
+    /// its JSON/CBOR errors carry the query code in `x-amzn-query-error`.
+    pub query_compatible: bool,
+}
+
+/// A reference to a shape from a structure member, a list member or a map key or value, with
+/// the serialization traits of the reference merged over those of its target shape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShapeRef {
+    /// The target shape name.
+    pub(crate) shape: String,
+    /// `locationName`: the member's name on the wire (XML element, query parameter part).
+    pub(crate) location_name: Option<String>,
+    /// `flattened` on the reference or on the target list or map.
+    pub(crate) flattened: bool,
+    /// `timestampFormat` on the reference or on the target timestamp.
+    pub(crate) timestamp_format: Option<String>,
+}
+
+impl ShapeRef {
+    fn parse(reference: &Value) -> Option<ShapeRef> {
+        Some(ShapeRef {
+            shape: reference.get("shape").and_then(Value::as_str)?.to_owned(),
+            location_name: reference
+                .get("locationName")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            flattened: reference.get("flattened").and_then(Value::as_bool) == Some(true),
+            timestamp_format: reference
+                .get("timestampFormat")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// A reference with no traits of its own, e.g. to an operation's output shape.
+    pub(crate) fn to(shape: &str) -> ShapeRef {
+        ShapeRef {
+            shape: shape.to_owned(),
+            ..ShapeRef::default()
+        }
+    }
+
+    /// Adds the target shape's own traits where the reference has none.
+    fn merge(&mut self, target: &ShapeTraits) {
+        if self.location_name.is_none() {
+            self.location_name.clone_from(&target.location_name);
+        }
+        self.flattened |= target.flattened;
+        if self.timestamp_format.is_none() {
+            self.timestamp_format.clone_from(&target.timestamp_format);
+        }
+    }
+}
+
+/// Serialization traits declared on a shape itself, merged into every reference to it.
+#[derive(Debug, Clone, Default)]
+struct ShapeTraits {
+    location_name: Option<String>,
+    flattened: bool,
+    timestamp_format: Option<String>,
 }
 
 #[derive(Debug, Clone)]
-enum Shape {
+pub(crate) enum Shape {
     Structure {
-        /// (member name, target shape), in model order.
-        members: Vec<(String, String)>,
+        /// (member name, reference), in model order.
+        members: Vec<(String, ShapeRef)>,
         required: Vec<String>,
     },
     List {
-        member: String,
+        member: ShapeRef,
         length: Range,
     },
     Map {
-        key: String,
-        value: String,
+        key: ShapeRef,
+        value: ShapeRef,
         length: Range,
     },
     String {
@@ -75,6 +167,8 @@ enum Shape {
         value: Range,
     },
     Float {
+        /// 32 for `float`, 64 for `double`.
+        bits: u32,
         value: Range,
     },
     Boolean,
@@ -85,7 +179,7 @@ enum Shape {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Range {
+pub(crate) struct Range {
     min: Option<f64>,
     max: Option<f64>,
 }
@@ -118,6 +212,7 @@ impl ServiceModel {
             signing_name: text_field(&metadata_value, "signingName")
                 .or_else(|| text_field(&metadata_value, "endpointPrefix")),
             xml_namespace: text_field(&metadata_value, "xmlNamespace"),
+            query_compatible: metadata_value.get("awsQueryCompatible").is_some(),
         };
 
         let operations_value = object
@@ -127,12 +222,23 @@ impl ServiceModel {
         let operations = operations_value
             .iter()
             .map(|(name, operation)| {
-                let input = operation
-                    .get("input")
-                    .and_then(|input| input.get("shape"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                (name.clone(), input)
+                let shape_of = |field: &str| {
+                    operation
+                        .get(field)
+                        .and_then(|reference| reference.get("shape"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                };
+                Operation {
+                    name: name.clone(),
+                    input: shape_of("input"),
+                    output: shape_of("output"),
+                    result_wrapper: operation
+                        .get("output")
+                        .and_then(|output| output.get("resultWrapper"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                }
             })
             .collect();
 
@@ -141,13 +247,21 @@ impl ServiceModel {
             .and_then(Value::as_object)
             .ok_or_else(|| "service model has no shapes object".to_owned())?;
         let mut shapes = HashMap::with_capacity(shapes_value.len());
+        let mut traits = HashMap::with_capacity(shapes_value.len());
+        let mut errors = Vec::new();
         for (name, shape) in shapes_value {
             shapes.insert(name.clone(), parse_shape(name, shape)?);
+            traits.insert(name.as_str(), parse_traits(shape));
+            if let Some(error) = parse_error(name, shape) {
+                errors.push(error);
+            }
         }
+        merge_traits(&mut shapes, &traits);
         let model = ServiceModel {
             metadata,
             operations,
             shapes,
+            errors,
         };
         model.check_references()?;
         Ok(model)
@@ -166,20 +280,20 @@ impl ServiceModel {
             match shape {
                 Shape::Structure { members, .. } => {
                     for (_, target) in members {
-                        missing(name, target)?;
+                        missing(name, &target.shape)?;
                     }
                 }
-                Shape::List { member, .. } => missing(name, member)?,
+                Shape::List { member, .. } => missing(name, &member.shape)?,
                 Shape::Map { key, value, .. } => {
-                    missing(name, key)?;
-                    missing(name, value)?;
+                    missing(name, &key.shape)?;
+                    missing(name, &value.shape)?;
                 }
                 _ => {}
             }
         }
-        for (operation, input) in &self.operations {
-            if let Some(input) = input {
-                missing(operation, input)?;
+        for operation in &self.operations {
+            for shape in [&operation.input, &operation.output].into_iter().flatten() {
+                missing(&operation.name, shape)?;
             }
         }
         Ok(())
@@ -194,26 +308,71 @@ impl ServiceModel {
     pub fn operation_names(&self) -> Vec<&str> {
         self.operations
             .iter()
-            .map(|(name, _)| name.as_str())
+            .map(|operation| operation.name.as_str())
             .collect()
     }
 
     /// Whether the model defines `name`.
     pub fn has_operation(&self, name: &str) -> bool {
-        self.operations.iter().any(|(known, _)| known == name)
+        self.operation(name).is_some()
+    }
+
+    fn operation(&self, name: &str) -> Option<&Operation> {
+        self.operations.iter().find(|known| known.name == name)
     }
 
     /// The input shape name of an operation, if it has one.
     pub fn input_shape(&self, operation: &str) -> Option<&str> {
-        self.operations
+        self.operation(operation)
+            .and_then(|operation| operation.input.as_deref())
+    }
+
+    /// The output shape name of an operation, if it has one.
+    pub fn output_shape(&self, operation: &str) -> Option<&str> {
+        self.operation(operation)
+            .and_then(|operation| operation.output.as_deref())
+    }
+
+    /// The awsQuery element that wraps an operation's output: the model's `resultWrapper`,
+    /// `{Op}Result` when it has none; `None` when the operation has no output shape.
+    pub fn result_wrapper(&self, operation: &str) -> Option<String> {
+        let operation = self.operation(operation)?;
+        operation.output.as_ref()?;
+        Some(
+            operation
+                .result_wrapper
+                .clone()
+                .unwrap_or_else(|| format!("{}Result", operation.name)),
+        )
+    }
+
+    /// Whether the service is `awsQueryCompatible` (errors carry `x-amzn-query-error`).
+    pub fn is_query_compatible(&self) -> bool {
+        self.metadata.query_compatible
+    }
+
+    /// The modeled error with wire code (or shape name) `code`, if any.
+    pub fn error_shape(&self, code: &str) -> Option<&ErrorShape> {
+        self.errors
             .iter()
-            .find(|(known, _)| known == operation)
-            .and_then(|(_, input)| input.as_deref())
+            .find(|error| error.code == code)
+            .or_else(|| self.errors.iter().find(|error| error.shape == code))
+    }
+
+    /// An [`ApiError`] with the status the model gives `code` (400 for an unmodeled code).
+    pub fn modeled_error(&self, code: &str, message: impl Into<String>) -> ApiError {
+        let status = self
+            .error_shape(code)
+            .and_then(|error| http::StatusCode::from_u16(error.http_status).ok())
+            .unwrap_or(http::StatusCode::BAD_REQUEST);
+        ApiError::new(code, status, message)
     }
 
     /// Checks `input` (the parsed JSON body) against the operation's input shape.
     pub fn validate_input(&self, operation: &str, input: &Value) -> Result<(), ApiError> {
-        let Some((_, input_shape)) = self.operations.iter().find(|(known, _)| known == operation)
+        let Some(Operation {
+            input: input_shape, ..
+        }) = self.operation(operation)
         else {
             return Err(ApiError::client(
                 "UnknownOperationException",
@@ -248,7 +407,8 @@ impl ServiceModel {
         }
     }
 
-    fn shape(&self, name: &str) -> &Shape {
+    /// The shape called `name`; [`Shape::Any`] for a name the model lacks.
+    pub(crate) fn shape(&self, name: &str) -> &Shape {
         self.shapes.get(name).unwrap_or(&Shape::Any)
     }
 
@@ -276,7 +436,7 @@ impl ServiceModel {
                     }
                 }
                 Some(member_value) => {
-                    self.validate(target, member_value, &member_path, violations)?
+                    self.validate(&target.shape, member_value, &member_path, violations)?
                 }
             }
         }
@@ -310,7 +470,7 @@ impl ServiceModel {
                         continue;
                     }
                     let item_path = format!("{}.{}.member", display_path(path), index + 1);
-                    self.validate(member, item, &item_path, violations)?;
+                    self.validate(&member.shape, item, &item_path, violations)?;
                 }
             }
             Shape::Map {
@@ -325,13 +485,13 @@ impl ServiceModel {
                 for (entry_key, entry_value) in entries {
                     let entry_path = format!("{}.{entry_key}", display_path(path));
                     self.validate(
-                        key,
+                        &key.shape,
                         &Value::String(entry_key.clone()),
                         &entry_path,
                         violations,
                     )?;
                     if !entry_value.is_null() {
-                        self.validate(value_shape, entry_value, &entry_path, violations)?;
+                        self.validate(&value_shape.shape, entry_value, &entry_path, violations)?;
                     }
                 }
             }
@@ -361,7 +521,12 @@ impl ServiceModel {
                 #[allow(clippy::cast_precision_loss)]
                 check_value(number as f64, *range, &mut violate);
             }
-            Shape::Float { value: range } => {
+            Shape::Float { value: range, .. } => {
+                // The JSON protocols carry the non-finite doubles as these strings; whether
+                // such a value is allowed is the service's to decide.
+                if matches!(value.as_str(), Some("NaN" | "Infinity" | "-Infinity")) {
+                    return Ok(());
+                }
                 let Some(number) = value.as_f64() else {
                     return Err(type_mismatch(path, "a number", value));
                 };
@@ -397,12 +562,10 @@ fn parse_shape(name: &str, shape: &Value) -> Result<Shape, String> {
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("shape {name} has no type"))?;
-    let target = |field: &str| -> Result<String, String> {
+    let target = |field: &str| -> Result<ShapeRef, String> {
         shape
             .get(field)
-            .and_then(|reference| reference.get("shape"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+            .and_then(ShapeRef::parse)
             .ok_or_else(|| format!("{kind} shape {name} has no {field}.shape"))
     };
     if shape.get("document").and_then(Value::as_bool) == Some(true) {
@@ -417,8 +580,7 @@ fn parse_shape(name: &str, shape: &Value) -> Result<Shape, String> {
                     members
                         .iter()
                         .filter_map(|(member, reference)| {
-                            let target = reference.get("shape").and_then(Value::as_str)?;
-                            Some((member.clone(), target.to_owned()))
+                            Some((member.clone(), ShapeRef::parse(reference)?))
                         })
                         .collect()
                 })
@@ -463,7 +625,12 @@ fn parse_shape(name: &str, shape: &Value) -> Result<Shape, String> {
             bits: 64,
             value: Range::from_shape(shape),
         },
-        "float" | "double" => Shape::Float {
+        "float" => Shape::Float {
+            bits: 32,
+            value: Range::from_shape(shape),
+        },
+        "double" => Shape::Float {
+            bits: 64,
             value: Range::from_shape(shape),
         },
         "boolean" => Shape::Boolean,
@@ -471,6 +638,69 @@ fn parse_shape(name: &str, shape: &Value) -> Result<Shape, String> {
         "blob" => Shape::Blob,
         _ => Shape::Any,
     })
+}
+
+/// The serialization traits a shape declares on itself.
+fn parse_traits(shape: &Value) -> ShapeTraits {
+    ShapeTraits {
+        location_name: shape
+            .get("locationName")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        flattened: shape.get("flattened").and_then(Value::as_bool) == Some(true),
+        timestamp_format: shape
+            .get("timestampFormat")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    }
+}
+
+/// The error a structure shape models, if it has an `error` or `exception` trait.
+fn parse_error(name: &str, shape: &Value) -> Option<ErrorShape> {
+    let error = shape.get("error");
+    if error.is_none() && shape.get("exception").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let field = |key: &str| error.and_then(|error| error.get(key));
+    let http_status = field("httpStatusCode")
+        .and_then(Value::as_u64)
+        .and_then(|status| u16::try_from(status).ok())
+        .unwrap_or(400);
+    Some(ErrorShape {
+        shape: name.to_owned(),
+        code: field("code")
+            .and_then(Value::as_str)
+            .unwrap_or(name)
+            .to_owned(),
+        http_status,
+        sender_fault: field("senderFault")
+            .and_then(Value::as_bool)
+            .unwrap_or(http_status < 500),
+    })
+}
+
+/// Merges each target shape's own traits into every reference to it, as botocore does.
+fn merge_traits(shapes: &mut HashMap<String, Shape>, traits: &HashMap<&str, ShapeTraits>) {
+    let merge = |reference: &mut ShapeRef| {
+        if let Some(target) = traits.get(reference.shape.as_str()) {
+            reference.merge(target);
+        }
+    };
+    for shape in shapes.values_mut() {
+        match shape {
+            Shape::Structure { members, .. } => {
+                members
+                    .iter_mut()
+                    .for_each(|(_, reference)| merge(reference));
+            }
+            Shape::List { member, .. } => merge(member),
+            Shape::Map { key, value, .. } => {
+                merge(key);
+                merge(value);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn fits(number: i64, bits: u32) -> bool {

@@ -185,12 +185,30 @@ pub fn query_response(
     request_id: &str,
     result_xml: Option<&str>,
 ) -> Response<Bytes> {
+    query_response_wrapped(
+        operation,
+        &format!("{operation}Result"),
+        xmlns,
+        request_id,
+        result_xml,
+    )
+}
+
+/// [`query_response`] with the result element named `result_wrapper` (the model's
+/// `resultWrapper`) instead of `{Op}Result`.
+pub fn query_response_wrapped(
+    operation: &str,
+    result_wrapper: &str,
+    xmlns: &str,
+    request_id: &str,
+    result_xml: Option<&str>,
+) -> Response<Bytes> {
     let response_name = format!("{operation}Response");
-    let result_name = format!("{operation}Result");
+    let result_name = result_wrapper;
     let mut xml = XmlWriter::new();
     xml.decl().open_with_ns(&response_name, xmlns);
     if let Some(result) = result_xml {
-        xml.open(&result_name).raw(result).close(&result_name);
+        xml.open(result_name).raw(result).close(result_name);
     }
     xml.open("ResponseMetadata")
         .elem("RequestId", request_id)
