@@ -124,7 +124,7 @@ pub fn unknown_service(route: &Route, request_id: &str) -> Response<Bytes> {
         "UnknownServiceException",
         StatusCode::BAD_REQUEST,
         format!(
-            "service {:?} is not offered by this server; opentrail serves cloudtrail, s3, sns and sqs",
+            "service {:?} is not offered by this server; opentrail serves cloudtrail, cloudtrail-data, s3, sns, sqs, events, logs and monitoring",
             route.service
         ),
     );

@@ -3,6 +3,7 @@
 //! [`EventDetails`] of the call for its CloudTrail record.
 
 pub mod cloudtrail;
+pub mod cloudwatch;
 pub mod events;
 pub mod ingest;
 pub mod logs;
@@ -55,6 +56,7 @@ pub async fn call(
         "events" => events::handle(state, ctx, route, parts, body).await,
         "logs" => logs::handle(state, ctx, route, parts, body).await,
         "cloudtrail-data" => ingest::handle(state, ctx, route, parts, body).await,
+        "monitoring" => cloudwatch::handle(state, ctx, route, parts, body).await,
         _ => (unknown_service(route, &ctx.request_id), None),
     }
 }

@@ -90,5 +90,6 @@ pub fn spawn_all(state: Arc<AppState>) {
     state.workers.add(handle);
     crate::services::events::spawn_workers(&state);
     crate::services::logs::spawn_workers(&state);
+    crate::services::cloudwatch::spawn_workers(&state);
     crate::services::ingest::spawn_workers(&state);
 }

@@ -258,7 +258,7 @@ async fn deliver(
             // FIFO queue without content-based deduplication refuses the message.
             send_sqs(state, (region, account, resource), body, Map::new(), group).await
         }
-        "sns" => sns::publish::publish_internal(state, &sns::base_url(), arn, &body)
+        "sns" => sns::publish::publish_internal(state, &sns::base_url(), arn, &body, None)
             .await
             .map(|_| ())
             .map_err(|err| match err.aws_code() {

@@ -274,6 +274,9 @@ impl EventStore {
             batch.insert(&self.meta, KEY_TRAIL_APPLIED, applied.to_be_bytes());
         }
         batch.commit()?;
+        if !samples.is_empty() {
+            self.metrics.committed();
+        }
         *last_seq = seq;
         Ok(stats)
     }

@@ -95,6 +95,7 @@ pub fn samples(
                         .unit
                         .clone()
                         .unwrap_or_else(|| "None".to_owned()),
+                    stats: None,
                 };
                 match &extracted {
                     Some(extracted) => {

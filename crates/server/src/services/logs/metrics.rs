@@ -8,7 +8,10 @@
 //!
 //! # Keyspaces (in the logs database, see [`super::events`])
 //! - `metrics`: `series key | timestamp u64 BE (i64 + 2^63) | unique u64 BE` →
-//!   `value f64 BE | unit (UTF-8)`.
+//!   `value f64 BE | unit (UTF-8)` for one raw value, or
+//!   `sum f64 BE | 0x00 | sample count f64 BE | sum f64 BE | minimum f64 BE | maximum f64 BE |
+//!   unit (UTF-8)` for a statistic set (PutMetricData `StatisticValues`, or a value sent with a
+//!   count). Units never start with a 0x00 byte, so the two forms cannot be confused.
 //! - `series`: `series key` → the JSON of a [`Series`] (its identity and latest unit), one per
 //!   metric ever recorded.
 //!
@@ -38,6 +41,39 @@ pub struct Sample {
     pub timestamp_ms: i64,
     pub value: f64,
     /// A CloudWatch StandardUnit (`None` when the filter named none).
+    pub unit: String,
+    /// Set when the sample stands for several values at once (a statistic set); `value`
+    /// is then unused and the set carries count, sum, minimum and maximum.
+    pub stats: Option<StatSet>,
+}
+
+/// Several values summarised: PutMetricData `StatisticValues`, or one value sent with a count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StatSet {
+    pub sample_count: f64,
+    pub sum: f64,
+    pub minimum: f64,
+    pub maximum: f64,
+}
+
+impl StatSet {
+    /// No values: a PutMetricData datum without any makes its metric known and adds no
+    /// datapoint.
+    pub const EMPTY: StatSet = StatSet {
+        sample_count: 0.0,
+        sum: 0.0,
+        minimum: 0.0,
+        maximum: 0.0,
+    };
+}
+
+/// One stored sample as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSample {
+    pub timestamp_ms: i64,
+    /// The raw value (the sum for a statistic set).
+    pub value: f64,
+    pub stats: Option<StatSet>,
     pub unit: String,
 }
 
@@ -84,6 +120,8 @@ pub struct MetricStore {
     series: Keyspace,
     /// Makes sample keys unique; seeded from the clock so it keeps growing across restarts.
     unique: AtomicU64,
+    /// Woken after samples commit, so alarm evaluation can look at new data at once.
+    changed: tokio::sync::Notify,
 }
 
 fn push_part(key: &mut Vec<u8>, part: &str) {
@@ -134,6 +172,7 @@ impl MetricStore {
             samples,
             series,
             unique: AtomicU64::new(seed),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -145,7 +184,20 @@ impl MetricStore {
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         self.stage(&mut batch, samples);
         batch.commit()?;
+        self.committed();
         Ok(())
+    }
+
+    /// Tells the waiter of [`MetricStore::changed`] that samples committed. Writers that stage
+    /// samples into their own batch call it after the commit.
+    pub(crate) fn committed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Resolves after the next commit of samples (or at once if one happened since the last
+    /// wait).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Adds samples to a batch another write commits.
@@ -162,8 +214,17 @@ impl MetricStore {
             let mut key = prefix.clone();
             key.extend_from_slice(&biased(sample.timestamp_ms).to_be_bytes());
             key.extend_from_slice(&self.unique.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-            let mut value = Vec::with_capacity(8 + sample.unit.len());
-            value.extend_from_slice(&sample.value.to_bits().to_be_bytes());
+            let mut value = Vec::with_capacity(41 + sample.unit.len());
+            match sample.stats {
+                None => value.extend_from_slice(&sample.value.to_bits().to_be_bytes()),
+                Some(stats) => {
+                    value.extend_from_slice(&stats.sum.to_bits().to_be_bytes());
+                    value.push(0);
+                    for part in [stats.sample_count, stats.sum, stats.minimum, stats.maximum] {
+                        value.extend_from_slice(&part.to_bits().to_be_bytes());
+                    }
+                }
+            }
             value.extend_from_slice(sample.unit.as_bytes());
             batch.insert(&self.samples, key, value);
             seen.insert(prefix, sample);
@@ -183,8 +244,7 @@ impl MetricStore {
         }
     }
 
-    /// The raw samples of one metric with `start_ms <= timestamp < end_ms`, in time order:
-    /// `(timestamp_ms, value, unit)`.
+    /// The stored samples of one metric with `start_ms <= timestamp < end_ms`, in time order.
     #[allow(clippy::too_many_arguments)]
     pub fn samples(
         &self,
@@ -195,7 +255,7 @@ impl MetricStore {
         dimensions: &BTreeMap<String, String>,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<(i64, f64, String)>, LogsError> {
+    ) -> Result<Vec<StoredSample>, LogsError> {
         if start_ms >= end_ms {
             return Ok(Vec::new());
         }
@@ -217,17 +277,36 @@ impl MetricStore {
                 .get(..8)
                 .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
                 .ok_or_else(corrupt)?;
-            out.push((
-                unbiased(u64::from_be_bytes(time_bytes)),
-                f64::from_bits(u64::from_be_bytes(value_bytes)),
-                String::from_utf8_lossy(&value[8..]).into_owned(),
-            ));
+            let read_f64 = |at: usize| {
+                value
+                    .get(at..at + 8)
+                    .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                    .map(|bytes| f64::from_bits(u64::from_be_bytes(bytes)))
+            };
+            let (stats, unit_at) = if value.get(8) == Some(&0) && value.len() >= 41 {
+                let part = |index: usize| read_f64(9 + 8 * index).ok_or_else(corrupt);
+                let stats = StatSet {
+                    sample_count: part(0)?,
+                    sum: part(1)?,
+                    minimum: part(2)?,
+                    maximum: part(3)?,
+                };
+                (Some(stats), 41)
+            } else {
+                (None, 8)
+            };
+            out.push(StoredSample {
+                timestamp_ms: unbiased(u64::from_be_bytes(time_bytes)),
+                value: f64::from_bits(u64::from_be_bytes(value_bytes)),
+                stats,
+                unit: String::from_utf8_lossy(&value[unit_at..]).into_owned(),
+            });
         }
         Ok(out)
     }
 
-    /// The datapoints of one metric between `start_ms` (inclusive) and `end_ms` (exclusive),
-    /// one per period (`period_s` seconds, periods aligned to multiples of the period since
+    /// The datapoints of one metric between `start_ms` (inclusive) and `end_ms` (exclusive)
+    /// from samples of `unit` (any unit when `None`), one per period (`period_s` seconds, periods aligned to multiples of the period since
     /// the epoch) that has samples, in time order.
     #[allow(clippy::too_many_arguments)]
     pub fn query(
@@ -240,29 +319,41 @@ impl MetricStore {
         start_ms: i64,
         end_ms: i64,
         period_s: u32,
+        unit: Option<&str>,
     ) -> Result<Vec<Datapoint>, LogsError> {
         let period_ms = i64::from(period_s.max(1)) * 1000;
         let mut out: Vec<Datapoint> = Vec::new();
-        for (timestamp, value, unit) in self.samples(
+        for sample in self.samples(
             account, region, namespace, name, dimensions, start_ms, end_ms,
         )? {
-            let bucket = timestamp - timestamp.rem_euclid(period_ms);
+            let declaration = sample.stats.is_some_and(|stats| stats.sample_count <= 0.0);
+            if declaration || unit.is_some_and(|unit| sample.unit != unit) {
+                continue;
+            }
+            let bucket = sample.timestamp_ms - sample.timestamp_ms.rem_euclid(period_ms);
+            let set = sample.stats.unwrap_or(StatSet {
+                sample_count: 1.0,
+                sum: sample.value,
+                minimum: sample.value,
+                maximum: sample.value,
+            });
+            let raw = sample.stats.is_none().then_some(sample.value);
             match out.last_mut() {
                 Some(last) if last.timestamp_ms == bucket => {
-                    last.sample_count += 1.0;
-                    last.sum += value;
-                    last.minimum = last.minimum.min(value);
-                    last.maximum = last.maximum.max(value);
-                    last.values.push(value);
+                    last.sample_count += set.sample_count;
+                    last.sum += set.sum;
+                    last.minimum = last.minimum.min(set.minimum);
+                    last.maximum = last.maximum.max(set.maximum);
+                    last.values.extend(raw);
                 }
                 _ => out.push(Datapoint {
                     timestamp_ms: bucket,
-                    sample_count: 1.0,
-                    sum: value,
-                    minimum: value,
-                    maximum: value,
-                    unit,
-                    values: vec![value],
+                    sample_count: set.sample_count,
+                    sum: set.sum,
+                    minimum: set.minimum,
+                    maximum: set.maximum,
+                    unit: sample.unit,
+                    values: raw.into_iter().collect(),
                 }),
             }
         }
@@ -309,6 +400,7 @@ mod tests {
             timestamp_ms,
             value,
             unit: "Count".into(),
+            stats: None,
         }
     }
 
@@ -337,6 +429,7 @@ mod tests {
                 0,
                 200_000,
                 60,
+                None,
             )
             .expect("query");
         assert_eq!(points.len(), 2);
@@ -357,6 +450,7 @@ mod tests {
                 0,
                 120_000,
                 60,
+                None,
             )
             .expect("query");
         assert_eq!(end_exclusive.len(), 1);
@@ -371,6 +465,7 @@ mod tests {
                 0,
                 200_000,
                 60,
+                None,
             )
             .expect("query");
         assert_eq!(with_dims.len(), 1);
@@ -385,5 +480,70 @@ mod tests {
                 .expect("series")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn statistic_sets_declarations_and_units() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::builder(dir.path()).open().expect("db");
+        let store = MetricStore::open(&db).expect("open");
+        let set = StatSet {
+            sample_count: 4.0,
+            sum: 100.0,
+            minimum: 5.0,
+            maximum: 50.0,
+        };
+        let mut seconds = sample("Latency", &[], 60_100, 7.0);
+        seconds.unit = "Seconds".into();
+        store
+            .record(&[
+                Sample {
+                    stats: Some(set),
+                    ..sample("Latency", &[], 60_000, set.sum)
+                },
+                sample("Latency", &[], 60_200, 60.0),
+                seconds,
+                Sample {
+                    stats: Some(StatSet::EMPTY),
+                    ..sample("Declared", &[], 60_000, 0.0)
+                },
+            ])
+            .expect("record");
+        let none = BTreeMap::new();
+        let query = |name: &str, unit: Option<&str>| {
+            store
+                .query(
+                    "123456789012",
+                    "us-east-1",
+                    "App",
+                    name,
+                    &none,
+                    0,
+                    120_000,
+                    60,
+                    unit,
+                )
+                .expect("query")
+        };
+        let [point] = query("Latency", None).try_into().expect("one period");
+        assert_eq!(
+            (point.sample_count, point.sum, point.minimum, point.maximum),
+            (6.0, 167.0, 5.0, 60.0)
+        );
+        // Raw values only: a statistic set has none to give percentiles.
+        assert_eq!(point.values, vec![7.0, 60.0]);
+        let [counted] = query("Latency", Some("Count"))
+            .try_into()
+            .expect("one period");
+        assert_eq!((counted.sample_count, counted.sum), (5.0, 160.0));
+        assert!(query("Declared", None).is_empty());
+        let mut names: Vec<String> = store
+            .list_series("123456789012", "us-east-1")
+            .expect("series")
+            .into_iter()
+            .map(|series| series.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["Declared", "Latency"]);
     }
 }

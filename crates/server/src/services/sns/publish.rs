@@ -462,16 +462,21 @@ pub async fn fan_out_all(state: &std::sync::Arc<AppState>, base_url: &str, outgo
     futures::future::join_all(sqs_deliveries).await;
 }
 
-/// Publishes one message from inside the server (trail notifications).
+/// Publishes one message from inside the server (trail notifications, EventBridge targets,
+/// alarm actions), with an optional subject.
 pub async fn publish_internal(
     state: &std::sync::Arc<AppState>,
     base_url: &str,
     topic_arn: &str,
     message: &str,
+    subject: Option<&str>,
 ) -> Result<String, SnsError> {
     let topic = store::topic(&state.meta, topic_arn)?;
     let mut params = Params::default();
     params.0.push(("Message".into(), message.to_owned()));
+    if let Some(subject) = subject {
+        params.0.push(("Subject".into(), subject.to_owned()));
+    }
     if topic.fifo() {
         params
             .0

@@ -33,7 +33,7 @@ pub fn log_files_delivered(
     let trail_key = trail_key.to_owned();
     runtime.spawn(async move {
         super::init_signer(&state).await;
-        let result = publish_internal(&state, &super::base_url(), &topic_arn, &message).await;
+        let result = publish_internal(&state, &super::base_url(), &topic_arn, &message, None).await;
         let now = opentrail_model::time::now_ms();
         let update = trail_store::update_status(&state.meta, &trail_key, |status| {
             status.latest_notification_attempt_time_ms = Some(now);
