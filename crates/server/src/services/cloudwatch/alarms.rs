@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 use super::Call;
 use super::error::CwError;
 use super::metrics::{seconds, timestamp_ms};
-use super::store::{self, ALARMS_TABLE, FORMAT_VERSION, HISTORY_TABLE, HistoryItem, StoredAlarm};
+use super::store::{
+    self, ALARMS_TABLE, FORMAT_VERSION, HISTORY_TABLE, HistoryItem, StoredAlarm, string_list,
+};
 
 /// DescribeAlarms pages hold at most this many alarms (MaxRecords 1–100, default 50).
 const DEFAULT_MAX_RECORDS: usize = 50;
@@ -252,20 +254,7 @@ pub async fn put_metric_alarm(call: &Call<'_>, input: &Value) -> Result<Value, C
 }
 
 fn tag_map(value: Option<&Value>) -> std::collections::BTreeMap<String, String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| {
-                    Some((
-                        item.get("Key")?.as_str()?.to_owned(),
-                        item.get("Value")?.as_str()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    store::pairs_of(value, "Key", "Value").into_iter().collect()
 }
 
 /// The `MetricAlarm` shape of an alarm.
@@ -566,19 +555,6 @@ pub async fn describe_alarm_history(call: &Call<'_>, input: &Value) -> Result<Va
         output["NextToken"] = json!((skip + limit).to_string());
     }
     Ok(output)
-}
-
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The alarm an ARN names in the caller's account, if the ARN is an alarm ARN.

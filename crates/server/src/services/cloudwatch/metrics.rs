@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::Call;
 use super::error::CwError;
-use super::store::dimensions_of;
+use super::store::{dimensions_of, string_list};
 use crate::services::logs::metrics::{Datapoint, Sample, StatSet};
 
 /// Values older than this are refused (two weeks, as AWS documents).
@@ -423,19 +423,6 @@ pub async fn get_metric_statistics(call: &Call<'_>, input: &Value) -> Result<Val
         })
         .collect();
     Ok(json!({"Label": name, "Datapoints": rows}))
-}
-
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A `Stat` of GetMetricData or an alarm: a simple statistic name or an extended one.

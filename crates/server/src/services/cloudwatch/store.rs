@@ -92,17 +92,7 @@ impl StoredAlarm {
 
     /// A list-of-strings member of the configuration (empty when absent).
     pub fn texts(&self, member: &str) -> Vec<String> {
-        self.config
-            .get(member)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        string_list(self.config.get(member))
     }
 
     /// `ActionsEnabled` (true unless set false).
@@ -130,8 +120,23 @@ pub fn partition(region: &str) -> &'static str {
     }
 }
 
-/// `[{"Name":..,"Value":..}]` as pairs.
-pub fn dimensions_of(value: Option<&Value>) -> Vec<(String, String)> {
+/// A list of strings (empty when absent; other items are passed over).
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A list of two-member objects (`[{"Name":..,"Value":..}]`, `[{"Key":..,"Value":..}]`) as
+/// pairs, in list order; items missing either member are passed over.
+pub fn pairs_of(value: Option<&Value>, first: &str, second: &str) -> Vec<(String, String)> {
     value
         .and_then(Value::as_array)
         .map(|items| {
@@ -139,13 +144,18 @@ pub fn dimensions_of(value: Option<&Value>) -> Vec<(String, String)> {
                 .iter()
                 .filter_map(|item| {
                     Some((
-                        item.get("Name")?.as_str()?.to_owned(),
-                        item.get("Value")?.as_str()?.to_owned(),
+                        item.get(first)?.as_str()?.to_owned(),
+                        item.get(second)?.as_str()?.to_owned(),
                     ))
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `[{"Name":..,"Value":..}]` as pairs.
+pub fn dimensions_of(value: Option<&Value>) -> Vec<(String, String)> {
+    pairs_of(value, "Name", "Value")
 }
 
 /// One entry of DescribeAlarmHistory.
