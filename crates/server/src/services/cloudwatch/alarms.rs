@@ -5,7 +5,7 @@
 //! by `opentrail_alarms::validate`; its state moves on evaluation ([`super::evaluator`]) or
 //! SetAlarmState, and each move is one transaction with its history item and notifications.
 
-use opentrail_alarms::{AlarmRule, RuleInput, State};
+use opentrail_alarms::{AlarmRule, RuleInput, State, Statistic};
 use serde_json::{Map, Value, json};
 
 use super::Call;
@@ -101,10 +101,7 @@ pub fn rule_of(config: &Value) -> Result<AlarmRule, CwError> {
         input.period = int(stat.get("Period"));
         input.unit = text(stat.get("Unit"));
         let stat_text = text(stat.get("Stat")).unwrap_or_default();
-        if matches!(
-            stat_text.as_str(),
-            "SampleCount" | "Average" | "Sum" | "Minimum" | "Maximum"
-        ) {
+        if Statistic::simple(&stat_text).is_some() {
             input.statistic = Some(stat_text);
         } else {
             input.extended_statistic = Some(stat_text);
@@ -161,22 +158,11 @@ fn history(
     summary: String,
     data: Value,
 ) -> HistoryItem {
-    HistoryItem {
-        version: FORMAT_VERSION,
-        alarm_name: alarm.name.clone(),
-        timestamp_ms: time_ms,
-        item_type: item_type.to_owned(),
-        summary,
-        data: data.to_string(),
-    }
+    HistoryItem::new(&alarm.name, time_ms, item_type, summary, &data)
 }
 
 fn history_key(alarm: &StoredAlarm, time_ms: i64) -> String {
-    format!(
-        "{}{}",
-        store::history_prefix(&alarm.account, &alarm.region, &alarm.name),
-        store::time_key(time_ms)
-    )
+    store::history_key(&alarm.account, &alarm.region, &alarm.name, time_ms)
 }
 
 /// The history data of a configuration change (type, version and the configuration).

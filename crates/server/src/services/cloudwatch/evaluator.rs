@@ -188,19 +188,10 @@ pub fn change_state(
             "oldState": {"stateValue": old, "stateReason": old_reason},
             "newState": new_state,
         });
-        let item = HistoryItem {
-            version: FORMAT_VERSION,
-            alarm_name: current.name.clone(),
-            timestamp_ms: now_ms,
-            item_type: "StateUpdate".into(),
-            summary: format!("Alarm updated from {old} to {}", new.as_str()),
-            data: data.to_string(),
-        };
-        let history_key = format!(
-            "{}{}",
-            store::history_prefix(&current.account, &current.region, &current.name),
-            store::time_key(now_ms)
-        );
+        let summary = format!("Alarm updated from {old} to {}", new.as_str());
+        let item = HistoryItem::new(&current.name, now_ms, "StateUpdate", summary, &data);
+        let history_key =
+            store::history_key(&current.account, &current.region, &current.name, now_ms);
         txn.put(HISTORY_TABLE, &history_key, &item)?;
         if current.actions_enabled()
             && let Some(info) = info(&current)
@@ -270,22 +261,12 @@ pub async fn send_pending(state: &Arc<AppState>) {
                 json!({"actionState": "Failed", "notificationResource": notification.topic_arn, "error": err})
             }
         };
-        let item = HistoryItem {
-            version: FORMAT_VERSION,
-            alarm_name: notification.alarm_name.clone(),
-            timestamp_ms: now_ms,
-            item_type: "Action".into(),
-            summary,
-            data: data.to_string(),
-        };
-        let history_key = format!(
-            "{}{}",
-            store::history_prefix(
-                &notification.account,
-                &notification.region,
-                &notification.alarm_name
-            ),
-            store::time_key(now_ms)
+        let item = HistoryItem::new(&notification.alarm_name, now_ms, "Action", summary, &data);
+        let history_key = store::history_key(
+            &notification.account,
+            &notification.region,
+            &notification.alarm_name,
+            now_ms,
         );
         let written = state.meta.write(|txn| -> Result<(), CwError> {
             txn.delete(NOTIFICATIONS_TABLE, &key)?;

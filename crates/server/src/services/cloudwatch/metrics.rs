@@ -24,8 +24,6 @@ const MAX_STATISTICS_DATAPOINTS: i64 = 1440;
 const LIST_PAGE: usize = 500;
 /// Dimensions per metric.
 const MAX_DIMENSIONS: usize = 30;
-/// The statistics GetMetricStatistics names without a prefix.
-const SIMPLE_STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
 
 /// A timestamp member: epoch seconds (JSON and CBOR) or an ISO 8601 text (awsQuery, CLI
 /// shorthand), in milliseconds.
@@ -357,12 +355,14 @@ pub async fn get_metric_statistics(call: &Call<'_>, input: &Value) -> Result<Val
             "Must specify either Statistics or ExtendedStatistics".into(),
         ));
     }
-    for statistic in &statistics {
-        if !SIMPLE_STATISTICS.contains(&statistic.as_str()) {
-            return Err(CwError::InvalidParameterValue(format!(
-                "The parameter Statistics must be one of SampleCount, Average, Sum, Minimum, Maximum; got {statistic}."
-            )));
-        }
+    let mut parsed_statistics = Vec::with_capacity(statistics.len());
+    for text in &statistics {
+        let statistic = Statistic::simple(text).ok_or_else(|| {
+            CwError::InvalidParameterValue(format!(
+                "The parameter Statistics must be one of SampleCount, Average, Sum, Minimum, Maximum; got {text}."
+            ))
+        })?;
+        parsed_statistics.push((text.clone(), statistic));
     }
     let mut parsed_extended = Vec::with_capacity(extended.len());
     for text in &extended {
@@ -393,20 +393,15 @@ pub async fn get_metric_statistics(call: &Call<'_>, input: &Value) -> Result<Val
     let rows: Vec<Value> = points
         .iter()
         .map(|point| {
+            let stats = period_stats(point);
             let mut row = Map::new();
             row.insert("Timestamp".into(), seconds(point.timestamp_ms));
-            for statistic in &statistics {
-                let value = match statistic.as_str() {
-                    "SampleCount" => point.sample_count,
-                    "Sum" => point.sum,
-                    "Minimum" => point.minimum,
-                    "Maximum" => point.maximum,
-                    _ => point.average(),
-                };
-                row.insert(statistic.clone(), json!(value));
+            for (text, statistic) in &parsed_statistics {
+                if let Some(value) = opentrail_alarms::statistic_value(statistic, &stats) {
+                    row.insert(text.clone(), json!(value));
+                }
             }
             if !parsed_extended.is_empty() {
-                let stats = period_stats(point);
                 let mut values = Map::new();
                 for (text, statistic) in &parsed_extended {
                     if let Some(value) = opentrail_alarms::statistic_value(
@@ -427,17 +422,11 @@ pub async fn get_metric_statistics(call: &Call<'_>, input: &Value) -> Result<Val
 
 /// A `Stat` of GetMetricData or an alarm: a simple statistic name or an extended one.
 pub fn parse_stat(text: &str) -> Option<Statistic> {
-    match text {
-        "SampleCount" => Some(Statistic::SampleCount),
-        "Average" => Some(Statistic::Average),
-        "Sum" => Some(Statistic::Sum),
-        "Minimum" => Some(Statistic::Minimum),
-        "Maximum" => Some(Statistic::Maximum),
-        other => other
-            .parse::<ExtendedStatistic>()
+    Statistic::simple(text).or_else(|| {
+        text.parse::<ExtendedStatistic>()
             .ok()
-            .map(Statistic::Extended),
-    }
+            .map(Statistic::Extended)
+    })
 }
 
 pub async fn get_metric_data(call: &Call<'_>, input: &Value) -> Result<Value, CwError> {

@@ -87,11 +87,11 @@ pub async fn handle(
 ) -> (Response<Bytes>, Option<EventDetails>) {
     let operation = route.operation.clone().unwrap_or_default();
     let Some(model) = service_model().filter(|model| model.has_operation(&operation)) else {
-        let err = CwError::Validation(format!(
-            "operation {operation:?} is not a CloudWatch operation"
-        ));
-        let err =
-            opentrail_api::ApiError::new("InvalidAction", StatusCode::BAD_REQUEST, err.to_string());
+        let err = opentrail_api::ApiError::new(
+            "InvalidAction",
+            StatusCode::BAD_REQUEST,
+            format!("operation {operation:?} is not a CloudWatch operation"),
+        );
         return (error_response(route, &err, &ctx.request_id), None);
     };
     let input = match decode(model, route, &operation, &parts, &body) {

@@ -39,6 +39,15 @@ pub fn history_prefix(account: &str, region: &str, name: &str) -> String {
     format!("{account}/{region}/{name}\u{0}")
 }
 
+/// The key of a new history item of one alarm, ordered by time.
+pub fn history_key(account: &str, region: &str, name: &str, time_ms: i64) -> String {
+    format!(
+        "{}{}",
+        history_prefix(account, region, name),
+        time_key(time_ms)
+    )
+}
+
 static UNIQUE: AtomicU32 = AtomicU32::new(0);
 
 /// A time-ordered key suffix that stays unique within one process.
@@ -169,6 +178,26 @@ pub struct HistoryItem {
     pub summary: String,
     /// JSON text.
     pub data: String,
+}
+
+impl HistoryItem {
+    /// A history item of this build's format; `data` is stored as JSON text.
+    pub fn new(
+        alarm_name: &str,
+        timestamp_ms: i64,
+        item_type: &str,
+        summary: String,
+        data: &Value,
+    ) -> HistoryItem {
+        HistoryItem {
+            version: FORMAT_VERSION,
+            alarm_name: alarm_name.to_owned(),
+            timestamp_ms,
+            item_type: item_type.to_owned(),
+            summary,
+            data: data.to_string(),
+        }
+    }
 }
 
 /// An SNS publish an alarm state change decided.
