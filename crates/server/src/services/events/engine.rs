@@ -58,6 +58,19 @@ impl BusRules {
 
     /// The rules whose pattern matches the event. Read-only management events reach only the
     /// rules in state `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`.
+    /// Whether any rule could match an event: read-only management events reach only rules
+    /// in state `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`. Lets callers skip building
+    /// the envelope of events no rule will see.
+    pub fn may_match(&self, read_only_management: bool) -> bool {
+        if read_only_management {
+            self.rules
+                .iter()
+                .any(|rule| rule.state == STATE_ALL_MANAGEMENT)
+        } else {
+            !self.rules.is_empty()
+        }
+    }
+
     pub fn matching(&self, event: &Value, read_only_management: bool) -> Vec<&StoredRule> {
         if self.rules.is_empty() {
             return Vec::new();

@@ -7,6 +7,9 @@
 //!  "account":…,"time":<eventTime>,"region":<awsRegion>,"resources":[],"detail":{<record>}}
 //! ```
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -106,6 +109,55 @@ pub fn alternate_spelling(envelope: &Value) -> Option<Value> {
     Some(alternate)
 }
 
+/// What routing a record needs before it is parsed whole: the account and region whose
+/// default bus it goes to, and whether it is a read-only management event. Read from the JSON
+/// text without building a value, with the same rules as [`cloudtrail_envelope`] (`account`
+/// and `region`) and [`is_read_only_management`]; `None` when those say "not a record".
+pub struct Route<'a> {
+    pub account: Cow<'a, str>,
+    pub region: Cow<'a, str>,
+    pub read_only_management: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteView<'a> {
+    #[serde(borrow, default)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_identity: Option<IdentityAccount<'a>>,
+    #[serde(borrow, default)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(default)]
+    read_only: Option<bool>,
+    #[serde(default)]
+    management_event: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityAccount<'a> {
+    #[serde(borrow, default)]
+    account_id: Option<Cow<'a, str>>,
+}
+
+/// The [`Route`] of a record's JSON text.
+pub fn route_of(payload: &[u8]) -> Option<Route<'_>> {
+    let view: RouteView<'_> = serde_json::from_slice(payload).ok()?;
+    view.event_source.as_ref()?;
+    let account = view
+        .recipient_account_id
+        .or_else(|| view.user_identity.and_then(|identity| identity.account_id))
+        .unwrap_or_default();
+    Some(Route {
+        account,
+        region: view.aws_region.unwrap_or_default(),
+        read_only_management: view.read_only == Some(true) && view.management_event != Some(false),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +202,34 @@ mod tests {
         assert!(!is_read_only_management(
             &json!({"readOnly": true, "managementEvent": false})
         ));
+    }
+
+    #[test]
+    fn route_agrees_with_the_envelope() {
+        let records = [
+            json!({"eventSource": "s3.amazonaws.com", "awsRegion": "eu-west-1",
+                   "recipientAccountId": "111111111111", "readOnly": true,
+                   "userIdentity": {"accountId": "222222222222"}}),
+            json!({"eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1",
+                   "userIdentity": {"accountId": "222222222222"}, "readOnly": false}),
+            json!({"eventSource": "s3.amazonaws.com", "readOnly": true,
+                   "managementEvent": false}),
+            json!({"eventSource": "kms.amazonaws.com", "awsRegion": "ap-south-1",
+                   "readOnly": true, "managementEvent": true}),
+        ];
+        for record in &records {
+            let text = record.to_string();
+            let route = route_of(text.as_bytes()).expect("a record");
+            let envelope = cloudtrail_envelope(record).expect("a record");
+            assert_eq!(envelope["account"], route.account.as_ref(), "{record}");
+            assert_eq!(envelope["region"], route.region.as_ref(), "{record}");
+            assert_eq!(
+                is_read_only_management(record),
+                route.read_only_management,
+                "{record}"
+            );
+        }
+        assert!(route_of(br#"{"awsRegion": "eu-west-1"}"#).is_none());
+        assert!(route_of(b"not json").is_none());
     }
 }

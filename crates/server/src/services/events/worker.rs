@@ -144,23 +144,30 @@ fn match_record(
     if origin(payload) == Origin::Ingested || payload.len() > MAX_EVENT_BYTES {
         return Ok(Vec::new());
     }
+    // Most records meet no rule: find that out from a borrowed view of the text before
+    // parsing the record whole and wrapping it in the envelope.
+    let Some(route) = envelope::route_of(payload) else {
+        return Ok(Vec::new());
+    };
+    if route.account.is_empty() || route.region.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rules = engine.bus_rules(&state.meta, &route.account, &route.region, DEFAULT_BUS)?;
+    if !rules.may_match(route.read_only_management) {
+        return Ok(Vec::new());
+    }
     let Ok(record) = serde_json::from_slice::<Value>(payload) else {
         return Ok(Vec::new());
     };
     let Some(event) = envelope::cloudtrail_envelope(&record) else {
         return Ok(Vec::new());
     };
-    let account = event.get("account").and_then(Value::as_str).unwrap_or("");
-    let region = event.get("region").and_then(Value::as_str).unwrap_or("");
-    if account.is_empty() || region.is_empty() {
-        return Ok(Vec::new());
-    }
     engine::route(
         &state.meta,
         engine,
-        (account, region, DEFAULT_BUS),
+        (&route.account, &route.region, DEFAULT_BUS),
         &event,
-        envelope::is_read_only_management(&record),
+        route.read_only_management,
         now_ms,
     )
 }
