@@ -126,6 +126,13 @@ const ZERO_CHUNK: usize = 1024 * 1024;
 /// Creates `dir/next.tmp` filled with `size` zero bytes (synced unless
 /// [`PersistMode::Buffer`]). Overwriting blocks that already exist lets `fdatasync` skip the
 /// file system's metadata journal, which roughly halves its latency.
+///
+/// On Linux the zeros are written with `O_DIRECT`, from one aligned buffer straight to the
+/// disk: through the page cache they cost as much CPU as the records written over them later
+/// (a copy per byte, then writeback), about a seventh of the whole ingest pipeline. Where the
+/// file system refuses `O_DIRECT` (tmpfs), and for a tail that is not a whole number of
+/// blocks, they go through the cache as before.
+///
 /// Gives up (with an error) once `stop` is set, leaving a partial file that the next open
 /// deletes.
 pub(crate) fn prepare_file(
@@ -135,18 +142,39 @@ pub(crate) fn prepare_file(
     stop: &AtomicBool,
 ) -> Result<PathBuf, JournalError> {
     let path = dir.join(PREPARED_FILE_NAME);
-    let mut file = fs_err::File::create(&path)?;
-    let zeros = vec![0u8; ZERO_CHUNK];
-    let mut remaining = size;
-    while remaining > 0 {
+    let file = fs_err::File::create(&path)?;
+    let mut direct = open_direct(&path);
+    // One chunk of zeros whose start is aligned for O_DIRECT.
+    let storage = vec![0u8; ZERO_CHUNK + DIRECT_ALIGN];
+    let start = storage
+        .as_ptr()
+        .align_offset(DIRECT_ALIGN)
+        .min(DIRECT_ALIGN);
+    let zeros = &storage[start..start + ZERO_CHUNK];
+    let mut written = 0u64;
+    while written < size {
         if stop.load(Ordering::Acquire) {
             return Err(
                 std::io::Error::other("the journal closed while preparing a segment").into(),
             );
         }
-        let chunk = remaining.min(ZERO_CHUNK as u64) as usize;
-        file.write_all(&zeros[..chunk])?;
-        remaining -= chunk as u64;
+        let chunk = (size - written).min(ZERO_CHUNK as u64) as usize;
+        let whole_blocks =
+            chunk.is_multiple_of(DIRECT_ALIGN) && written.is_multiple_of(DIRECT_ALIGN as u64);
+        let mut done = false;
+        if let Some(handle) = direct.as_ref().filter(|_| whole_blocks) {
+            match handle.write_all_at(&zeros[..chunk], written) {
+                Ok(()) => done = true,
+                Err(err) => {
+                    tracing::debug!(error = %err, "O_DIRECT refused; zero-filling through the page cache");
+                    direct = None;
+                }
+            }
+        }
+        if !done {
+            file.write_all_at(&zeros[..chunk], written)?;
+        }
+        written += chunk as u64;
         if persist != PersistMode::Buffer {
             // Chunk by chunk, so the appender's syncs never queue behind a big flush.
             file.sync_data()?;
@@ -156,6 +184,28 @@ pub(crate) fn prepare_file(
         file.sync_all()?;
     }
     Ok(path)
+}
+
+/// The alignment `O_DIRECT` asks of buffers, offsets and lengths (the page size, a multiple
+/// of every common logical block size).
+const DIRECT_ALIGN: usize = 4096;
+
+/// A second handle on `path` that writes around the page cache; `None` where that is not
+/// available.
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> Option<fs_err::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .ok()?;
+    Some(fs_err::File::from_parts(file, path))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &Path) -> Option<fs_err::File> {
+    None
 }
 
 /// Turns a prepared file into the segment starting at `first_seq`: header, sync, rename, sync
@@ -435,4 +485,45 @@ fn find_valid_frame_after(
     let found = (0..bytes.len())
         .find(|&start| is_valid_frame_at(&bytes[start..], expected..=highest_possible));
     Ok(found.map(|start| search_start + start as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_files_are_zeros_of_the_asked_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stop = AtomicBool::new(false);
+        // Whole chunks (O_DIRECT where the file system allows it), a partial chunk of whole
+        // blocks, and a tail that is not a whole block (always through the page cache).
+        for size in [
+            2 * ZERO_CHUNK as u64,
+            3 * 4096,
+            ZERO_CHUNK as u64 + 4096 * 5 + 100,
+            7,
+        ] {
+            let path =
+                prepare_file(dir.path(), size, PersistMode::SyncData, &stop).expect("prepared");
+            let bytes = fs_err::read(&path).expect("read back");
+            assert_eq!(bytes.len() as u64, size);
+            assert!(bytes.iter().all(|byte| *byte == 0), "size {size}");
+            fs_err::remove_file(&path).expect("removed");
+        }
+    }
+
+    #[test]
+    fn preparing_stops_when_asked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stop = AtomicBool::new(true);
+        assert!(
+            prepare_file(
+                dir.path(),
+                4 * ZERO_CHUNK as u64,
+                PersistMode::Buffer,
+                &stop
+            )
+            .is_err()
+        );
+    }
 }
