@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::lane::Lane;
 use crate::AppState;
 
 const BATCH: usize = 4096;
 const CURSOR: &str = "history";
+/// The name of the history worker's thread.
+const LANE: &str = "opentrail-history";
 
 /// Indexes journal entries as they become durable, until shutdown.
 pub async fn run(state: Arc<AppState>) {
@@ -23,6 +26,18 @@ pub async fn run(state: Arc<AppState>) {
             return;
         }
     };
+    // Reading and indexing run on a lane below the request handlers' priority: under load
+    // acknowledgements stay quick and the index catches up with the CPU left over.
+    let mut lane = match Lane::start(LANE) {
+        Ok(lane) => lane,
+        Err(err) => {
+            tracing::error!(error = %err, "history lane cannot start");
+            state
+                .workers
+                .report(CURSOR, "failed", 0, Some(err.to_string()));
+            return;
+        }
+    };
     loop {
         if *shutdown.borrow() {
             break;
@@ -30,7 +45,7 @@ pub async fn run(state: Arc<AppState>) {
         let applied = state.history.applied_seq();
         let entries = {
             let journal = state.journal.clone();
-            tokio::task::spawn_blocking(move || journal.read_from(applied, BATCH)).await
+            lane.run(move || journal.read_from(applied, BATCH)).await
         };
         let entries = match entries {
             Ok(Ok(entries)) => entries,
@@ -40,6 +55,7 @@ pub async fn run(state: Arc<AppState>) {
             }
             Err(err) => {
                 report_failure(&state, processed, &err.to_string()).await;
+                lane = restart(lane);
                 continue;
             }
         };
@@ -53,14 +69,15 @@ pub async fn run(state: Arc<AppState>) {
         }
         let history = state.history.clone();
         let count = entries.len() as u64;
-        let indexed = tokio::task::spawn_blocking(move || {
-            let refs: Vec<(u64, &[u8])> = entries
-                .iter()
-                .map(|entry| (entry.seq, entry.payload.as_slice()))
-                .collect();
-            history.index(&refs)
-        })
-        .await;
+        let indexed = lane
+            .run(move || {
+                let refs: Vec<(u64, &[u8])> = entries
+                    .iter()
+                    .map(|entry| (entry.seq, entry.payload.as_slice()))
+                    .collect();
+                history.index(&refs)
+            })
+            .await;
         match indexed {
             Ok(Ok(_stats)) => {
                 processed += count;
@@ -69,7 +86,10 @@ pub async fn run(state: Arc<AppState>) {
                 state.workers.report(CURSOR, "running", processed, None);
             }
             Ok(Err(err)) => report_failure(&state, processed, &err.to_string()).await,
-            Err(err) => report_failure(&state, processed, &err.to_string()).await,
+            Err(err) => {
+                report_failure(&state, processed, &err.to_string()).await;
+                lane = restart(lane);
+            }
         }
         // The cursor only lets the journal trim segments; the index keeps its own position.
         let durable = state.history.applied_seq();
@@ -79,6 +99,18 @@ pub async fn run(state: Arc<AppState>) {
     }
     commit_cursor(&state, &mut cursor).await;
     state.workers.report(CURSOR, "stopped", processed, None);
+}
+
+/// A new lane in place of one whose thread stopped (a job panicked); the old one if none
+/// can start (the next call fails again and is retried).
+fn restart(lane: Lane) -> Lane {
+    match Lane::start(LANE) {
+        Ok(fresh) => fresh,
+        Err(err) => {
+            tracing::error!(error = %err, "history lane cannot restart");
+            lane
+        }
+    }
 }
 
 async fn commit_cursor(state: &Arc<AppState>, cursor: &mut opentrail_journal::Cursor) {

@@ -3,6 +3,7 @@
 //! - `history`: follows the journal into the event-history index.
 //! - `retention`: drops history older than the retention, and journal segments every consumer
 //!   has passed.
+//! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
 //! - `delivery`: trail log files and signed digest files into the trails' buckets
 //!   ([`delivery`], [`digests`], signing keys in [`keys`]).
 
@@ -10,6 +11,7 @@ pub mod delivery;
 pub mod digests;
 mod history;
 pub mod keys;
+pub mod lane;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

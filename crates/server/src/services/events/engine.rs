@@ -103,6 +103,8 @@ pub struct Engine {
     /// Bumped by every rule change; a machine built from an older generation is not cached.
     generation: AtomicU64,
     buses: Mutex<HashMap<String, Arc<BusRules>>>,
+    /// Whether any rule exists, on any bus (`None` until asked after a change).
+    any_rules: Mutex<Option<bool>>,
     queue: Mutex<Queue>,
     /// Wakes the dispatcher: new deliveries, or a finished attempt.
     pub notify: Notify,
@@ -117,6 +119,7 @@ impl Engine {
         Engine {
             generation: AtomicU64::new(0),
             buses: Mutex::new(HashMap::new()),
+            any_rules: Mutex::new(None),
             queue: Mutex::new(Queue::default()),
             notify: Notify::new(),
             epoch: AtomicU64::new(0),
@@ -152,9 +155,31 @@ impl Engine {
     }
 
     /// Forgets the compiled rules (after a rule or its targets changed).
+    /// Whether any rule exists on any bus. Without one no event can match, and the worker
+    /// moves past the journal without reading it.
+    pub fn has_rules(&self, meta: &Meta) -> Result<bool, MetaError> {
+        if let Some(known) = *self.lock_any_rules() {
+            return Ok(known);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let any = !meta.list::<StoredRule>(store::RULES, "")?.is_empty();
+        let mut cached = self.lock_any_rules();
+        if self.generation.load(Ordering::Acquire) == generation {
+            *cached = Some(any);
+        }
+        Ok(any)
+    }
+
     pub fn rules_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.lock_buses().clear();
+        *self.lock_any_rules() = None;
+    }
+
+    fn lock_any_rules(&self) -> MutexGuard<'_, Option<bool>> {
+        self.any_rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queues deliveries that are already durable in `events-pending`.

@@ -4,7 +4,8 @@
 //! For each batch it matches the records against the rules, then writes the deliveries and
 //! the new journal position (`events-position`) in one metadata transaction: after a crash it
 //! resumes from that position, so a match is never lost nor recorded twice. Batches without a
-//! match move the position lazily (replaying them matches nothing new). The journal cursor
+//! match move the position lazily (replaying them matches nothing new); while no rule exists
+//! anywhere, the worker moves past the journal without reading it. The journal cursor
 //! `events` trails the position and only lets the journal trim segments. Ingested records
 //! (imports, the ingest API) are skipped, as AWS keeps outside events away from rules, and so
 //! are records over 256 KB.
@@ -56,6 +57,19 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             break;
         }
         position = position.max(engine.skip_to());
+        // With no rule anywhere no record can match (a rule only sees events recorded after
+        // it exists): move past what the journal holds without reading it.
+        let end = state.journal.last_seq();
+        if end > position && !has_rules(&state, &engine).await {
+            if last_save.elapsed() >= SAVE_EVERY && save(&state, &mut cursor, end, &[]).await {
+                saved_position = end;
+                last_save = Instant::now();
+            }
+            processed += end - position;
+            position = end;
+            state.workers.report(NAME, "running", processed, None);
+            continue;
+        }
         let entries = {
             let journal = state.journal.clone();
             tokio::task::spawn_blocking(move || journal.read_from(position, BATCH)).await
@@ -131,6 +145,17 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
         save(&state, &mut cursor, position, &[]).await;
     }
     state.workers.report(NAME, "stopped", processed, None);
+}
+
+/// Whether any rule exists; `true` when that cannot be read, so that records are matched.
+async fn has_rules(state: &Arc<AppState>, engine: &Arc<Engine>) -> bool {
+    let state = state.clone();
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || engine.has_rules(&state.meta))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(true)
 }
 
 /// The deliveries one journal record asks for.

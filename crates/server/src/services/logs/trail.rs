@@ -173,13 +173,12 @@ const LAZY_ENTRIES: u64 = 100_000;
 fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, LogsError> {
     let stored = store.trail_applied()?;
     let applied = stored.max(position);
-    let entries = state
-        .journal
-        .read_from(applied, BATCH)
-        .map_err(|err| LogsError::Internal(err.to_string()))?;
-    let Some(upto) = entries.last().map(|entry| entry.seq) else {
+    // The end is taken before the trails are: a trail that starts sending after this look
+    // only takes records appended after it.
+    let end = state.journal.last_seq();
+    if end <= applied {
         return Ok(Step::Idle(applied));
-    };
+    }
     let senders: Vec<Sender> = trails::all_trails(&state.meta)?
         .into_iter()
         .filter_map(|trail| {
@@ -194,11 +193,22 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
         })
         .collect();
     if senders.is_empty() {
-        if upto > stored + LAZY_ENTRIES {
-            store.set_trail_applied(upto)?;
+        // No trail sends to a log group: nothing to read.
+        if end > stored + LAZY_ENTRIES {
+            store.set_trail_applied(end)?;
         }
-        return Ok(Step::Applied { records: 0, upto });
+        return Ok(Step::Applied {
+            records: 0,
+            upto: end,
+        });
     }
+    let entries = state
+        .journal
+        .read_from(applied, BATCH)
+        .map_err(|err| LogsError::Internal(err.to_string()))?;
+    let Some(upto) = entries.last().map(|entry| entry.seq) else {
+        return Ok(Step::Idle(applied));
+    };
     // Per log group and stream, the (timestamp, message)s to write; per trail, whether it
     // sent anything.
     let mut per_stream: BTreeMap<(GroupRef, String), Vec<(i64, String)>> = BTreeMap::new();
