@@ -47,7 +47,8 @@
 //! so a batch never spans segments (a segment may therefore grow past `segment_bytes`).
 //!
 //! Segments are **preallocated**: the next one is zero-filled to `segment_bytes` in the
-//! background, then gets its header and is renamed into place when the journal rolls, so that
+//! background (with `O_DIRECT` where the file system allows it, so the zeros cost no page-cache
+//! copy), then gets its header and is renamed into place when the journal rolls, so that
 //! appends overwrite existing blocks and `fdatasync` need not commit file metadata. A segment
 //! file may therefore end in zeros after its last frame; zeros never form a valid frame (seq 0
 //! does not exist) and mark the unused rest of the segment. The first segment of a new journal
