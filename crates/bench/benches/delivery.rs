@@ -30,12 +30,11 @@
 //!    comparison), the digest's SHA-256, and the store's put (MD5 etag, write, fsync).
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use opentrail_bench::client::Client;
 use opentrail_bench::setup::{
     bench_dir, cpu_report, cpu_time, cpus, env_usize, filesystem_of, load_average,
 };
@@ -55,9 +54,6 @@ use time::OffsetDateTime;
 
 const BUCKET: &str = "opentrail-bench-trail-logs";
 const TRAIL: &str = "bench-trail";
-const HOST: &str = "127.0.0.1:4599";
-const SIGNING_REGION: &str = "us-east-1";
-const CLOUDTRAIL_TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 /// Records per `append_batch` in the throughput part.
 const BATCH: usize = 1_000;
 /// Concurrent appenders in the throughput part.
@@ -160,78 +156,6 @@ async fn start_server(dir: &std::path::Path) -> anyhow::Result<Arc<AppState>> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(state)
-}
-
-/// Signs requests with the server's root credentials and hands them to its request path.
-struct Client {
-    state: Arc<AppState>,
-    credentials: opentrail_api::Credentials,
-}
-
-impl Client {
-    fn new(state: &Arc<AppState>) -> anyhow::Result<Client> {
-        let config = &state.config;
-        let (Some(access_key_id), Some(secret_access_key)) = (
-            config.root_access_key_id.clone(),
-            config.root_secret_access_key.clone(),
-        ) else {
-            anyhow::bail!("the test configuration has no root credentials");
-        };
-        Ok(Client {
-            state: state.clone(),
-            credentials: opentrail_api::Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: None,
-            },
-        })
-    }
-
-    async fn send(
-        &self,
-        request: http::request::Builder,
-        body: Vec<u8>,
-        service: &str,
-    ) -> anyhow::Result<Bytes> {
-        let (mut parts, ()) = request.header("host", HOST).body(())?.into_parts();
-        let params = opentrail_api::SigningParams {
-            credentials: &self.credentials,
-            region: SIGNING_REGION,
-            service,
-            time: OffsetDateTime::now_utc(),
-        };
-        opentrail_api::sign_request(&mut parts, &body, &params)?;
-        let peer = SocketAddr::from(([127, 0, 0, 1], 50_000));
-        let response =
-            opentrail_server::dispatch::handle(&self.state, peer, parts, Bytes::from(body)).await;
-        let status = response.status();
-        let body = response.into_body();
-        anyhow::ensure!(
-            status.is_success(),
-            "{service} answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        Ok(body)
-    }
-
-    async fn create_bucket(&self, name: &str) -> anyhow::Result<()> {
-        let request = http::Request::builder()
-            .method("PUT")
-            .uri(format!("/{name}"));
-        self.send(request, Vec::new(), "s3").await.map(|_| ())
-    }
-
-    async fn cloudtrail(&self, operation: &str, input: &Value) -> anyhow::Result<Value> {
-        let request = http::Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("{CLOUDTRAIL_TARGET}.{operation}"));
-        let body = self
-            .send(request, serde_json::to_vec(input)?, "cloudtrail")
-            .await?;
-        Ok(serde_json::from_slice(&body)?)
-    }
 }
 
 fn trail_key(state: &AppState) -> anyhow::Result<String> {

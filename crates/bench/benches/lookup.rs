@@ -11,13 +11,15 @@
 //! `max_results = 50`, follows the `NextToken` of each for one more page, and reports
 //! p50/p99/max of both pages. The index lives in a temporary directory under
 //! `OPENTRAIL_BENCH_DIR` when set, else the system temporary directory; the page cache is warm
-//! (the events were just written), as on a server that has been running for a while.
+//! (the events were just written), as on a server that has been running for a while. The
+//! process's resident set (now and peak) is printed after the load and after the queries:
+//! the index keeps its data on disk, so the set should stay flat as the event count grows.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use opentrail_bench::setup::{
-    bench_dir, cpu_report, cpu_time, cpus, env_usize, filesystem_of, load_average,
+    bench_dir, cpu_report, cpu_time, cpus, env_usize, filesystem_of, load_average, memory_report,
 };
 use opentrail_bench::stats::{Summary, Table, ms, per_second, thousands};
 use opentrail_bench::synth::{self, APIS, Generator, REGIONS, ResourceKind, USERS};
@@ -76,8 +78,9 @@ fn main() -> anyhow::Result<()> {
     let history = History::open(&history_dir, HistoryConfig { retention_days: 90 })?;
     let loaded = load(&history, events)?;
     println!(
-        "index on disk: {:.0} MB",
-        dir_bytes(&history_dir) as f64 / 1e6
+        "index on disk: {:.0} MB; after loading: {}",
+        dir_bytes(&history_dir) as f64 / 1e6,
+        memory_report()
     );
 
     let kinds: Vec<Kind> = LookupAttributeKey::ALL
@@ -137,7 +140,11 @@ fn main() -> anyhow::Result<()> {
         ms(all.max),
     ]);
     println!("{}", table.render());
-    println!("queries: {}", cpu_report(queries_started, queries_cpu));
+    println!(
+        "queries: {}; after querying: {}",
+        cpu_report(queries_started, queries_cpu),
+        memory_report()
+    );
     Ok(())
 }
 

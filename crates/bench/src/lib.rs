@@ -7,6 +7,7 @@
 //! - `ingest`: records per second through recorder → journal → history index, using the
 //!   server's own state and history worker.
 //! - `lookup`: LookupEvents latency per attribute kind on 1 million stored events.
+//! - `logs`: FilterLogEvents over 1 million log events of a trail's log group.
 //!
 //! Run them with `cargo bench -p opentrail-bench --bench <name>`; `bench/README.md` at the
 //! repository root lists the latest figures.
@@ -15,8 +16,10 @@
 //!
 //! - [`synth`]: realistic synthetic management events, built through the server's recorder.
 //! - [`stats`]: latency percentiles, rates and a plain-text table.
+//! - [`client`]: signed requests through the server's request path.
 //! - [`setup`]: benchmark directories (and which filesystem they are on), environment knobs.
 
+pub mod client;
 pub mod setup;
 pub mod stats;
 pub mod synth;

@@ -105,3 +105,28 @@ pub fn cpu_report(wall_start: std::time::Instant, cpu_start: std::time::Duration
         cpu / wall.max(f64::MIN_POSITIVE)
     )
 }
+
+/// `"RSS 812 MB (peak 1,034 MB)"`: this process's resident set now and at its highest, from
+/// `VmRSS` and `VmHWM` in `/proc/self/status`; `"RSS unknown"` where that cannot be read.
+pub fn memory_report() -> String {
+    let Ok(status) = fs_err::read_to_string("/proc/self/status") else {
+        return "RSS unknown".to_owned();
+    };
+    let kib = |field: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(field))?;
+        line[field.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    match (kib("VmRSS:"), kib("VmHWM:")) {
+        (Some(now), Some(peak)) => format!(
+            "RSS {} MB (peak {} MB)",
+            crate::stats::thousands(now / 1024),
+            crate::stats::thousands(peak / 1024)
+        ),
+        _ => "RSS unknown".to_owned(),
+    }
+}
