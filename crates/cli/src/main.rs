@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    opentrail_server::disable_transparent_huge_pages();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OPENTRAIL_LOG").unwrap_or_else(|_| {

@@ -414,29 +414,35 @@ impl<'a> View<'a> {
 }
 
 /// `text` (valid JSON) without the whitespace outside its strings.
+///
+/// Strings are copied whole: `memchr` finds the next quote or backslash, so the bytes inside
+/// a string (most of a record) are not looked at one by one.
 fn minify(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in text.as_bytes() {
-        if in_string {
-            out.push(byte);
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
         match byte {
-            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
             b'"' => {
-                in_string = true;
-                out.push(byte);
+                let start = at;
+                at += 1;
+                while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                    if bytes[at + found] == b'"' {
+                        at += found + 1;
+                        break;
+                    }
+                    // A backslash: the escaped byte cannot end the string.
+                    at += found + 2;
+                }
+                let end = at.min(bytes.len());
+                out.extend_from_slice(&bytes[start..end]);
+                at = end;
             }
-            _ => out.push(byte),
+            _ => {
+                out.push(byte);
+                at += 1;
+            }
         }
     }
     out
@@ -729,6 +735,12 @@ mod tests {
         assert_eq!(
             String::from_utf8(minify(text)).expect("utf-8"),
             "{\"a\":\"x  y\\\" \\n\",\"b\":[1.50,2e3]}"
+        );
+        // Escaped backslashes and quotes at the end of strings, an escape at a string's start.
+        let text = r#"{ "a" : "\\" , "b" : "\\\"" , "c": "\" x" , "d" : [ "" , " " ] }"#;
+        assert_eq!(
+            String::from_utf8(minify(text)).expect("utf-8"),
+            r#"{"a":"\\","b":"\\\"","c":"\" x","d":[""," "]}"#
         );
         let mut value = record();
         value["errorMessage"] = Value::Null;
