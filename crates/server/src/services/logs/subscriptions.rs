@@ -18,7 +18,8 @@
 //! `eventId`s FilterLogEvents shows. AWS gzips and base64-encodes the payload for Kinesis and
 //! Lambda; here it is sent as plain JSON: the SQS message body is the payload, and on a bus
 //! it is the `detail` of an event with `source` [`SOURCE`] and `detail-type`
-//! [`DETAIL_TYPE`]. PutSubscriptionFilter first sends a `CONTROL_MESSAGE` ("CWL CONTROL
+//! [`DETAIL_TYPE`]. A FIFO queue gets the log group as its message group and needs
+//! content-based deduplication (the payload carries no deduplication id). PutSubscriptionFilter first sends a `CONTROL_MESSAGE` ("CWL CONTROL
 //! MESSAGE: Checking health of destination …") the way AWS tests a destination; a destination
 //! that does not take it fails the call.
 //!
@@ -211,7 +212,10 @@ pub fn control_message(destination: &Destination, now_ms: i64) -> String {
     })
 }
 
-/// One delivery waiting in the outbox (format version 1).
+/// The format of the outbox entries this build writes ([`Pending::version`]).
+pub const OUTBOX_FORMAT_VERSION: u32 = 1;
+
+/// One delivery waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub version: u32,
@@ -274,7 +278,7 @@ pub fn deliveries(
         }
         for payload in data_messages(account, group, stream, &filter.name, &matched) {
             let pending = Pending {
-                version: FORMAT_VERSION,
+                version: OUTBOX_FORMAT_VERSION,
                 destination_arn: filter.destination_arn.clone(),
                 account: account.to_owned(),
                 region: region.to_owned(),
@@ -565,8 +569,16 @@ pub async fn run(state: Arc<AppState>) {
         let mut done = Vec::new();
         let mut stalled: Option<Failure> = None;
         for (key, bytes) in entries {
-            let pending: Pending = match serde_json::from_slice(&bytes) {
-                Ok(pending) => pending,
+            let pending = match serde_json::from_slice::<Pending>(&bytes) {
+                Ok(pending) if pending.version == OUTBOX_FORMAT_VERSION => pending,
+                Ok(pending) => {
+                    tracing::warn!(
+                        version = pending.version,
+                        "an outbox entry has a format this build does not send; dropped"
+                    );
+                    done.push(key);
+                    continue;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "an outbox entry does not decode; dropped");
                     done.push(key);
@@ -748,7 +760,7 @@ mod tests {
         assert_eq!(out.len(), 1);
         let pending: Pending = serde_json::from_slice(&out[0]).expect("pending");
         assert_eq!(pending.filter, "errors");
-        assert_eq!(pending.version, FORMAT_VERSION);
+        assert_eq!(pending.version, OUTBOX_FORMAT_VERSION);
         let payload: Value = serde_json::from_str(&pending.payload).expect("payload");
         let messages: Vec<&str> = payload["logEvents"]
             .as_array()
