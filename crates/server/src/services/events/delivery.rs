@@ -15,6 +15,9 @@
 //! destinations (HTTP with the connection's API key, basic or OAuth client-credentials auth),
 //! and event buses (the event is matched again on the target bus; the new deliveries replace
 //! this one in one transaction).
+//!
+//! [`send_sqs`] and [`route_on_bus`] also serve the CloudWatch Logs subscription filters
+//! (`services::logs::subscriptions`), which deliver to the same kinds of destination.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +53,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: &str, message: impl Into<String>, retryable: bool) -> Failure {
+    pub(crate) fn new(code: &str, message: impl Into<String>, retryable: bool) -> Failure {
         Failure {
             code: code.to_owned(),
             message: message.into(),
@@ -279,7 +282,7 @@ async fn deliver(
 }
 
 /// Sends one message into an SQS queue `(region, account, name)`.
-async fn send_sqs(
+pub(crate) async fn send_sqs(
     state: &Arc<AppState>,
     (region, account, name): (&str, &str, &str),
     body: String,
@@ -332,10 +335,29 @@ async fn forward_to_bus(
 ) -> Result<(), Failure> {
     let bus = ops::parse_bus(arn, "", "")
         .map_err(|err| Failure::new("INVALID_PARAMETER", err.to_string(), false))?;
+    let routed = route_on_bus(state, engine, bus, event.clone(), Some(delivery.id.clone())).await?;
+    if !routed {
+        return Err(Failure::new(
+            "RESOURCE_NOT_FOUND",
+            format!("event bus {arn} does not exist"),
+            false,
+        ));
+    }
+    Ok(())
+}
+
+/// Puts `event` on `bus`: the deliveries its rules ask for become durable in `events-pending`
+/// (in the same transaction that removes the delivery `replaces`, when given) and are queued.
+/// `Ok(false)` when the bus does not exist.
+pub(crate) async fn route_on_bus(
+    state: &Arc<AppState>,
+    engine: &Arc<Engine>,
+    bus: ops::BusRef,
+    event: Value,
+    replaces: Option<String>,
+) -> Result<bool, Failure> {
     let state = state.clone();
     let engine_for_task = engine.clone();
-    let event = event.clone();
-    let id = delivery.id.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         if !ops::bus_exists(&state.meta, &bus).map_err(|err| err.to_string())? {
             return Ok(None);
@@ -355,7 +377,9 @@ async fn forward_to_bus(
                 for next in &deliveries {
                     txn.put(store::PENDING, &next.id, next)?;
                 }
-                txn.delete(store::PENDING, &id)?;
+                if let Some(id) = &replaces {
+                    txn.delete(store::PENDING, id)?;
+                }
                 Ok::<_, opentrail_meta::MetaError>(())
             })
             .map_err(|err| err.to_string())?;
@@ -366,13 +390,9 @@ async fn forward_to_bus(
     match outcome {
         Ok(Some(deliveries)) => {
             engine.enqueue(deliveries);
-            Ok(())
+            Ok(true)
         }
-        Ok(None) => Err(Failure::new(
-            "RESOURCE_NOT_FOUND",
-            format!("event bus {arn} does not exist"),
-            false,
-        )),
+        Ok(None) => Ok(false),
         Err(message) => Err(Failure::new("SDK_CLIENT_ERROR", message, true)),
     }
 }

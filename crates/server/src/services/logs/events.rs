@@ -11,13 +11,19 @@
 //! - `meta`: `format_version`, `seq` (the last seq given out) and `trail_applied` (the last
 //!   journal seq whose records the trail consumer has written).
 //! - `metrics`, `series`: metric-filter datapoints, see [`super::metrics`].
+//! - `outbox`: `seq u64 BE` → one subscription-filter delivery waiting to be sent (a
+//!   versioned JSON value of [`super::subscriptions`]); keys come from the same seq counter
+//!   as events, so the outbox reads in write order. Added without a format bump: it is a new
+//!   keyspace, and a store written before it simply has none.
 //!
 //! # Durability
 //! Each write (a PutLogEvents batch, a batch of trail records) is one atomic fjall batch:
-//! the events, the stream statistics, the seq counter, the datapoints of the metric filters
-//! and (for trail records) the journal position. It is committed with
+//! the events, the stream statistics, the seq counter, the datapoints of the metric filters,
+//! the subscription deliveries ([`Derived`]) and (for trail records) the journal position. It is committed with
 //! [`PersistMode::SyncAll`] before the call is acknowledged, so an acknowledged write survives
-//! `kill -9` and power loss, and a crash never leaves half of one.
+//! `kill -9` and power loss, and a crash never leaves half of one. An outbox entry is removed
+//! only after its destination took it (the removal is not fsync'd: after a crash the last
+//! deliveries may be sent again — at least once).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -93,12 +99,24 @@ pub struct StreamWrite {
     pub events: Vec<(i64, String)>,
 }
 
+/// What a write derives from its events; committed in the same batch as the events.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// Metric-filter datapoints.
+    pub samples: Vec<Sample>,
+    /// Subscription-filter deliveries, each an encoded value the outbox keeps opaque.
+    pub outbox: Vec<Vec<u8>>,
+}
+
 /// The durable event store. See the module docs for the layout.
 pub struct EventStore {
     db: Database,
     events: Keyspace,
     streams: Keyspace,
     meta: Keyspace,
+    outbox: Keyspace,
+    /// Woken after a write that added outbox entries.
+    outbox_ready: tokio::sync::Notify,
     metrics: MetricStore,
     /// The last seq given out; writers hold this lock while they build and commit a batch.
     writer: Mutex<u64>,
@@ -204,6 +222,7 @@ impl EventStore {
         }
         let events = db.keyspace("events", KeyspaceCreateOptions::default)?;
         let streams = db.keyspace("streams", KeyspaceCreateOptions::default)?;
+        let outbox = db.keyspace("outbox", KeyspaceCreateOptions::default)?;
         let metrics = MetricStore::open(&db)?;
         let last_seq = meta
             .get(KEY_SEQ)?
@@ -214,6 +233,8 @@ impl EventStore {
             events,
             streams,
             meta,
+            outbox,
+            outbox_ready: tokio::sync::Notify::new(),
             metrics,
             writer: Mutex::new(last_seq),
         })
@@ -224,14 +245,15 @@ impl EventStore {
         &self.metrics
     }
 
-    /// Adds events to streams, the metric datapoints `samples_of` computes for them (it sees
-    /// each stream's events with their seqs), and optionally the trail consumer's journal
-    /// position, in one durable batch. Returns the stats of every written stream.
+    /// Adds events to streams, what `derive` computes from them (it sees each stream's events
+    /// with their seqs: metric datapoints, subscription deliveries), and optionally the trail
+    /// consumer's journal position, in one durable batch. Returns the stats of every written
+    /// stream.
     pub fn append(
         &self,
         writes: &[StreamWrite],
         ingestion_ms: i64,
-        samples_of: impl FnOnce(&[(u64, Vec<(Position, &str)>)]) -> Vec<Sample>,
+        derive: impl FnOnce(&[(u64, Vec<(Position, &str)>)]) -> Derived,
         trail_applied: Option<u64>,
     ) -> Result<HashMap<u64, StreamStats>, LogsError> {
         let mut last_seq = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
@@ -267,8 +289,13 @@ impl EventStore {
             stats.insert(write.stream_id, updated);
             positioned.push((write.stream_id, events));
         }
-        let samples = samples_of(&positioned);
+        let Derived { samples, outbox } = derive(&positioned);
         self.metrics.stage(&mut batch, &samples);
+        let delivers = !outbox.is_empty();
+        for entry in outbox {
+            seq += 1;
+            batch.insert(&self.outbox, seq.to_be_bytes(), entry);
+        }
         batch.insert(&self.meta, KEY_SEQ, seq.to_be_bytes());
         if let Some(applied) = trail_applied {
             batch.insert(&self.meta, KEY_TRAIL_APPLIED, applied.to_be_bytes());
@@ -278,7 +305,33 @@ impl EventStore {
             self.metrics.committed();
         }
         *last_seq = seq;
+        if delivers {
+            self.outbox_ready.notify_one();
+        }
         Ok(stats)
+    }
+
+    /// Up to `limit` outbox entries, oldest first.
+    pub fn outbox_read(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LogsError> {
+        let mut out = Vec::new();
+        for guard in self.outbox.iter().take(limit) {
+            let (key, value) = guard.into_inner()?;
+            let key = read_u64(&key)
+                .ok_or_else(|| LogsError::Internal("an outbox key is malformed".into()))?;
+            out.push((key, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Removes an outbox entry (its destination took it, or never will).
+    pub fn outbox_remove(&self, key: u64) -> Result<(), LogsError> {
+        self.outbox.remove(key.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Resolves once a write has added outbox entries since the last wake-up.
+    pub async fn outbox_added(&self) {
+        self.outbox_ready.notified().await;
     }
 
     /// The stats of a stream (empty when it holds nothing).
@@ -446,6 +499,7 @@ impl EventStore {
         self.events.clear()?;
         self.streams.clear()?;
         self.metrics.clear()?;
+        self.outbox.clear()?;
         self.meta.remove(KEY_TRAIL_APPLIED)?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
@@ -486,12 +540,17 @@ mod tests {
             .append(
                 &[write(1, &[(30, "c"), (10, "a")]), write(2, &[(20, "b")])],
                 100,
-                |_| Vec::new(),
+                |_| Derived::default(),
                 None,
             )
             .expect("append");
         store
-            .append(&[write(1, &[(-5, "early")])], 101, |_| Vec::new(), Some(7))
+            .append(
+                &[write(1, &[(-5, "early")])],
+                101,
+                |_| Derived::default(),
+                Some(7),
+            )
             .expect("append");
         let forward = store
             .read_stream(1, Position::MIN, Position::MAX, true, 10)
@@ -529,13 +588,56 @@ mod tests {
         assert_eq!(left[0].message, "c");
         assert_eq!(reopened.stats(2).expect("stats").count, 0);
         let next = reopened
-            .append(&[write(2, &[(1, "x")])], 5, |_| Vec::new(), None)
+            .append(&[write(2, &[(1, "x")])], 5, |_| Derived::default(), None)
             .expect("append");
         assert_eq!(next[&2].count, 1);
         let again = reopened
             .read_stream(2, Position::MIN, Position::MAX, true, 10)
             .expect("read");
         assert!(again[0].position.seq > forward[2].position.seq);
+    }
+
+    #[test]
+    fn outbox_entries_commit_with_their_events_and_read_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EventStore::open(dir.path()).expect("open");
+        let derive = |entries: &[&str]| {
+            let outbox: Vec<Vec<u8>> = entries.iter().map(|e| e.as_bytes().to_vec()).collect();
+            move |_: &[(u64, Vec<(Position, &str)>)]| Derived {
+                samples: Vec::new(),
+                outbox,
+            }
+        };
+        store
+            .append(
+                &[write(1, &[(10, "a")])],
+                100,
+                derive(&["first", "second"]),
+                None,
+            )
+            .expect("append");
+        store
+            .append(&[write(1, &[(11, "b")])], 101, derive(&["third"]), None)
+            .expect("append");
+        let read = store.outbox_read(10).expect("read");
+        let values: Vec<&[u8]> = read.iter().map(|(_, v)| v.as_slice()).collect();
+        assert_eq!(values, [&b"first"[..], b"second", b"third"]);
+        assert!(read.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        store.outbox_remove(read[0].0).expect("remove");
+        drop(store);
+        let reopened = EventStore::open(dir.path()).expect("reopen");
+        let left = reopened.outbox_read(10).expect("read");
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[0].1, b"second");
+        // Keys keep growing after a reopen: new entries come after the old ones.
+        reopened
+            .append(&[write(1, &[(12, "c")])], 102, derive(&["fourth"]), None)
+            .expect("append");
+        let all = reopened.outbox_read(10).expect("read");
+        assert_eq!(all.last().map(|(_, v)| v.as_slice()), Some(&b"fourth"[..]));
+        assert!(all.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        reopened.clear().expect("clear");
+        assert!(reopened.outbox_read(10).expect("read").is_empty());
     }
 
     #[test]

@@ -63,9 +63,14 @@ pub async fn delete_log_group(call: &Call<'_>, input: &Value) -> Result<Value, L
         for (key, _) in &streams {
             txn.delete(store::STREAMS_TABLE, key)?;
         }
-        let filters: Vec<(String, Value)> = txn.list(store::METRIC_FILTERS_TABLE, &prefix)?;
-        for (key, _) in &filters {
-            txn.delete(store::METRIC_FILTERS_TABLE, key)?;
+        for table in [
+            store::METRIC_FILTERS_TABLE,
+            store::SUBSCRIPTION_FILTERS_TABLE,
+        ] {
+            let filters: Vec<(String, Value)> = txn.list(table, &prefix)?;
+            for (key, _) in &filters {
+                txn.delete(table, key)?;
+            }
         }
         txn.delete(store::GROUPS_TABLE, &group.key())?;
         Ok::<_, LogsError>(streams.into_iter().map(|(_, stream)| stream).collect())

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::derived::GroupFilters;
 use super::error::LogsError;
-use super::events::{Position, StoredEvent, StreamWrite};
-use super::metric_filters;
+use super::events::{Derived, Position, StoredEvent, StreamWrite};
 use super::ops::{Call, digits56, group_name, limit, opt_bool, opt_i64, opt_str, req_str};
-use super::pattern::FilterPattern;
+use super::pattern::parse_input;
 use super::store::{self, StoredGroup};
 
 /// Bytes AWS counts per event on top of its message.
@@ -128,9 +128,8 @@ pub async fn put_log_events(call: &Call<'_>, input: &Value) -> Result<Value, Log
         .collect();
     let mut count = 0u64;
     if !kept.is_empty() {
-        let filters = metric_filters::compiled(call, &group_name)?;
-        let account = call.account.to_owned();
-        let region = call.region.to_owned();
+        let filters = GroupFilters::load(&call.state.meta, call.account, call.region, &group_name)?;
+        let stream_name = stream_name.to_owned();
         let now = call.now_ms;
         let write = StreamWrite {
             stream_id: stream.id,
@@ -142,11 +141,11 @@ pub async fn put_log_events(call: &Call<'_>, input: &Value) -> Result<Value, Log
                     std::slice::from_ref(&write),
                     now,
                     |written| {
-                        let events: Vec<(Position, &str)> = written
-                            .iter()
-                            .flat_map(|(_, events)| events.iter().copied())
-                            .collect();
-                        metric_filters::samples(&filters, &account, &region, &events)
+                        let mut derived = Derived::default();
+                        for (_, events) in written {
+                            filters.derive_into(&mut derived, &stream_name, events, now);
+                        }
+                        derived
                     },
                     None,
                 )
@@ -304,8 +303,7 @@ pub async fn filter_log_events(call: &Call<'_>, input: &Value) -> Result<Value, 
             "Cannot specify both LogStreamNames and LogStreamNamePrefix.".into(),
         ));
     }
-    let pattern = FilterPattern::parse(opt_str(input, "filterPattern").unwrap_or(""))
-        .map_err(|err| LogsError::InvalidParameter(err.to_string()))?;
+    let pattern = parse_input(opt_str(input, "filterPattern").unwrap_or(""))?;
     let limit = limit(input, MAX_EVENTS).min(MAX_EVENTS);
     let after_token = match opt_str(input, "nextToken") {
         None => None,

@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 use super::error::LogsError;
 use super::events::Position;
 use super::metrics::Sample;
-use super::ops::{Call, check_metric_name, check_no_colon_star, limit, opt_str, req_str};
-use super::pattern::{Extracted, FilterPattern};
-use super::store::{self, FORMAT_VERSION, StoredGroup, StoredMetricFilter, StoredTransformation};
+use super::ops::{Call, check_metric_name, check_no_colon_star, opt_str, page, req_str};
+use super::pattern::{Extracted, FilterPattern, parse_input, parse_stored};
+use super::store::{self, FORMAT_VERSION, StoredMetricFilter, StoredTransformation};
 
 /// Metric filters one log group may have.
 pub const MAX_FILTERS_PER_GROUP: usize = 100;
@@ -32,11 +32,6 @@ pub struct CompiledFilter {
 
 /// The metric filters of a group, ready to apply (a stored pattern that no longer parses is
 /// skipped and logged).
-pub fn compiled(call: &Call<'_>, group: &str) -> Result<Vec<CompiledFilter>, LogsError> {
-    compiled_in(&call.state.meta, call.account, call.region, group)
-}
-
-/// [`compiled`] outside a call (for trail delivery).
 pub fn compiled_in(
     meta: &opentrail_meta::Meta,
     account: &str,
@@ -46,15 +41,11 @@ pub fn compiled_in(
     let filters = store::metric_filters(meta, account, region, group)?;
     Ok(filters
         .into_iter()
-        .filter_map(|filter| match FilterPattern::parse(&filter.pattern) {
-            Ok(pattern) => Some(CompiledFilter {
-                pattern,
+        .filter_map(|filter| {
+            Some(CompiledFilter {
+                pattern: parse_stored(&filter.name, &filter.pattern)?,
                 transformations: filter.transformations,
-            }),
-            Err(err) => {
-                tracing::warn!(filter = filter.name, error = %err, "stored metric filter pattern does not parse");
-                None
-            }
+            })
         })
         .collect())
 }
@@ -202,11 +193,8 @@ pub async fn put_metric_filter(call: &Call<'_>, input: &Value) -> Result<Value, 
     let name = req_str(input, "filterName")?;
     check_no_colon_star("filterName", name)?;
     let text = req_str(input, "filterPattern")?;
-    let pattern = FilterPattern::parse(text).map_err(|err| invalid(err.to_string()))?;
+    let pattern = parse_input(text)?;
     let transformations = transformations(input, &pattern)?;
-    let group_key = store::group_key(call.account, call.region, group);
-    let key = store::child_key(call.account, call.region, group, name);
-    let prefix = store::children_prefix(call.account, call.region, group);
     let filter = StoredMetricFilter {
         version: FORMAT_VERSION,
         name: name.to_owned(),
@@ -219,22 +207,14 @@ pub async fn put_metric_filter(call: &Call<'_>, input: &Value) -> Result<Value, 
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    call.state.meta.write(|txn| {
-        if txn
-            .get::<StoredGroup>(store::GROUPS_TABLE, &group_key)?
-            .is_none()
-        {
-            return Err(LogsError::LogGroupNotFound);
-        }
-        let existing: Vec<(String, StoredMetricFilter)> =
-            txn.list(store::METRIC_FILTERS_TABLE, &prefix)?;
-        let replaces = existing.iter().any(|(existing, _)| *existing == key);
-        if !replaces && existing.len() >= MAX_FILTERS_PER_GROUP {
-            return Err(LogsError::LimitExceeded("Resource limit exceeded.".into()));
-        }
-        txn.put(store::METRIC_FILTERS_TABLE, &key, &filter)?;
-        Ok(())
-    })?;
+    store::put_filter(
+        &call.state.meta,
+        store::METRIC_FILTERS_TABLE,
+        (call.account, call.region, group),
+        name,
+        MAX_FILTERS_PER_GROUP,
+        |_replaced: Option<StoredMetricFilter>| filter,
+    )?;
     Ok(json!({}))
 }
 
@@ -243,12 +223,13 @@ pub async fn delete_metric_filter(call: &Call<'_>, input: &Value) -> Result<Valu
     let name = req_str(input, "filterName")?;
     super::ops::check_group_name("logGroupName", group)?;
     check_no_colon_star("filterName", name)?;
-    call.group(group)?;
-    let key = store::child_key(call.account, call.region, group, name);
-    let removed = call.state.meta.delete(store::METRIC_FILTERS_TABLE, &key)?;
-    if !removed {
-        return Err(LogsError::MetricFilterNotFound);
-    }
+    store::delete_filter(
+        &call.state.meta,
+        store::METRIC_FILTERS_TABLE,
+        (call.account, call.region, group),
+        name,
+        LogsError::MetricFilterNotFound,
+    )?;
     Ok(json!({}))
 }
 
@@ -279,19 +260,11 @@ pub async fn describe_metric_filters(call: &Call<'_>, input: &Value) -> Result<V
                 })
         })
         .collect();
-    let start = match opt_str(input, "nextToken") {
-        None => 0,
-        Some(token) => token
-            .parse::<usize>()
-            .map_err(|_| invalid("The specified nextToken is invalid."))?,
-    };
-    let limit = limit(input, DESCRIBE_LIMIT);
-    let start = start.min(selected.len());
-    let end = (start + limit).min(selected.len());
-    let page: Vec<Value> = selected[start..end].iter().map(filter_json).collect();
+    let (page, next) = page(&selected, input, DESCRIBE_LIMIT)?;
+    let page: Vec<Value> = page.iter().map(filter_json).collect();
     let mut response = json!({ "metricFilters": page });
-    if end < selected.len() {
-        response["nextToken"] = json!(end.to_string());
+    if let Some(next) = next {
+        response["nextToken"] = json!(next);
     }
     Ok(response)
 }
@@ -328,8 +301,7 @@ fn filter_json(filter: &StoredMetricFilter) -> Value {
 }
 
 pub async fn test_metric_filter(_call: &Call<'_>, input: &Value) -> Result<Value, LogsError> {
-    let text = req_str(input, "filterPattern")?;
-    let pattern = FilterPattern::parse(text).map_err(|err| invalid(err.to_string()))?;
+    let pattern = parse_input(req_str(input, "filterPattern")?)?;
     let messages = input
         .get("logEventMessages")
         .and_then(Value::as_array)

@@ -1,24 +1,29 @@
 //! CloudWatch Logs (`logs`, awsJson 1.1 `Logs_20140328`): log groups, streams, events, metric
-//! filters, and the trail → log group delivery.
+//! filters, subscription filters, and the trail → log group delivery.
 //!
 //! A request is checked against the embedded botocore model (its violations are answered as
 //! `InvalidParameterException`, as CloudWatch Logs does), then run by one handler per
-//! operation. Groups, streams and metric filters live in the metadata store; events and the
-//! datapoints of metric filters in a fjall database under `<data-dir>/logs/`, written durably
-//! before a call is acknowledged.
+//! operation. Groups, streams, metric and subscription filters live in the metadata store;
+//! events, the datapoints of metric filters and the outbox of subscription deliveries in a
+//! fjall database under `<data-dir>/logs/`, written durably before a call is acknowledged.
 //!
 //! # Layout
 //! - [`error`]: [`LogsError`] with AWS's codes and messages.
 //! - [`ops`]: what the operations share ([`ops::Call`], input accessors, name checks).
-//! - [`store`]: groups, streams and metric filters in the metadata store.
-//! - [`events`]: the durable event store (per-stream time order, merged scans, retention).
+//! - [`store`]: groups, streams, metric and subscription filters in the metadata store.
+//! - [`events`]: the durable event store (per-stream time order, merged scans, retention,
+//!   the subscription outbox).
+//! - [`derived`]: what a write of events derives from them (datapoints, deliveries).
 //! - [`groups`]: log group and log stream operations, retention, KMS keys, tags.
 //! - [`ingest`]: PutLogEvents, GetLogEvents, FilterLogEvents.
 //! - [`metric_filters`]: metric filter operations and the datapoints filters compute.
 //! - [`metrics`]: the durable datapoint store the CloudWatch metrics service reads.
 //! - [`pattern`]: the filter-pattern engine (`opentrail_filters`).
+//! - [`subscriptions`]: subscription filter operations, their payloads, and the
+//!   `logs-subscriptions` worker that delivers them to SQS queues and event buses.
 //! - [`trail`]: the `logs` worker (trail records → log groups) and the `logs-retention` worker.
 
+pub mod derived;
 pub mod error;
 pub mod events;
 pub mod groups;
@@ -28,6 +33,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pattern;
 pub mod store;
+pub mod subscriptions;
 pub mod trail;
 
 use std::sync::{Arc, OnceLock};
@@ -152,6 +158,11 @@ async fn run(
         "DescribeMetricFilters" => metric_filters::describe_metric_filters(&call, input).await,
         "DeleteMetricFilter" => metric_filters::delete_metric_filter(&call, input).await,
         "TestMetricFilter" => metric_filters::test_metric_filter(&call, input).await,
+        "PutSubscriptionFilter" => subscriptions::put_subscription_filter(&call, input).await,
+        "DescribeSubscriptionFilters" => {
+            subscriptions::describe_subscription_filters(&call, input).await
+        }
+        "DeleteSubscriptionFilter" => subscriptions::delete_subscription_filter(&call, input).await,
         other => Err(LogsError::Unsupported(other.to_owned())),
     }
 }
@@ -216,11 +227,13 @@ pub fn spawn_workers(state: &Arc<AppState>) {
     state.workers.add(handle);
     let handle = tokio::spawn(trail::retention(state.clone()));
     state.workers.add(handle);
+    let handle = tokio::spawn(subscriptions::run(state.clone()));
+    state.workers.add(handle);
 }
 
 /// Wipes this service's state (the development reset). Call from `AppState::reset`.
-/// Groups, streams and filters go with the metadata store; this clears the events and
-/// datapoints, and moves the trail consumer to the end of the journal.
+/// Groups, streams and filters go with the metadata store; this clears the events,
+/// datapoints and the subscription outbox, and moves the trail consumer to the end of the journal.
 pub fn reset(state: &AppState) {
     match events::store_for(&state.config.data_dir) {
         Ok(store) => {

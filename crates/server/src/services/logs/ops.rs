@@ -75,6 +75,27 @@ pub fn limit(input: &Value, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// One page of `items` for a Describe call that pages with a numeric `nextToken` (the index
+/// of the next item) and `limit` (default `default_limit`): the page and the next token.
+pub fn page<'a, T>(
+    items: &'a [T],
+    input: &Value,
+    default_limit: usize,
+) -> Result<(&'a [T], Option<String>), LogsError> {
+    let start = match opt_str(input, "nextToken") {
+        None => 0,
+        Some(token) => token.parse::<usize>().map_err(|_| {
+            LogsError::InvalidParameter("The specified nextToken is invalid.".into())
+        })?,
+    };
+    let start = start.min(items.len());
+    let end = start
+        .saturating_add(limit(input, default_limit))
+        .min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((&items[start..end], next))
+}
+
 /// The group a request names: `logGroupName`, or `logGroupIdentifier` (a name or a
 /// `logGroupArn`, not the `:*` form); exactly one of them.
 pub fn group_name(input: &Value, account: &str) -> Result<String, LogsError> {
@@ -183,5 +204,20 @@ mod tests {
         assert!(check_group_name("logGroupName", "bad name").is_err());
         assert!(check_group_name("logGroupName", "/aws/lambda/x_y-z.1#").is_ok());
         assert_eq!(digits56(19).len(), 56);
+    }
+
+    #[test]
+    fn pages_follow_numeric_tokens() {
+        let items = [1, 2, 3, 4, 5];
+        let (first, next) = page(&items, &json!({"limit": 2}), 50).expect("page");
+        assert_eq!(first, [1, 2]);
+        assert_eq!(next.as_deref(), Some("2"));
+        let (last, next) = page(&items, &json!({"limit": 4, "nextToken": "2"}), 50).expect("page");
+        assert_eq!(last, [3, 4, 5]);
+        assert_eq!(next, None);
+        assert!(matches!(
+            page(&items, &json!({"nextToken": "x"}), 50),
+            Err(LogsError::InvalidParameter(m)) if m == "The specified nextToken is invalid."
+        ));
     }
 }

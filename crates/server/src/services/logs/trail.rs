@@ -5,7 +5,8 @@
 //!
 //! The worker follows the journal; the journal seq it has applied is written in the same
 //! durable batch as the events it sends (see [`super::events`]), so after a crash it resumes
-//! where its last sending batch ended: no record is lost or sent twice. The journal cursor `logs`
+//! where its last sending batch ended: no record is lost or sent twice. The group's metric and
+//! subscription filters run on the events in that same batch ([`super::derived`]). The journal cursor `logs`
 //! only lets the journal trim segments behind it. Which trails take a record is decided as
 //! trail delivery decides it (`workers::delivery::trail_takes`); ingested records are
 //! skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
@@ -18,11 +19,10 @@ use std::time::Duration;
 use opentrail_delivery::selectors::{RecordView, TrailSelectors};
 use opentrail_model::Origin;
 
+use super::derived::GroupFilters;
 use super::error::LogsError;
-use super::events::{EventStore, Position, StreamWrite};
+use super::events::{Derived, EventStore, StreamWrite};
 use super::ingest::{EVENT_OVERHEAD, retention_cutoff};
-use super::metric_filters::{self, CompiledFilter};
-use super::metrics::Sample;
 use super::store::{self, FORMAT_VERSION, StoredGroup, StoredStream};
 use crate::AppState;
 use crate::services::cloudtrail::store::{self as trails, StoredTrail, TrailStatus};
@@ -260,9 +260,10 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
     }
     let now = opentrail_model::time::now_ms();
     let mut groups: HashMap<GroupRef, Option<StoredGroup>> = HashMap::new();
-    let mut filters: HashMap<GroupRef, Arc<Vec<CompiledFilter>>> = HashMap::new();
+    let mut filters: HashMap<GroupRef, Arc<GroupFilters>> = HashMap::new();
     let mut writes = Vec::new();
-    let mut stream_groups: HashMap<u64, GroupRef> = HashMap::new();
+    // Each written stream's filters and name.
+    let mut stream_filters: HashMap<u64, (Arc<GroupFilters>, String)> = HashMap::new();
     for ((group_ref, stream), mut events) in per_stream {
         let group = match groups.get(&group_ref) {
             Some(group) => group.clone(),
@@ -285,16 +286,20 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
         }
         events.sort_by_key(|(timestamp, _)| *timestamp);
         let stream = ensure_stream(state, &group_ref, &stream, now)?;
-        if !filters.contains_key(&group_ref) {
-            let compiled = metric_filters::compiled_in(
-                &state.meta,
-                &group_ref.account,
-                &group_ref.region,
-                &group_ref.name,
-            )?;
-            filters.insert(group_ref.clone(), Arc::new(compiled));
-        }
-        stream_groups.insert(stream.id, group_ref.clone());
+        let group_filters = match filters.get(&group_ref) {
+            Some(loaded) => loaded.clone(),
+            None => {
+                let loaded = Arc::new(GroupFilters::load(
+                    &state.meta,
+                    &group_ref.account,
+                    &group_ref.region,
+                    &group_ref.name,
+                )?);
+                filters.insert(group_ref.clone(), loaded.clone());
+                loaded
+            }
+        };
+        stream_filters.insert(stream.id, (group_filters, stream.name.clone()));
         writes.push(StreamWrite {
             stream_id: stream.id,
             events,
@@ -304,23 +309,13 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
         &writes,
         now,
         |written| {
-            let mut samples: Vec<Sample> = Vec::new();
+            let mut derived = Derived::default();
             for (stream_id, events) in written {
-                let Some(group) = stream_groups.get(stream_id) else {
-                    continue;
-                };
-                let Some(compiled) = filters.get(group) else {
-                    continue;
-                };
-                let events: Vec<(Position, &str)> = events.clone();
-                samples.extend(metric_filters::samples(
-                    compiled,
-                    &group.account,
-                    &group.region,
-                    &events,
-                ));
+                if let Some((group_filters, stream)) = stream_filters.get(stream_id) {
+                    group_filters.derive_into(&mut derived, stream, events, now);
+                }
             }
-            samples
+            derived
         },
         Some(upto),
     )?;
