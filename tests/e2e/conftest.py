@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,17 @@ def wait_for(what, check, timeout=90.0, interval=0.5):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+
+
+def error_of(call, *args, **kwargs):
+    """The `Error` member of the ClientError that `call(*args, **kwargs)` must raise."""
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        call(*args, **kwargs)
+    return info.value.response["Error"]
+
+
+def now_ms():
+    return int(time.time() * 1000)
 
 
 def s3_keys(s3, bucket, prefix=""):

@@ -7,18 +7,11 @@ import json
 import subprocess
 import uuid
 
-import botocore.exceptions
 import pytest
 
-from conftest import ACCESS_KEY, ACCOUNT_ID
+from conftest import ACCESS_KEY, ACCOUNT_ID, error_of
 
 TRAIL_ARN = "arn:aws:cloudtrail:{region}:" + ACCOUNT_ID + ":trail/{name}"
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(*args, **kwargs)
-    return info.value.response["Error"]
 
 
 def bucket(server, name=None):

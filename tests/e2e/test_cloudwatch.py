@@ -15,19 +15,11 @@ import xml.etree.ElementTree as ET
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
-import botocore.exceptions
-import pytest
 
-from conftest import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, wait_for
+from conftest import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, error_of, wait_for
 from test_filter_cli import CASES, CIS, compact
 
 NS = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
-
-
-def error_of(call):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call()
-    return info.value.response["Error"]
 
 
 def alarm_queue(server, name="alarms"):

@@ -7,21 +7,10 @@ import json
 import time
 
 import botocore.exceptions
-import pytest
 
-from conftest import ACCOUNT_ID, wait_for
+from conftest import ACCOUNT_ID, error_of, now_ms, wait_for
 
 DAY_MS = 24 * 3600 * 1000
-
-
-def error_of(call):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call()
-    return info.value.response["Error"]
-
-
-def now_ms():
-    return int(time.time() * 1000)
 
 
 def make_stream(logs, group="app", stream="s1"):

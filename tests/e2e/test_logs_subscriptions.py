@@ -6,25 +6,12 @@ subscription, deliveries across `kill -9`, Describe/Delete, the quota of two and
 import json
 import time
 
-import botocore.exceptions
-import pytest
-
-from conftest import ACCOUNT_ID
+from conftest import ACCOUNT_ID, error_of, now_ms
 
 CONTROL_TEXT = "CWL CONTROL MESSAGE: Checking health of destination"
 ERROR_MISSING_DESTINATION = (
     "Could not deliver test message to specified destination. Check if the destination is valid."
 )
-
-
-def error_of(call):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call()
-    return info.value.response["Error"]
-
-
-def now_ms():
-    return int(time.time() * 1000)
 
 
 def make_queue(server, name):

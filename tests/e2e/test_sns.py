@@ -11,19 +11,12 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import botocore.exceptions
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from conftest import ACCOUNT_ID
-
-
-def error_of(call):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call()
-    return info.value.response["Error"]
+from conftest import ACCOUNT_ID, error_of
 
 
 def make_queue(sqs, name, **attributes):

@@ -17,18 +17,11 @@ import xml.etree.ElementTree as ET
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
-import botocore.exceptions
 import pytest
 
-from conftest import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY
+from conftest import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, error_of
 
 XMLNS = "{http://queue.amazonaws.com/doc/2012-11-05/}"
-
-
-def error_of(call):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call()
-    return info.value.response["Error"]
 
 
 def attributes_md5(attributes):
