@@ -155,7 +155,10 @@ impl Meta {
         for item in entries.range(start.as_str()..end.as_str())?.take(limit) {
             let (key, value) = item?;
             let key = key.value();
-            out.push((key[table.len() + 1..].to_owned(), decode(key, value.value())?));
+            out.push((
+                key[table.len() + 1..].to_owned(),
+                decode(key, value.value())?,
+            ));
         }
         Ok(out)
     }
