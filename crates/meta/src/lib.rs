@@ -2,7 +2,8 @@
 //! state, in one embedded transactional database in the data directory.
 //!
 //! # Layout
-//! - [`Meta`]: open the store, read, write and list typed values by `(table, key)`.
+//! - [`Meta`]: open the store, read, write and list typed values by `(table, key)`, or a key
+//!   window of a table ([`Meta::range`]).
 //! - [`Txn`]: a write transaction; everything written in one closure commits atomically and
 //!   durably (fsync'd before [`Meta::write`] returns).
 //!
@@ -126,6 +127,38 @@ impl Meta {
             }
             let short = key[table.len() + 1..].to_owned();
             out.push((short, decode(key, value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Lists at most `limit` values of `table` whose keys lie in `from..to`, in key order (a
+    /// window of a prefix kept ordered by its keys, such as a time index).
+    pub fn range<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let entries = match txn.open_table(ENTRIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(err) => return Err(err.into()),
+        };
+        let start = full_key(table, from);
+        let end = full_key(table, to);
+        let mut out = Vec::new();
+        if start >= end {
+            return Ok(out);
+        }
+        for item in entries.range(start.as_str()..end.as_str())?.take(limit) {
+            let (key, value) = item?;
+            let key = key.value();
+            out.push((
+                key[table.len() + 1..].to_owned(),
+                decode(key, value.value())?,
+            ));
         }
         Ok(out)
     }
@@ -279,6 +312,26 @@ mod tests {
         });
         assert!(result.is_err());
         assert_eq!(meta.get::<i32>("t", "k").expect("get"), None);
+    }
+
+    #[test]
+    fn ranges_are_half_open_and_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(dir.path()).expect("open");
+        for key in ["a/1", "a/2", "a/3", "b/1"] {
+            meta.put("t", key, &key).expect("put");
+        }
+        let keys = |from: &str, to: &str, limit: usize| -> Vec<String> {
+            meta.range::<String>("t", from, to, limit)
+                .expect("range")
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect()
+        };
+        assert_eq!(keys("a/", "a/3", 10), vec!["a/1", "a/2"]);
+        assert_eq!(keys("a/2", "b/", 10), vec!["a/2", "a/3"]);
+        assert_eq!(keys("a/", "c", 1), vec!["a/1"]);
+        assert!(keys("b", "a", 10).is_empty());
     }
 
     #[test]

@@ -362,7 +362,7 @@ pub(crate) async fn route_on_bus(
         if !ops::bus_exists(&state.meta, &bus).map_err(|err| err.to_string())? {
             return Ok(None);
         }
-        let deliveries = engine::route(
+        let routed = engine::route(
             &state.meta,
             &engine_for_task,
             (&bus.account, &bus.region, &bus.name),
@@ -374,15 +374,14 @@ pub(crate) async fn route_on_bus(
         state
             .meta
             .write(|txn| {
-                for next in &deliveries {
-                    txn.put(store::PENDING, &next.id, next)?;
-                }
+                routed.write(txn)?;
                 if let Some(id) = &replaces {
                     txn.delete(store::PENDING, id)?;
                 }
                 Ok::<_, opentrail_meta::MetaError>(())
             })
             .map_err(|err| err.to_string())?;
+        let deliveries = routed.deliveries;
         Ok::<_, String>(Some(deliveries))
     })
     .await

@@ -4,20 +4,22 @@
 //!
 //! The metadata store stays the source of truth: the machines are a cache of `events-rules`
 //! and the queue mirrors `events-pending`. [`route`] turns one event on one bus into the
-//! deliveries its matching rules ask for; callers write them durably, then [`Engine::enqueue`].
+//! deliveries its matching rules ask for and the copies its archives keep ([`Routed`]);
+//! callers write them durably ([`Routed::write`]), then [`Engine::enqueue`] the deliveries.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use opentrail_meta::{Meta, MetaError};
+use opentrail_meta::{Meta, MetaError, Txn};
 use opentrail_patterns::{Machine, Pattern};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::archives;
 use super::envelope;
-use super::store::{self, Delivery, StoredRule};
+use super::store::{self, ArchivedEvent, Delivery, StoredRule};
 
 pub const STATE_ENABLED: &str = "ENABLED";
 pub const STATE_DISABLED: &str = "DISABLED";
@@ -108,6 +110,8 @@ pub struct Engine {
     queue: Mutex<Queue>,
     /// Wakes the dispatcher: new deliveries, or a finished attempt.
     pub notify: Notify,
+    /// Wakes the `events-archives` worker: a replay started or was cancelled.
+    pub replays: Notify,
     /// Bumped by the development reset; attempts started before it write nothing back.
     epoch: AtomicU64,
     /// The journal seq the journal worker skips to (set by the development reset).
@@ -122,6 +126,7 @@ impl Engine {
             any_rules: Mutex::new(None),
             queue: Mutex::new(Queue::default()),
             notify: Notify::new(),
+            replays: Notify::new(),
             epoch: AtomicU64::new(0),
             skip_to: AtomicU64::new(0),
         }
@@ -235,7 +240,36 @@ pub fn engine_for(data_dir: &Path) -> Arc<Engine> {
         .clone()
 }
 
-/// The deliveries one event on one bus asks for: one per target of each matching rule.
+/// What one event on one bus asks for: deliveries to targets, and copies for archives.
+#[derive(Debug, Clone, Default)]
+pub struct Routed {
+    pub deliveries: Vec<Delivery>,
+    /// `(event id, archived event)`.
+    pub archived: Vec<(String, ArchivedEvent)>,
+}
+
+impl Routed {
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.archived.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Routed) {
+        self.deliveries.extend(other.deliveries);
+        self.archived.extend(other.archived);
+    }
+
+    /// Writes the deliveries (`events-pending`) and the archived events in `txn`.
+    pub fn write(&self, txn: &mut Txn<'_>) -> Result<(), MetaError> {
+        for delivery in &self.deliveries {
+            txn.put(store::PENDING, &delivery.id, delivery)?;
+        }
+        archives::append(txn, &self.archived)
+    }
+}
+
+/// The deliveries one event on one bus asks for (one per target of each matching rule), and
+/// its copies for the archives whose managed rule matches. A replayed event (with
+/// `replay-name`) is never archived again.
 pub fn route(
     meta: &Meta,
     engine: &Engine,
@@ -243,20 +277,36 @@ pub fn route(
     event: &Value,
     read_only_management: bool,
     now_ms: i64,
-) -> Result<Vec<Delivery>, MetaError> {
+) -> Result<Routed, MetaError> {
     let rules = engine.bus_rules(meta, account, region, bus)?;
     let matching = rules.matching(event, read_only_management);
+    let mut routed = Routed::default();
     if matching.is_empty() {
-        return Ok(Vec::new());
+        return Ok(routed);
     }
     let event_id = event.get("id").and_then(Value::as_str).unwrap_or("");
+    let replayed = event.get("replay-name").is_some();
     let event_text = event.to_string();
-    let mut deliveries = Vec::new();
     for rule in matching {
+        if let Some(archive) = &rule.archive {
+            if !replayed {
+                routed.archived.push((
+                    event_id.to_owned(),
+                    ArchivedEvent {
+                        version: store::FORMAT_VERSION,
+                        archive: store::archive_key(account, region, archive),
+                        event: event_text.clone(),
+                        time_ms: archives::event_time_ms(event).unwrap_or(now_ms),
+                        ingested_ms: now_ms,
+                    },
+                ));
+            }
+            continue;
+        }
         let rule_arn = rule.arn();
         for target in &rule.targets {
             let target_id = target.get("Id").and_then(Value::as_str).unwrap_or("");
-            deliveries.push(Delivery {
+            routed.deliveries.push(Delivery {
                 version: store::FORMAT_VERSION,
                 id: envelope::stable_id(&format!("{event_id}\n{rule_arn}\n{target_id}")),
                 event: event_text.clone(),
@@ -269,7 +319,7 @@ pub fn route(
             });
         }
     }
-    Ok(deliveries)
+    Ok(routed)
 }
 
 #[cfg(test)]
@@ -290,6 +340,7 @@ mod tests {
             description: None,
             role_arn: None,
             managed_by: None,
+            archive: None,
             created_by: "123456789012".into(),
             tags: Vec::new(),
             targets: (0..targets)

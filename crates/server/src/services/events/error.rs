@@ -25,6 +25,8 @@ pub enum EventsError {
     #[error("{0}")]
     IllegalStatus(String),
     #[error("{0}")]
+    ManagedRule(String),
+    #[error("{0}")]
     Unsupported(String),
     /// A failure inside the server; logged where it happens.
     #[error("an internal error occurred")]
@@ -44,6 +46,7 @@ impl EventsError {
             EventsError::LimitExceeded(_) => "LimitExceededException",
             EventsError::ConcurrentModification(_) => "ConcurrentModificationException",
             EventsError::IllegalStatus(_) => "IllegalStatusException",
+            EventsError::ManagedRule(_) => "ManagedRuleException",
             EventsError::Unsupported(_) => "UnsupportedOperationException",
             EventsError::Internal => "InternalException",
             EventsError::Api(err) => &err.code,

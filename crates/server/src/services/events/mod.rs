@@ -7,7 +7,9 @@
 //! in the EventBridge envelope. Either way the bus's rules (compiled together into one pattern
 //! machine, `engine`) pick the targets, and each (event, target) pair is written durably as a
 //! pending delivery before the event is acknowledged or the journal position moves; the
-//! `events-delivery` worker then sends it, retries, and dead-letters it.
+//! `events-delivery` worker then sends it, retries, and dead-letters it. Archives are managed
+//! rules whose matches are stored, in the same transaction, instead of sent; replays send an
+//! archive's events to its bus again from the `events-archives` worker.
 //!
 //! # Layout
 //! - [`error`]: [`EventsError`] and its AWS codes.
@@ -16,6 +18,8 @@
 //! - [`rules`]: rules, targets, tags, TestEventPattern.
 //! - [`connections`]: connections and API destinations.
 //! - [`put_events`]: the PutEvents operation.
+//! - [`archives`]: archives, archiving and retention.
+//! - [`replays`]: replays and the `events-archives` worker.
 //! - [`envelope`]: the EventBridge envelope of a CloudTrail record (also used by
 //!   `opentrail match --envelope`).
 //! - [`transform`]: Input, InputPath and InputTransformer.
@@ -24,6 +28,7 @@
 //! - [`delivery`]: the dispatcher: SQS, SNS, API destinations, other buses; retries; DLQ.
 //! - [`store`]: the tables in the metadata store.
 
+pub mod archives;
 pub mod buses;
 pub mod connections;
 pub mod delivery;
@@ -32,6 +37,7 @@ pub mod envelope;
 pub mod error;
 pub mod ops;
 pub mod put_events;
+pub mod replays;
 pub mod rules;
 pub mod store;
 pub mod transform;
@@ -163,6 +169,15 @@ fn dispatch(call: &Call, operation: &str) -> Result<Value, EventsError> {
         "ListTagsForResource" => rules::list_tags_for_resource(call),
         "TestEventPattern" => rules::test_event_pattern(call),
         "PutEvents" => put_events::put_events(call),
+        "CreateArchive" => archives::create_archive(call),
+        "DescribeArchive" => archives::describe_archive(call),
+        "ListArchives" => archives::list_archives(call),
+        "UpdateArchive" => archives::update_archive(call),
+        "DeleteArchive" => archives::delete_archive(call),
+        "StartReplay" => replays::start_replay(call),
+        "DescribeReplay" => replays::describe_replay(call),
+        "ListReplays" => replays::list_replays(call),
+        "CancelReplay" => replays::cancel_replay(call),
         "CreateConnection" => connections::create_connection(call),
         "DescribeConnection" => connections::describe_connection(call),
         "ListConnections" => connections::list_connections(call),
@@ -264,7 +279,9 @@ pub fn spawn_workers(state: &Arc<AppState>) {
     let engine = engine::engine_for(&state.config.data_dir);
     let handle = tokio::spawn(worker::run(state.clone(), engine.clone()));
     state.workers.add(handle);
-    let handle = tokio::spawn(delivery::run(state.clone(), engine));
+    let handle = tokio::spawn(delivery::run(state.clone(), engine.clone()));
+    state.workers.add(handle);
+    let handle = tokio::spawn(replays::run(state.clone(), engine));
     state.workers.add(handle);
 }
 

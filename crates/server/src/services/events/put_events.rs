@@ -1,16 +1,16 @@
 //! PutEvents: entries checked one by one (a bad entry fails alone), each good one wrapped in
-//! the event envelope and matched against its bus's rules; the deliveries of the whole request
-//! are written to the metadata store in one durable transaction before the call is answered,
-//! so an acknowledged event survives a crash.
+//! the event envelope and matched against its bus's rules; the deliveries and archived copies
+//! of the whole request are written to the metadata store in one durable transaction before
+//! the call is answered, so an acknowledged event survives a crash.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::engine;
+use super::engine::{self, Routed};
 use super::error::EventsError;
 use super::ops::{self, Call};
-use super::store::{self, Delivery};
+use super::store;
 
 /// The largest PutEvents request, 256 KB.
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
@@ -62,12 +62,12 @@ pub fn put_events(call: &Call) -> Result<Value, EventsError> {
         ));
     }
     let mut results = Vec::with_capacity(entries.len());
-    let mut deliveries: Vec<Delivery> = Vec::new();
+    let mut routed = Routed::default();
     let mut failed = 0usize;
     for entry in &entries {
         match accept(call, entry) {
-            Ok((id, mut matched)) => {
-                deliveries.append(&mut matched);
+            Ok((id, matched)) => {
+                routed.extend(matched);
                 results.push(json!({"EventId": id}));
             }
             Err(error) => {
@@ -76,20 +76,16 @@ pub fn put_events(call: &Call) -> Result<Value, EventsError> {
             }
         }
     }
-    if !deliveries.is_empty() {
-        call.meta().write(|txn| {
-            for delivery in &deliveries {
-                txn.put(store::PENDING, &delivery.id, delivery)?;
-            }
-            Ok::<_, EventsError>(())
-        })?;
-        call.engine.enqueue(deliveries);
+    if !routed.is_empty() {
+        call.meta()
+            .write(|txn| routed.write(txn).map_err(EventsError::from))?;
+        call.engine.enqueue(routed.deliveries);
     }
     Ok(json!({"FailedEntryCount": failed, "Entries": results}))
 }
 
-/// One entry: its event id and deliveries, or its error entry.
-fn accept(call: &Call, entry: &Value) -> Result<(String, Vec<Delivery>), Value> {
+/// One entry: its event id and what its bus's rules ask for, or its error entry.
+fn accept(call: &Call, entry: &Value) -> Result<(String, Routed), Value> {
     let text = |name: &str| {
         entry
             .get(name)

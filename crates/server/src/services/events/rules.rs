@@ -108,6 +108,9 @@ pub fn put_rule(call: &Call) -> Result<Value, EventsError> {
         )));
     }
     let existing = load_rule(call, &bus, name)?;
+    if let Some(rule) = &existing {
+        refuse_managed(rule)?;
+    }
     if existing.is_none() && rules_of(call, &bus)?.len() >= MAX_RULES {
         return Err(EventsError::LimitExceeded(format!(
             "The requested resource exceeds the maximum number allowed of {MAX_RULES} rules on event bus {}.",
@@ -133,6 +136,7 @@ pub fn put_rule(call: &Call) -> Result<Value, EventsError> {
         description: call.str("Description").map(str::to_owned),
         role_arn: call.non_empty("RoleArn").map(str::to_owned),
         managed_by: existing.as_ref().and_then(|rule| rule.managed_by.clone()),
+        archive: existing.as_ref().and_then(|rule| rule.archive.clone()),
         created_by: existing
             .as_ref()
             .map_or_else(|| call.account.clone(), |rule| rule.created_by.clone()),
@@ -141,6 +145,17 @@ pub fn put_rule(call: &Call) -> Result<Value, EventsError> {
     };
     save_rule(call, &rule)?;
     Ok(json!({"RuleArn": rule.arn()}))
+}
+
+/// Managed rules (an archive's) change only with what manages them.
+fn refuse_managed(rule: &StoredRule) -> Result<(), EventsError> {
+    match &rule.managed_by {
+        Some(managed_by) => Err(EventsError::ManagedRule(format!(
+            "Rule {} is managed by {managed_by} and cannot be modified.",
+            rule.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn rule_json(rule: &StoredRule, describe: bool) -> Value {
@@ -227,6 +242,7 @@ fn set_state(call: &Call, state: &str) -> Result<Value, EventsError> {
     let bus = call.existing_bus("EventBusName")?;
     let mut rule = load_rule(call, &bus, name)?
         .ok_or_else(|| EventsError::ResourceNotFound(format!("Rule {name} does not exist.")))?;
+    refuse_managed(&rule)?;
     // Enabling keeps a rule that already sees every management event as it is.
     if !(state == STATE_ENABLED && rule.state == STATE_ALL_MANAGEMENT) {
         rule.state = state.to_owned();
@@ -334,6 +350,7 @@ pub fn put_targets(call: &Call) -> Result<Value, EventsError> {
     let name = call.str("Rule").unwrap_or("");
     let bus = call.bus_ref("EventBusName")?;
     let mut rule = rule_on_bus(call, &bus, name)?;
+    refuse_managed(&rule)?;
     let mut failed = Vec::new();
     let mut changed = false;
     for target in targets {
@@ -368,6 +385,7 @@ pub fn remove_targets(call: &Call) -> Result<Value, EventsError> {
     let name = call.str("Rule").unwrap_or("");
     let bus = call.bus_ref("EventBusName")?;
     let mut rule = rule_on_bus(call, &bus, name)?;
+    refuse_managed(&rule)?;
     let ids: Vec<&str> = call
         .input
         .get("Ids")

@@ -12,6 +12,18 @@
 //!   past it, removed once delivered or dead-lettered.
 //! - `events-position`, key `journal` → the last journal seq whose matches are in
 //!   `events-pending` (written in the same transaction as those deliveries).
+//! - `events-archives`, key `<account>/<region>/<name>` → [`StoredArchive`]. Each archive
+//!   has a managed rule on its bus (`Events-Archive-<name>`, [`StoredRule::archive`] set), so
+//!   archiving is routing: the rule matches like any other.
+//! - `events-archive-events`, key `<account>/<region>/<archive>/<time ms, 20 digits>/<event
+//!   id>` → [`ArchivedEvent`]: ordered by event time within an archive, so that a replay
+//!   window and the retention cut are key ranges. Written in the same transaction as the
+//!   deliveries of the event (PutEvents) or the journal position (the `events` worker).
+//! - `events-archive-stats`, key = archive key → [`ArchiveStats`] (EventCount, SizeBytes),
+//!   moved in the transactions that add or drop archived events.
+//! - `events-replays`, key `<account>/<region>/<name>` → [`StoredReplay`]: the replay with
+//!   its progress (the last archived event key replayed), written with the deliveries of
+//!   each replayed page.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +35,10 @@ pub const DESTINATIONS: &str = "events-api-destinations";
 pub const PENDING: &str = "events-pending";
 pub const POSITION: &str = "events-position";
 pub const POSITION_KEY: &str = "journal";
+pub const ARCHIVES: &str = "events-archives";
+pub const ARCHIVE_EVENTS: &str = "events-archive-events";
+pub const ARCHIVE_STATS: &str = "events-archive-stats";
+pub const REPLAYS: &str = "events-replays";
 /// The format of every value this build writes.
 pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_BUS: &str = "default";
@@ -107,6 +123,9 @@ pub struct StoredRule {
     pub role_arn: Option<String>,
     #[serde(default)]
     pub managed_by: Option<String>,
+    /// The archive (its name) this managed rule feeds; its matches are archived, not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
     pub created_by: String,
     #[serde(default)]
     pub tags: Vec<Tag>,
@@ -209,4 +228,125 @@ pub struct Delivery {
     pub first_ms: i64,
     /// When the next attempt is due.
     pub next_ms: i64,
+}
+
+/// An archive of the events of one bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredArchive {
+    pub version: u32,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    /// The ARN of the source bus, as the caller gave it.
+    pub source_arn: String,
+    /// The name of the source bus.
+    pub bus: String,
+    #[serde(default)]
+    pub event_pattern: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// 0 keeps events indefinitely.
+    #[serde(default)]
+    pub retention_days: u32,
+    #[serde(default)]
+    pub kms_key: Option<String>,
+    pub created_ms: i64,
+}
+
+impl StoredArchive {
+    pub fn arn(&self) -> String {
+        archive_arn(&self.account, &self.region, &self.name)
+    }
+
+    pub fn key(&self) -> String {
+        archive_key(&self.account, &self.region, &self.name)
+    }
+}
+
+pub fn archive_arn(account: &str, region: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:archive/{name}")
+}
+
+pub fn archive_key(account: &str, region: &str, name: &str) -> String {
+    format!("{account}/{region}/{name}")
+}
+
+/// The first key of an archive's events at or after `time_ms`.
+pub fn archive_time_key(archive_key: &str, time_ms: i64) -> String {
+    format!("{archive_key}/{:020}/", time_ms.max(0))
+}
+
+/// One archived event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedEvent {
+    pub version: u32,
+    /// The archive's key (`<account>/<region>/<name>`).
+    pub archive: String,
+    /// The event as it entered the bus (JSON text).
+    pub event: String,
+    /// The event's `time`, in epoch milliseconds.
+    pub time_ms: i64,
+    /// When the bus received it.
+    pub ingested_ms: i64,
+}
+
+impl ArchivedEvent {
+    pub fn key(&self, event_id: &str) -> String {
+        format!(
+            "{}{event_id}",
+            archive_time_key(&self.archive, self.time_ms)
+        )
+    }
+}
+
+/// EventCount and SizeBytes of one archive.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveStats {
+    pub version: u32,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// A replay and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredReplay {
+    pub version: u32,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The archive ARN (`EventSourceArn`).
+    pub source_arn: String,
+    /// The archive's key.
+    pub archive: String,
+    /// `Destination` as given (`Arn`, optional `FilterArns`).
+    pub destination: Value,
+    pub event_start_ms: i64,
+    pub event_end_ms: i64,
+    /// `STARTING`, `RUNNING`, `CANCELLING`, `COMPLETED`, `CANCELLED` or `FAILED`.
+    pub state: String,
+    #[serde(default)]
+    pub state_reason: Option<String>,
+    pub replay_start_ms: i64,
+    #[serde(default)]
+    pub replay_end_ms: Option<i64>,
+    #[serde(default)]
+    pub last_replayed_ms: Option<i64>,
+    /// The key of the last archived event replayed.
+    #[serde(default)]
+    pub position: Option<String>,
+}
+
+impl StoredReplay {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:events:{}:{}:replay/{}",
+            self.region, self.account, self.name
+        )
+    }
+
+    pub fn key(&self) -> String {
+        archive_key(&self.account, &self.region, &self.name)
+    }
 }

@@ -1,8 +1,9 @@
 //! The `events` worker: follows the journal and puts every recorded CloudTrail event on the
 //! default bus of its account and region, in the EventBridge envelope.
 //!
-//! For each batch it matches the records against the rules, then writes the deliveries and
-//! the new journal position (`events-position`) in one metadata transaction: after a crash it
+//! For each batch it matches the records against the rules, then writes the deliveries, the
+//! archived copies (archives are managed rules, `super::archives`) and the new journal
+//! position (`events-position`) in one metadata transaction: after a crash it
 //! resumes from that position, so a match is never lost nor recorded twice. Batches without a
 //! match move the position lazily (replaying them matches nothing new); while no rule exists
 //! anywhere, the worker moves past the journal without reading it. The journal cursor
@@ -16,9 +17,9 @@ use std::time::{Duration, Instant};
 use opentrail_model::origin::{Origin, origin};
 use serde_json::Value;
 
-use super::engine::{self, Engine};
+use super::engine::{self, Engine, Routed};
 use super::envelope;
-use super::store::{self, DEFAULT_BUS, Delivery};
+use super::store::{self, DEFAULT_BUS};
 use crate::AppState;
 
 const NAME: &str = "events";
@@ -61,7 +62,9 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
         // it exists): move past what the journal holds without reading it.
         let end = state.journal.last_seq();
         if end > position && !has_rules(&state, &engine).await {
-            if last_save.elapsed() >= SAVE_EVERY && save(&state, &mut cursor, end, &[]).await {
+            if last_save.elapsed() >= SAVE_EVERY
+                && save(&state, &mut cursor, end, &Routed::default()).await
+            {
                 saved_position = end;
                 last_save = Instant::now();
             }
@@ -87,7 +90,7 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
         };
         let Some(last) = entries.last().map(|entry| entry.seq) else {
             if position != saved_position && last_save.elapsed() >= SAVE_EVERY {
-                save(&state, &mut cursor, position, &[]).await;
+                save(&state, &mut cursor, position, &Routed::default()).await;
                 saved_position = position;
                 last_save = Instant::now();
             }
@@ -105,16 +108,16 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             let engine = engine.clone();
             tokio::task::spawn_blocking(move || {
                 let now = super::delivery::now_ms();
-                let mut deliveries = Vec::new();
+                let mut routed = Routed::default();
                 for entry in &entries {
-                    deliveries.extend(match_record(&state, &engine, &entry.payload, now)?);
+                    routed.extend(match_record(&state, &engine, &entry.payload, now)?);
                 }
-                Ok::<_, opentrail_meta::MetaError>(deliveries)
+                Ok::<_, opentrail_meta::MetaError>(routed)
             })
             .await
         };
-        let deliveries = match matched {
-            Ok(Ok(deliveries)) => deliveries,
+        let routed = match matched {
+            Ok(Ok(routed)) => routed,
             Ok(Err(err)) => {
                 retry_later(&state, processed, &err.to_string()).await;
                 continue;
@@ -128,21 +131,21 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
         if engine.skip_to() > position {
             continue;
         }
-        if !deliveries.is_empty() || last_save.elapsed() >= SAVE_EVERY {
-            if !save(&state, &mut cursor, last, &deliveries).await {
+        if !routed.is_empty() || last_save.elapsed() >= SAVE_EVERY {
+            if !save(&state, &mut cursor, last, &routed).await {
                 retry_later(&state, processed, "saving matched events failed").await;
                 continue;
             }
             saved_position = last;
             last_save = Instant::now();
-            engine.enqueue(deliveries);
+            engine.enqueue(routed.deliveries);
         }
         position = last;
         processed += count;
         state.workers.report(NAME, "running", processed, None);
     }
     if position != saved_position {
-        save(&state, &mut cursor, position, &[]).await;
+        save(&state, &mut cursor, position, &Routed::default()).await;
     }
     state.workers.report(NAME, "stopped", processed, None);
 }
@@ -158,34 +161,34 @@ async fn has_rules(state: &Arc<AppState>, engine: &Arc<Engine>) -> bool {
         .unwrap_or(true)
 }
 
-/// The deliveries one journal record asks for.
+/// What one journal record asks for.
 fn match_record(
     state: &AppState,
     engine: &Engine,
     payload: &[u8],
     now_ms: i64,
-) -> Result<Vec<Delivery>, opentrail_meta::MetaError> {
+) -> Result<Routed, opentrail_meta::MetaError> {
     // Ingested records stay away from rules; events over 256 KB are dropped, as AWS does.
     if origin(payload) == Origin::Ingested || payload.len() > MAX_EVENT_BYTES {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     }
     // Most records meet no rule: find that out from a borrowed view of the text before
     // parsing the record whole and wrapping it in the envelope.
     let Some(route) = envelope::route_of(payload) else {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     };
     if route.account.is_empty() || route.region.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     }
     let rules = engine.bus_rules(&state.meta, &route.account, &route.region, DEFAULT_BUS)?;
     if !rules.may_match(route.read_only_management) {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     }
     let Ok(record) = serde_json::from_slice::<Value>(payload) else {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     };
     let Some(event) = envelope::cloudtrail_envelope(&record) else {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     };
     engine::route(
         &state.meta,
@@ -197,21 +200,20 @@ fn match_record(
     )
 }
 
-/// Writes the deliveries and the position in one transaction, then moves the cursor.
+/// Writes the deliveries, the archived events and the position in one transaction, then
+/// moves the cursor.
 async fn save(
     state: &Arc<AppState>,
     cursor: &mut opentrail_journal::Cursor,
     position: u64,
-    deliveries: &[Delivery],
+    routed: &Routed,
 ) -> bool {
     let written = {
         let state = state.clone();
-        let deliveries = deliveries.to_vec();
+        let routed = routed.clone();
         tokio::task::spawn_blocking(move || {
             state.meta.write(|txn| {
-                for delivery in &deliveries {
-                    txn.put(store::PENDING, &delivery.id, delivery)?;
-                }
+                routed.write(txn)?;
                 txn.put(store::POSITION, store::POSITION_KEY, &position)
             })
         })
