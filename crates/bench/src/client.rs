@@ -15,6 +15,10 @@ const HOST: &str = "127.0.0.1:4599";
 const SIGNING_REGION: &str = "us-east-1";
 const CLOUDTRAIL_TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 const LOGS_TARGET: &str = "Logs_20140328";
+const EVENTS_TARGET: &str = "AWSEvents";
+const SQS_TARGET: &str = "AmazonSQS";
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// A client signing with the server's root credentials.
 pub struct Client {
@@ -96,11 +100,33 @@ impl Client {
             .await
     }
 
+    /// One EventBridge operation (awsJson 1.1).
+    pub async fn events(&self, operation: &str, input: &Value) -> anyhow::Result<Value> {
+        self.json("events", &format!("{EVENTS_TARGET}.{operation}"), input)
+            .await
+    }
+
+    /// One SQS operation (awsJson 1.0).
+    pub async fn sqs(&self, operation: &str, input: &Value) -> anyhow::Result<Value> {
+        self.json_as("sqs", JSON_1_0, &format!("{SQS_TARGET}.{operation}"), input)
+            .await
+    }
+
     async fn json(&self, service: &str, target: &str, input: &Value) -> anyhow::Result<Value> {
+        self.json_as(service, JSON_1_1, target, input).await
+    }
+
+    async fn json_as(
+        &self,
+        service: &str,
+        content_type: &str,
+        target: &str,
+        input: &Value,
+    ) -> anyhow::Result<Value> {
         let request = http::Request::builder()
             .method("POST")
             .uri("/")
-            .header("content-type", "application/x-amz-json-1.1")
+            .header("content-type", content_type)
             .header("x-amz-target", target);
         let body = self
             .send(request, serde_json::to_vec(input)?, service)

@@ -8,6 +8,9 @@
 //!   server's own state and history worker.
 //! - `lookup`: LookupEvents latency per attribute kind on 1 million stored events.
 //! - `logs`: FilterLogEvents over 1 million log events of a trail's log group.
+//! - `patterns`: EventBridge pattern matching, events per CPU-second of one thread on city-lots
+//!   events, per operator family and for 10 to 10,000 rules.
+//! - `rule_latency`: API call acknowledged → EventBridge rule → SQS target → message received.
 //!
 //! Run them with `cargo bench -p opentrail-bench --bench <name>`; `bench/README.md` at the
 //! repository root lists the latest figures.

@@ -95,6 +95,15 @@ pub fn cpu_time() -> std::time::Duration {
     std::time::Duration::from_millis(ticks * 1_000 / TICKS_PER_SECOND)
 }
 
+/// CPU time the calling thread has used so far, in seconds, from the first field of
+/// `/proc/thread-self/schedstat` (nanoseconds on the CPU); `None` where that cannot be read.
+/// Finer than [`cpu_time`] (ticks of 10 ms) and blind to other threads of the process.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let text = fs_err::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanos / 1e9)
+}
+
 /// `"CPU 12.3 s in 10.0 s wall (1.23 cores)"` for the time since `wall_start`, given the
 /// [`cpu_time`] at that moment.
 pub fn cpu_report(wall_start: std::time::Instant, cpu_start: std::time::Duration) -> String {

@@ -1,5 +1,6 @@
 //! Throughput measurement of [`Machine`] on city-lots-shaped events (SF lot GeoJSON features,
-//! the event-ruler / quamina benchmark shape), for `examples/citylots.rs` and the bench crate.
+//! the event-ruler / quamina benchmark shape), run by the bench crate:
+//! `cargo bench -p opentrail-bench --bench patterns`.
 //!
 //! Rule sets:
 //! - [`families`]: five rules per operator family on `properties.*` / `geometry.*`, in the style
@@ -133,8 +134,9 @@ pub fn scaled_rules(n: usize) -> Vec<String> {
 pub struct Measurement {
     pub label: String,
     pub rules: usize,
+    /// Events matched: the set's length times the passes.
     pub events: usize,
-    /// Total matched ids over all events.
+    /// Total matched ids over all events (and passes).
     pub matches: usize,
     /// Wall-clock time.
     pub seconds: f64,
@@ -158,12 +160,13 @@ impl Measurement {
 /// Reads the CPU time of the calling thread, in seconds.
 pub type CpuClock = dyn Fn() -> Option<f64>;
 
-/// Compiles `rules` into one machine and times `matches_for_json` over every event, on this
-/// thread (the automaton is built before the clock starts).
+/// Compiles `rules` into one machine and times `count_matches_for_json` over every event,
+/// `passes` times, on this thread (the automaton is built before the clock starts).
 pub fn measure(
     label: &str,
     rules: &[String],
     events: &[&[u8]],
+    passes: usize,
     cpu_clock: Option<&CpuClock>,
 ) -> Result<Measurement, PatternError> {
     let mut machine = Machine::new();
@@ -174,8 +177,10 @@ pub fn measure(
     let cpu_started = cpu_clock.and_then(|clock| clock());
     let started = Instant::now();
     let mut matches = 0;
-    for event in events {
-        matches += machine.count_matches_for_json(event)?;
+    for _ in 0..passes {
+        for event in events {
+            matches += machine.count_matches_for_json(event)?;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = match (cpu_clock.and_then(|clock| clock()), cpu_started) {
@@ -185,7 +190,7 @@ pub fn measure(
     Ok(Measurement {
         label: label.to_string(),
         rules: rules.len(),
-        events: events.len(),
+        events: events.len() * passes,
         matches,
         seconds,
         cpu_seconds,
@@ -200,17 +205,24 @@ pub fn lines(buffer: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
-/// Runs every family and the scaling sets whose label contains `filter` (all for `""`);
-/// prints nothing.
+/// Runs every family and the scaling sets whose label contains `filter` (all for `""`),
+/// `passes` times over the events each; prints nothing.
 pub fn run_all(
     events: &[&[u8]],
     filter: &str,
+    passes: usize,
     cpu_clock: Option<&CpuClock>,
 ) -> Result<Vec<Measurement>, PatternError> {
     let mut results = Vec::new();
     for family in families() {
         if family.name.contains(filter) {
-            results.push(measure(family.name, &family.rules, events, cpu_clock)?);
+            results.push(measure(
+                family.name,
+                &family.rules,
+                events,
+                passes,
+                cpu_clock,
+            )?);
         }
     }
     if "mixed (scaling)".contains(filter) {
@@ -219,6 +231,7 @@ pub fn run_all(
                 "mixed (scaling)",
                 &scaled_rules(n),
                 events,
+                passes,
                 cpu_clock,
             )?);
         }
@@ -277,9 +290,9 @@ mod tests {
             br#"{"type":"Feature","properties":{"MAPBLKLOT":"1430022","STREET":"FULTON"},"geometry":{"type":"Polygon","coordinates":[[[-122.42,37.77,0]]]}}"#,
             br#"{"type":"Feature","properties":{"MAPBLKLOT":"0000001","STREET":"MASON"},"geometry":{"type":"Polygon","coordinates":[[[-122.42,37.77,0]]]}}"#,
         ];
-        let exact = measure("exact", &families()[0].rules, &events, None).expect("valid");
+        let exact = measure("exact", &families()[0].rules, &events, 1, None).expect("valid");
         assert_eq!(exact.matches, 1);
-        let numeric = measure("numeric", &families()[8].rules, &events, None).expect("valid");
-        assert_eq!(numeric.matches, 2 * 3);
+        let numeric = measure("numeric", &families()[8].rules, &events, 2, None).expect("valid");
+        assert_eq!(numeric.matches, 2 * 2 * 3);
     }
 }

@@ -41,7 +41,8 @@
 //! - `verify`: the exact, array-consistent check of one alternative against a flattened event.
 //! - `index`: the per-field indexes behind the machine (prefix / suffix hash indexes, interval index, wildcards).
 //! - `machine`: [`Machine`], many patterns compiled into one automaton.
-//! - [`bench_support`]: the city-lots throughput measurement used by `examples/citylots.rs`.
+//! - [`bench_support`]: the city-lots throughput measurement behind the bench crate's `patterns`
+//!   bench.
 
 #![deny(clippy::unwrap_used)]
 
