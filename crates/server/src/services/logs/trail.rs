@@ -202,10 +202,13 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             upto: end,
         });
     }
-    let entries = state
+    let mut entries = state
         .journal
         .read_from(applied, BATCH)
         .map_err(|err| LogsError::Internal(err.to_string()))?;
+    // Entries appended after `end` may follow a trail change (StartLogging, new selectors)
+    // that the trails read above do not show yet: they wait for the next step.
+    entries.retain(|entry| entry.seq <= end);
     let Some(upto) = entries.last().map(|entry| entry.seq) else {
         return Ok(Step::Idle(applied));
     };
