@@ -40,13 +40,13 @@ use opentrail_bench::setup::{
 };
 use opentrail_bench::stats::{Summary, Table, ms, per_second, thousands};
 use opentrail_bench::synth::{ACCOUNT_ID, Generator, ResourceKind, serialize};
+use opentrail_cloudtrail::store;
+use opentrail_cloudtrail::workers::delivery::{TRAILS_TABLE, TrailDelivery, delivery_selectors};
+use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_delivery::selectors::RecordView;
 use opentrail_delivery::{PutOptions, logfile};
 use opentrail_model::{Record, Resource};
-use opentrail_server::context::{EventDetails, RequestContext};
 use opentrail_server::recorder::build_record;
-use opentrail_server::services::cloudtrail::store;
-use opentrail_server::workers::delivery::{TRAILS_TABLE, TrailDelivery, delivery_selectors};
 use opentrail_server::{AppState, ServerConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -23,6 +23,7 @@ const JSON_1_1: &str = "application/x-amz-json-1.1";
 /// A client signing with the server's root credentials.
 pub struct Client {
     state: Arc<AppState>,
+    services: opentrail_server::services::Services,
     credentials: opentrail_api::Credentials,
 }
 
@@ -39,6 +40,7 @@ impl Client {
         };
         Ok(Client {
             state: state.clone(),
+            services: opentrail_server::services::Services::new(opentrail_server::services::all()),
             credentials: opentrail_api::Credentials {
                 access_key_id,
                 secret_access_key,
@@ -64,8 +66,14 @@ impl Client {
         };
         opentrail_api::sign_request(&mut parts, &body, &params)?;
         let peer = SocketAddr::from(([127, 0, 0, 1], 50_000));
-        let response =
-            opentrail_server::dispatch::handle(&self.state, peer, parts, Bytes::from(body)).await;
+        let response = opentrail_server::dispatch::handle(
+            &self.state,
+            &self.services,
+            peer,
+            parts,
+            Bytes::from(body),
+        )
+        .await;
         let status = response.status();
         let body = response.into_body();
         anyhow::ensure!(

@@ -7,8 +7,8 @@
 //!
 //! Generation is deterministic for a seed (event and request ids aside, which are random).
 
+use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_model::{Identity, IdentityType, Record, Resource};
-use opentrail_server::context::{EventDetails, RequestContext};
 use opentrail_server::recorder::build_record;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use opentrail_core::credentials::Origin;
 use opentrail_server::ServerConfig;
-use opentrail_server::credentials::Origin;
 
 mod filter_cmd;
 mod import;

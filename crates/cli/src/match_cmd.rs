@@ -10,8 +10,8 @@
 
 use std::io::{BufWriter, Read, Write};
 
+use opentrail_events::envelope::cloudtrail_envelope;
 use opentrail_patterns::Pattern;
-use opentrail_server::services::events::envelope::cloudtrail_envelope;
 use serde_json::Value;
 
 /// Command-line arguments.

@@ -5,19 +5,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::Response;
 use http::request::Parts;
-use http::{HeaderValue, Response, StatusCode};
 use opentrail_api::{ApiError, AuthError, Protocol, Route};
 use opentrail_model::Identity;
 
-use crate::AppState;
-use crate::context::{EventDetails, RequestContext};
+use opentrail_core::AppState;
+use opentrail_core::context::{EventDetails, RequestContext};
+use opentrail_core::render::{error_response, unknown_service};
+use opentrail_core::service::Call;
+
 use crate::recorder;
-use crate::services;
+use crate::services::Services;
 
 /// Handles one AWS API request.
 pub async fn handle(
     state: &Arc<AppState>,
+    services: &Services,
     peer: SocketAddr,
     parts: Parts,
     body: Bytes,
@@ -43,7 +47,18 @@ pub async fn handle(
         time: now,
         host: header(&parts, "host"),
     };
-    let (response, details) = services::call(state, &ctx, &route, &verified, parts, body).await;
+    let Some(service) = services.find(&route.service) else {
+        return unknown_service(&route, &ctx.request_id, &services.names());
+    };
+    let call = Call {
+        state,
+        ctx: &ctx,
+        route: &route,
+        verified: &verified,
+        parts,
+        body,
+    };
+    let (response, details) = service.call(call).await;
     let Some(details) = details else {
         return response;
     };
@@ -92,41 +107,4 @@ fn auth_error_response(
         _ => err.to_json_error(),
     };
     error_response(route, &api_error, request_id, parts.uri.path())
-}
-
-/// Renders `err` in the protocol of `route`.
-pub fn error_response(
-    route: &Route,
-    err: &ApiError,
-    request_id: &str,
-    resource: &str,
-) -> Response<Bytes> {
-    let mut response = match route.protocol {
-        Protocol::RestXml => opentrail_api::s3_error_response(err, request_id, resource),
-        Protocol::AwsQuery => opentrail_api::query_error_response(
-            err,
-            request_id,
-            "https://opentrail.invalid/doc/2010-03-31/",
-        ),
-        Protocol::AwsJson10 | Protocol::AwsJson11 | Protocol::RestJson | Protocol::RpcV2Cbor => {
-            opentrail_api::json_error_response(err, request_id, route.protocol)
-        }
-    };
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-amzn-requestid", value);
-    }
-    response
-}
-
-/// The answer for a service this server does not offer.
-pub fn unknown_service(route: &Route, request_id: &str) -> Response<Bytes> {
-    let err = ApiError::new(
-        "UnknownServiceException",
-        StatusCode::BAD_REQUEST,
-        format!(
-            "service {:?} is not offered by this server; opentrail serves cloudtrail, cloudtrail-data, s3, sns, sqs, events, logs and monitoring",
-            route.service
-        ),
-    );
-    error_response(route, &err, request_id, "")
 }

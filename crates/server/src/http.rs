@@ -11,21 +11,38 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{Request, StatusCode};
 
-use crate::AppState;
+use opentrail_core::AppState;
+
 use crate::dispatch;
+use crate::services::Services;
+
+/// What every route shares: the state and the services.
+#[derive(Clone)]
+struct Server {
+    state: Arc<AppState>,
+    services: Arc<Services>,
+}
 
 /// The largest request body accepted (S3 single PUT objects included).
 pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// Builds the router.
-pub fn router(state: Arc<AppState>) -> Router {
-    let mut router = Router::new()
-        .route("/_opentrail/health", get(health))
-        .route("/_opentrail/sns/{*rest}", get(crate::services::sns::public));
-    if state.config.dev {
+pub fn router(state: Arc<AppState>, services: Arc<Services>) -> Router {
+    let dev = state.config.dev;
+    let sns_public = Router::new()
+        .route(
+            "/_opentrail/sns/{*rest}",
+            get(opentrail_messaging::sns::public),
+        )
+        .with_state(state.clone());
+    let mut router = Router::new().route("/_opentrail/health", get(health));
+    if dev {
         router = router.route("/_opentrail/reset", post(reset));
     }
-    router.fallback(aws).with_state(state)
+    router
+        .fallback(aws)
+        .with_state(Server { state, services })
+        .merge(sns_public)
 }
 
 async fn health() -> impl IntoResponse {
@@ -35,8 +52,15 @@ async fn health() -> impl IntoResponse {
     )
 }
 
-async fn reset(State(state): State<Arc<AppState>>) -> Response {
-    let result = tokio::task::spawn_blocking(move || state.reset()).await;
+async fn reset(State(server): State<Server>) -> Response {
+    let result = tokio::task::spawn_blocking(move || {
+        server.state.reset_shared()?;
+        for service in server.services.iter() {
+            service.reset(&server.state);
+        }
+        Ok::<(), opentrail_core::ServerError>(())
+    })
+    .await;
     match result {
         Ok(Ok(())) => (StatusCode::OK, "{\"reset\":true}").into_response(),
         Ok(Err(err)) => {
@@ -51,7 +75,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn aws(
-    State(state): State<Arc<AppState>>,
+    State(server): State<Server>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
@@ -67,7 +91,7 @@ async fn aws(
                 .into_response();
         }
     };
-    let response = dispatch::handle(&state, peer, parts, body).await;
+    let response = dispatch::handle(&server.state, &server.services, peer, parts, body).await;
     let (parts, bytes) = response.into_parts();
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -1,39 +1,28 @@
 //! The opentrail server: every AWS service on one listener, the recorder that turns each call
 //! into a CloudTrail record, and the consumers that follow the journal.
 //!
-//! A request travels `http` → [`dispatch`] (SigV4, route) → a service in [`services`] →
-//! [`recorder`] (one record appended to the journal, durable before the response leaves).
-//! Consumers in [`workers`] follow the journal with their own cursors.
+//! A request travels `http` → [`dispatch`] (SigV4, route) → the [`opentrail_core::Service`]
+//! of its signing name (one crate per service, listed in [`services`]) → [`recorder`] (one
+//! record appended to the journal, durable before the response leaves). Each service starts
+//! its own workers, which follow the journal with their own cursors. This crate is wiring
+//! only: state, services and workers live below it.
 //!
 //! # Layout
-//! - [`config`]: [`ServerConfig`], read from flags and `OPENTRAIL_*` variables.
-//! - [`credentials`]: root credentials, generated on first start and kept in the data directory.
-//! - [`state`]: [`AppState`], what every handler shares (metadata, journal, history, objects).
-//! - [`delivery_target`]: where trail delivery writes (the embedded store or an external S3).
 //! - [`http`]: the axum router: health, development reset, and the catch-all AWS endpoint.
 //! - [`dispatch`]: authenticate a request, pick its service, record it, answer it.
-//! - [`context`]: [`context::RequestContext`] (who, where, when) and [`context::EventDetails`].
 //! - [`recorder`]: builds the CloudTrail record of a call and appends it to the journal.
-//! - [`services`]: CloudTrail, S3, … — one module per AWS service.
-//! - [`workers`]: named background loops (the history indexer, retention) with a status.
+//! - [`services`]: the services this server offers.
 
-pub mod config;
-pub mod context;
-pub mod credentials;
-pub mod delivery_target;
 pub mod dispatch;
 pub mod http;
 pub mod recorder;
 pub mod services;
-pub mod state;
-pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use config::ServerConfig;
-pub use state::AppState;
+pub use opentrail_core::{AppState, ServerConfig, ServerError};
 
 /// mimalloc serves every allocation of a process that links the server (the `opentrail`
 /// binary, its tests and the benchmarks). Request handling and the journal consumers allocate
@@ -54,28 +43,13 @@ pub fn disable_transparent_huge_pages() {
     }
 }
 
-/// Failures while starting or running the server.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error("configuration: {0}")]
-    Config(String),
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("journal: {0}")]
-    Journal(#[from] opentrail_journal::JournalError),
-    #[error("history index: {0}")]
-    History(#[from] opentrail_history::HistoryError),
-    #[error("metadata store: {0}")]
-    Meta(#[from] opentrail_meta::MetaError),
-    #[error("object store: {0}")]
-    Objects(String),
-}
-
 /// Opens the data directory and starts the workers; the returned state serves requests.
 pub async fn start(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     disable_transparent_huge_pages();
     let state = Arc::new(AppState::open(config)?);
-    workers::spawn_all(state.clone());
+    for service in services::all() {
+        service.spawn_workers(&state);
+    }
     Ok(state)
 }
 
@@ -85,7 +59,8 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let app = http::router(state.clone());
+    let services = Arc::new(services::Services::new(services::all()));
+    let app = http::router(state.clone(), services);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -10,7 +10,7 @@ use opentrail_model::record::EVENT_VERSION;
 use opentrail_model::{EventCategory, Record};
 use serde_json::Value;
 
-use crate::context::{EventDetails, RequestContext};
+use opentrail_core::context::{EventDetails, RequestContext};
 
 const ELEMENTS_LIMIT: usize = 100 * 1024;
 const SHORT_FIELD_LIMIT: usize = 1024;

@@ -1,0 +1,67 @@
+//! What every opentrail service shares: the application state that owns every store, the
+//! request context and event details of a call, configuration, credentials, the [`Service`]
+//! trait the server dispatches to, and the worker registry.
+//!
+//! Service crates (`opentrail-cloudtrail`, `-messaging`, `-events`, `-monitoring`, `-s3`) build
+//! on this crate and never on each other's wiring; the server crate only wires them.
+//!
+//! # Layout
+//! - [`config`]: [`ServerConfig`], read from flags and `OPENTRAIL_*` variables.
+//! - [`credentials`]: root credentials, generated on first start and kept in the data directory.
+//! - [`state`]: [`AppState`], the owner of the journal, metadata, history, objects and every
+//!   service's stores ([`extensions`]).
+//! - [`delivery_target`]: where trail delivery writes (the embedded store or an external S3).
+//! - [`context`]: [`context::RequestContext`] (who, where, when) and [`context::EventDetails`].
+//! - [`service`]: the [`Service`] trait and the [`service::Call`] it answers.
+//! - [`render`]: AWS errors in the protocol of the request.
+//! - [`workers`]: the registry of named background loops and their status.
+//! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
+
+pub mod config;
+pub mod context;
+pub mod credentials;
+pub mod delivery_target;
+pub mod extensions;
+pub mod lane;
+pub mod render;
+pub mod service;
+pub mod state;
+pub mod workers;
+
+pub use config::ServerConfig;
+pub use service::{Answer, AnswerFuture, Call, Service};
+pub use state::AppState;
+
+/// Failures while starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("journal: {0}")]
+    Journal(#[from] opentrail_journal::JournalError),
+    #[error("history index: {0}")]
+    History(#[from] opentrail_history::HistoryError),
+    #[error("metadata store: {0}")]
+    Meta(#[from] opentrail_meta::MetaError),
+    #[error("object store: {0}")]
+    Objects(String),
+}
+
+/// The botocore model embedded as `json`, parsed once into `cell`; `None` (logged once) when
+/// it does not load.
+pub fn embedded_model(
+    cell: &'static std::sync::OnceLock<Option<opentrail_api::ServiceModel>>,
+    json: &str,
+    service: &str,
+) -> Option<&'static opentrail_api::ServiceModel> {
+    cell.get_or_init(|| match opentrail_api::ServiceModel::from_json(json) {
+        Ok(model) => Some(model),
+        Err(err) => {
+            tracing::error!(error = %err, service, "embedded model does not load");
+            None
+        }
+    })
+    .as_ref()
+}

@@ -1,0 +1,50 @@
+//! Messaging: SQS queues and SNS topics. One crate, because SNS delivers into SQS queues
+//! through the SQS engine in the same durable step as the publish.
+//!
+//! # Layout
+//! - [`sqs`]: queues and messages (awsJson 1.0 and awsQuery), a durable in-memory engine.
+//! - [`sns`]: topics, subscriptions, filter policies, signed HTTP(S) delivery (awsQuery).
+//! - [`SqsService`], [`SnsService`]: the two services as the server dispatches to them.
+
+pub mod sns;
+pub mod sqs;
+
+use std::sync::Arc;
+
+use opentrail_core::{AnswerFuture, AppState, Call, Service};
+
+/// SQS as a [`Service`].
+pub struct SqsService;
+
+impl Service for SqsService {
+    fn signing_names(&self) -> &'static [&'static str] {
+        &["sqs"]
+    }
+
+    fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
+        Box::pin(sqs::handle(
+            call.state, call.ctx, call.route, call.parts, call.body,
+        ))
+    }
+
+    fn reset(&self, state: &AppState) {
+        sqs::reset(state);
+    }
+}
+
+/// SNS as a [`Service`].
+pub struct SnsService;
+
+impl Service for SnsService {
+    fn signing_names(&self) -> &'static [&'static str] {
+        &["sns"]
+    }
+
+    fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
+        Box::pin(sns::handle(
+            call.state, call.ctx, call.route, call.parts, call.body,
+        ))
+    }
+
+    fn spawn_workers(&self, _state: &Arc<AppState>) {}
+}

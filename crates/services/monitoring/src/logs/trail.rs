@@ -1,0 +1,463 @@
+//! The `logs` worker: sends every record a trail with a `CloudWatchLogsLogGroupArn` selects,
+//! as compact JSON, to the stream `<account>_CloudTrail_<region>` of that log group (created
+//! when missing), and the `logs-retention` worker that drops events older than their group's
+//! retention.
+//!
+//! The worker follows the journal; the journal seq it has applied is written in the same
+//! durable batch as the events it sends (see [`super::events`]), so after a crash it resumes
+//! where its last sending batch ended: no record is lost or sent twice. The group's metric and
+//! subscription filters run on the events in that same batch ([`super::derived`]). The journal cursor `logs`
+//! only lets the journal trim segments behind it. Which trails take a record is decided as
+//! trail delivery decides it (`workers::delivery::trail_takes`); ingested records are
+//! skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
+//! kept in the CloudTrail status table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentrail_delivery::selectors::{RecordView, TrailSelectors};
+use opentrail_model::Origin;
+
+use super::derived::GroupFilters;
+use super::error::LogsError;
+use super::events::{Derived, EventStore, StreamWrite};
+use super::ingest::{EVENT_OVERHEAD, retention_cutoff};
+use super::store::{self, FORMAT_VERSION, StoredGroup, StoredStream};
+use opentrail_cloudtrail::store::{self as trails, StoredTrail, TrailStatus};
+use opentrail_cloudtrail::workers::delivery::{delivery_selectors, trail_takes};
+use opentrail_core::AppState;
+
+pub const NAME: &str = "logs";
+const RETENTION_NAME: &str = "logs-retention";
+const BATCH: usize = 2048;
+/// CloudTrail does not send records larger than this to CloudWatch Logs.
+const MAX_EVENT_BYTES: usize = 256 * 1024 - EVENT_OVERHEAD;
+/// How often the retention worker runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
+/// A log group a trail sends to: `arn:aws:logs:<region>:<account>:log-group:<name>[:*]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupRef {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl GroupRef {
+    pub fn parse(arn: &str) -> Option<GroupRef> {
+        let parts: Vec<&str> = arn.splitn(7, ':').collect();
+        match parts.as_slice() {
+            ["arn", _, "logs", region, account, "log-group", name] => Some(GroupRef {
+                account: (*account).to_owned(),
+                region: (*region).to_owned(),
+                name: name.strip_suffix(":*").unwrap_or(name).to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The stream CloudTrail writes a region's records of an account to.
+pub fn stream_name(account: &str, region: &str) -> String {
+    format!("{account}_CloudTrail_{region}")
+}
+
+/// Follows the journal into log groups until shutdown.
+pub async fn run(state: Arc<AppState>) {
+    let mut shutdown = state.shutdown.subscribe();
+    let store = match super::events::store_for(&state) {
+        Ok(store) => store,
+        Err(err) => {
+            tracing::error!(error = %err, "logs store does not open; trail delivery to log groups is off");
+            state
+                .workers
+                .report(NAME, "failed", 0, Some(err.to_string()));
+            return;
+        }
+    };
+    let mut cursor = match state.journal.cursor(NAME) {
+        Ok(cursor) => cursor,
+        Err(err) => {
+            state
+                .workers
+                .report(NAME, "failed", 0, Some(err.to_string()));
+            return;
+        }
+    };
+    let mut processed = 0u64;
+    // Entries no trail sends anywhere move this in memory only (persisted now and then):
+    // replaying them after a crash sends nothing, as a trail takes only records from after
+    // it started logging.
+    let mut position = 0u64;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let worker_state = state.clone();
+        let worker_store = store.clone();
+        let from = position;
+        let step =
+            tokio::task::spawn_blocking(move || step(&worker_state, &worker_store, from)).await;
+        match step {
+            Ok(Ok(Step::Applied { records, upto })) => {
+                position = upto;
+                processed += records;
+                state.workers.report(NAME, "running", processed, None);
+                if upto > cursor.position() + 10_000
+                    && let Err(err) = cursor.commit(upto)
+                {
+                    tracing::warn!(error = %err, "logs cursor commit failed");
+                }
+            }
+            Ok(Ok(Step::Idle(applied))) => {
+                position = applied;
+                state.workers.report(NAME, "idle", processed, None);
+                tokio::select! {
+                    _ = state.journal.wait_beyond(applied) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "trail delivery to log groups failed; retrying");
+                state
+                    .workers
+                    .report(NAME, "retrying", processed, Some(err.to_string()));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(err) => {
+                state
+                    .workers
+                    .report(NAME, "retrying", processed, Some(err.to_string()));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    if let Ok(applied) = store.trail_applied() {
+        let applied = applied.max(position).min(state.journal.last_seq());
+        if let Err(err) = store.set_trail_applied(applied) {
+            tracing::warn!(error = %err, "logs trail position was not saved");
+        }
+        if let Err(err) = cursor.commit(applied) {
+            tracing::warn!(error = %err, "logs cursor commit failed");
+        }
+    }
+    state.workers.report(NAME, "stopped", processed, None);
+}
+
+enum Step {
+    /// Nothing after this seq yet.
+    Idle(u64),
+    Applied {
+        records: u64,
+        upto: u64,
+    },
+}
+
+/// A trail that sends to a log group, with what deciding needs.
+struct Sender {
+    trail: StoredTrail,
+    status: TrailStatus,
+    selectors: TrailSelectors,
+    group: Option<GroupRef>,
+}
+
+/// Entries passed without a sender before the position is persisted anyway.
+const LAZY_ENTRIES: u64 = 100_000;
+
+/// Applies one batch of journal entries after `position` (or after the stored position when
+/// that is further: a reset moves it).
+fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, LogsError> {
+    let stored = store.trail_applied()?;
+    let applied = stored.max(position);
+    // The end is taken before the trails are: a trail that starts sending after this look
+    // only takes records appended after it.
+    let end = state.journal.last_seq();
+    if end <= applied {
+        return Ok(Step::Idle(applied));
+    }
+    let senders: Vec<Sender> = trails::all_trails(&state.meta)?
+        .into_iter()
+        .filter_map(|trail| {
+            let arn = trail.cloud_watch_logs_log_group_arn.clone()?;
+            let status = trails::status(&state.meta, &trail.key()).ok()?;
+            Some(Sender {
+                selectors: delivery_selectors(&trail.selectors),
+                group: GroupRef::parse(&arn),
+                trail,
+                status,
+            })
+        })
+        .collect();
+    if senders.is_empty() {
+        // No trail sends to a log group: nothing to read.
+        if end > stored + LAZY_ENTRIES {
+            store.set_trail_applied(end)?;
+        }
+        return Ok(Step::Applied {
+            records: 0,
+            upto: end,
+        });
+    }
+    let mut entries = state
+        .journal
+        .read_from(applied, BATCH)
+        .map_err(|err| LogsError::Internal(err.to_string()))?;
+    // Entries appended after `end` may follow a trail change (StartLogging, new selectors)
+    // that the trails read above do not show yet: they wait for the next step.
+    entries.retain(|entry| entry.seq <= end);
+    let Some(upto) = entries.last().map(|entry| entry.seq) else {
+        return Ok(Step::Idle(applied));
+    };
+    // Per log group and stream, the (timestamp, message)s to write; per trail, whether it
+    // sent anything.
+    let mut per_stream: BTreeMap<(GroupRef, String), Vec<(i64, String)>> = BTreeMap::new();
+    let mut sending: HashMap<String, GroupRef> = HashMap::new();
+    let mut broken: HashMap<String, String> = HashMap::new();
+    let mut records = 0u64;
+    for entry in &entries {
+        if opentrail_model::origin::origin(&entry.payload) == Origin::Ingested {
+            continue;
+        }
+        let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&entry.payload) else {
+            continue;
+        };
+        let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time) else {
+            continue;
+        };
+        let Ok(text) = std::str::from_utf8(&entry.payload) else {
+            continue;
+        };
+        let message = text.trim();
+        if message.len() > MAX_EVENT_BYTES {
+            continue;
+        }
+        for sender in &senders {
+            if !trail_takes(
+                &sender.trail,
+                &sender.status,
+                &sender.selectors,
+                &record,
+                event_ms,
+            ) {
+                continue;
+            }
+            let key = sender.trail.key();
+            let Some(group) = &sender.group else {
+                broken.insert(key, "InvalidCloudWatchLogsLogGroupArn".into());
+                continue;
+            };
+            records += 1;
+            sending.insert(key, group.clone());
+            per_stream
+                .entry((
+                    group.clone(),
+                    stream_name(&sender.trail.account_id, &record.aws_region),
+                ))
+                .or_default()
+                .push((event_ms, message.to_owned()));
+        }
+    }
+    let now = opentrail_model::time::now_ms();
+    let mut groups: HashMap<GroupRef, Option<StoredGroup>> = HashMap::new();
+    let mut filters: HashMap<GroupRef, Arc<GroupFilters>> = HashMap::new();
+    let mut writes = Vec::new();
+    // Each written stream's filters and name.
+    let mut stream_filters: HashMap<u64, (Arc<GroupFilters>, String)> = HashMap::new();
+    for ((group_ref, stream), mut events) in per_stream {
+        let group = match groups.get(&group_ref) {
+            Some(group) => group.clone(),
+            None => {
+                let group = store::group(
+                    &state.meta,
+                    &group_ref.account,
+                    &group_ref.region,
+                    &group_ref.name,
+                )?;
+                groups.insert(group_ref.clone(), group.clone());
+                group
+            }
+        };
+        let Some(group) = group else {
+            continue;
+        };
+        if let Some(cutoff) = retention_cutoff(&group, now) {
+            events.retain(|(timestamp, _)| *timestamp >= cutoff);
+        }
+        events.sort_by_key(|(timestamp, _)| *timestamp);
+        let stream = ensure_stream(state, &group_ref, &stream, now)?;
+        let group_filters = match filters.get(&group_ref) {
+            Some(loaded) => loaded.clone(),
+            None => {
+                let loaded = Arc::new(GroupFilters::load(
+                    &state.meta,
+                    &group_ref.account,
+                    &group_ref.region,
+                    &group_ref.name,
+                )?);
+                filters.insert(group_ref.clone(), loaded.clone());
+                loaded
+            }
+        };
+        stream_filters.insert(stream.id, (group_filters, stream.name.clone()));
+        writes.push(StreamWrite {
+            stream_id: stream.id,
+            events,
+        });
+    }
+    store.append(
+        &writes,
+        now,
+        |written| {
+            let mut derived = Derived::default();
+            for (stream_id, events) in written {
+                if let Some((group_filters, stream)) = stream_filters.get(stream_id) {
+                    group_filters.derive_into(&mut derived, stream, events, now);
+                }
+            }
+            derived
+        },
+        Some(upto),
+    )?;
+    for (key, group) in sending {
+        let exists = groups.get(&group).is_some_and(Option::is_some);
+        let error = (!exists).then(|| "LogGroupNotFound".to_owned());
+        update_status(state, &key, now, error);
+    }
+    for (key, error) in broken {
+        update_status(state, &key, now, Some(error));
+    }
+    Ok(Step::Applied { records, upto })
+}
+
+fn update_status(state: &AppState, key: &str, now: i64, error: Option<String>) {
+    let result = trails::update_status(&state.meta, key, |status| {
+        if error.is_none() {
+            status.latest_cloud_watch_logs_delivery_time_ms = Some(now);
+        }
+        status.latest_cloud_watch_logs_delivery_error = error;
+    });
+    if let Err(err) = result {
+        tracing::warn!(error = %err, trail = key, "trail status update failed");
+    }
+}
+
+/// The stream `name` of a group, created when missing.
+fn ensure_stream(
+    state: &AppState,
+    group: &GroupRef,
+    name: &str,
+    now: i64,
+) -> Result<StoredStream, LogsError> {
+    let key = store::child_key(&group.account, &group.region, &group.name, name);
+    state.meta.write(|txn| {
+        if let Some(stream) = txn.get::<StoredStream>(store::STREAMS_TABLE, &key)? {
+            return Ok(stream);
+        }
+        let stream = StoredStream {
+            version: FORMAT_VERSION,
+            name: name.to_owned(),
+            group: group.name.clone(),
+            id: rand::random(),
+            created_ms: now,
+        };
+        txn.put(store::STREAMS_TABLE, &key, &stream)?;
+        Ok::<_, LogsError>(stream)
+    })
+}
+
+/// CloudWatch Logs delivery state of one trail (what GetTrailStatus shows as
+/// `LatestCloudWatchLogsDeliveryTime` and `LatestCloudWatchLogsDeliveryError`).
+pub fn delivery_status(
+    state: &AppState,
+    trail_key: &str,
+) -> Result<(Option<i64>, Option<String>), LogsError> {
+    let status = trails::status(&state.meta, trail_key)?;
+    Ok((
+        status.latest_cloud_watch_logs_delivery_time_ms,
+        status.latest_cloud_watch_logs_delivery_error,
+    ))
+}
+
+/// Drops events older than their group's retention, every few minutes, until shutdown.
+pub async fn retention(state: Arc<AppState>) {
+    let mut shutdown = state.shutdown.subscribe();
+    let mut removed_total = 0u64;
+    loop {
+        let worker_state = state.clone();
+        let outcome = tokio::task::spawn_blocking(move || enforce_retention(&worker_state)).await;
+        match outcome {
+            Ok(Ok(removed)) => {
+                removed_total += removed;
+                state
+                    .workers
+                    .report(RETENTION_NAME, "idle", removed_total, None);
+            }
+            Ok(Err(err)) => state.workers.report(
+                RETENTION_NAME,
+                "retrying",
+                removed_total,
+                Some(err.to_string()),
+            ),
+            Err(err) => state.workers.report(
+                RETENTION_NAME,
+                "retrying",
+                removed_total,
+                Some(err.to_string()),
+            ),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    state
+        .workers
+        .report(RETENTION_NAME, "stopped", removed_total, None);
+}
+
+/// One retention pass; returns the events removed. Reads already hide expired events.
+pub fn enforce_retention(state: &AppState) -> Result<u64, LogsError> {
+    let store = super::events::store_for(state)?;
+    let now = opentrail_model::time::now_ms();
+    let mut removed = 0;
+    for group in store::all_groups(&state.meta)? {
+        let Some(cutoff) = retention_cutoff(&group, now) else {
+            continue;
+        };
+        for stream in store::streams(&state.meta, &group.account, &group.region, &group.name)? {
+            removed += store.delete_before(stream.id, cutoff)?;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_arns_parse_with_or_without_the_star() {
+        let expected = GroupRef {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            name: "/trail/logs".into(),
+        };
+        assert_eq!(
+            GroupRef::parse("arn:aws:logs:eu-west-1:123456789012:log-group:/trail/logs:*"),
+            Some(expected.clone())
+        );
+        assert_eq!(
+            GroupRef::parse("arn:aws:logs:eu-west-1:123456789012:log-group:/trail/logs"),
+            Some(expected)
+        );
+        assert_eq!(GroupRef::parse("arn:aws:s3:::bucket"), None);
+        assert_eq!(
+            stream_name("123456789012", "eu-west-1"),
+            "123456789012_CloudTrail_eu-west-1"
+        );
+    }
+}
