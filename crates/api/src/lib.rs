@@ -23,6 +23,7 @@
 //! - [`xml`]: a small escaping XML writer, S3 and awsQuery bodies, form parameter parsing
 //! - [`model`]: the botocore service model: operations, shapes, serialization traits and
 //!   errors, and input validation with AWS's Coral-style messages
+//! - [`models`]: the botocore models opentrail embeds ([`EmbeddedModel`]), each parsed once
 //! - `timestamp` (private): epoch seconds ⇄ ISO 8601 for the codecs
 
 #![deny(clippy::unwrap_used)]
@@ -32,6 +33,7 @@ pub mod chunked;
 pub mod error;
 pub mod json;
 pub mod model;
+pub mod models;
 pub mod protocol;
 pub mod query;
 pub mod sign;
@@ -47,6 +49,7 @@ pub use chunked::{
 pub use error::ApiError;
 pub use json::{json_error_response, json_response, parse_json_body, with_query_error_header};
 pub use model::{ErrorShape, ServiceModel};
+pub use models::EmbeddedModel;
 pub use protocol::{Protocol, Route, route};
 pub use sign::{Credentials, SignError, SigningParams, sign_request};
 pub use sigv4::{AuthError, SecretLookup, Verified, verify};
