@@ -21,7 +21,8 @@
 //! record: a key that is no member of its structure has its first character lowered and
 //! everything under it kept verbatim, and so does each top-level key of an operation the model
 //! lacks (or a side it has no shape for). Lowering keys below an unknown key could rewrite a map
-//! key, which is the one thing a record must not do.
+//! key, which is the one thing a record must not do. Two keys that lower to the same name (`Name`
+//! and `name`) are one record member; the later one wins.
 //!
 //! `locationName`s are not used: CloudTrail writes the member names whatever the protocol, and
 //! the awsQuery codec ([`crate::query`]) already hands services their input keyed by member
