@@ -23,6 +23,10 @@
 //! - [`xml`]: a small escaping XML writer, S3 and awsQuery bodies, form parameter parsing
 //! - [`model`]: the botocore service model: operations, shapes, serialization traits and
 //!   errors, and input validation with AWS's Coral-style messages
+//! - [`models`]: the botocore models opentrail embeds ([`EmbeddedModel`]), each parsed once
+//! - [`record`]: a call's input and output shaped by the model as a CloudTrail record writes
+//!   them (`requestParameters`, `responseElements`): member names lowerCamel, map keys and
+//!   values verbatim
 //! - `timestamp` (private): epoch seconds ⇄ ISO 8601 for the codecs
 
 #![deny(clippy::unwrap_used)]
@@ -32,8 +36,10 @@ pub mod chunked;
 pub mod error;
 pub mod json;
 pub mod model;
+pub mod models;
 pub mod protocol;
 pub mod query;
+pub mod record;
 pub mod sign;
 pub mod sigv4;
 mod timestamp;
@@ -47,7 +53,9 @@ pub use chunked::{
 pub use error::ApiError;
 pub use json::{json_error_response, json_response, parse_json_body, with_query_error_header};
 pub use model::{ErrorShape, ServiceModel};
+pub use models::EmbeddedModel;
 pub use protocol::{Protocol, Route, route};
+pub use record::{Side, lower_first};
 pub use sign::{Credentials, SignError, SigningParams, sign_request};
 pub use sigv4::{AuthError, SecretLookup, Verified, verify};
 pub use xml::{

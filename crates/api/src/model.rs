@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::json::json_kind;
+use crate::record::lower_first;
 
 /// At most this many constraint failures are spelled out in one message.
 const MAX_LISTED_ERRORS: usize = 10;
@@ -426,7 +427,7 @@ impl ServiceModel {
             return Err(type_mismatch(path, "a structure (json object)", value));
         };
         for (member, target) in members {
-            let member_path = join_path(path, &lower_camel(member));
+            let member_path = join_path(path, &lower_first(member));
             match object.get(member) {
                 None | Some(Value::Null) => {
                     if required.contains(member) {
@@ -804,15 +805,6 @@ fn join_path(parent: &str, member: &str) -> String {
     }
 }
 
-/// `TrailName` → `trailName`, `S3BucketName` → `s3BucketName`.
-fn lower_camel(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -980,12 +972,5 @@ mod tests {
         assert!(err.contains("Missing"), "{err}");
         let bad_list = r#"{"operations": {}, "shapes": {"L": {"type": "list"}}}"#;
         assert!(ServiceModel::from_json(bad_list).is_err());
-    }
-
-    #[test]
-    fn lower_camel_paths() {
-        assert_eq!(lower_camel("TrailName"), "trailName");
-        assert_eq!(lower_camel("S3BucketName"), "s3BucketName");
-        assert_eq!(lower_camel(""), "");
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use opentrail_api::{
-    ServiceModel, decode_aws_chunked, parse_json_body, parse_query_params, route, verify,
+    ServiceModel, Side, decode_aws_chunked, parse_json_body, parse_query_params, route, verify,
 };
 
 /// xorshift64*: deterministic, dependency-free randomness.
@@ -180,6 +180,8 @@ fn random_bodies_never_panic() {
         if let Ok(value) = parse_json_body(&json) {
             let operation = &operations[rng.below(operations.len())];
             let _ = model.validate_input(operation, &value);
+            let _ = model.record_elements(operation, Side::Input, &value);
+            let _ = model.record_elements(operation, Side::Output, &value);
         }
     }
     // Structurally plausible inputs with wrong types and sizes, for every operation.
@@ -213,6 +215,8 @@ fn random_bodies_never_panic() {
             for member in &members {
                 let input = serde_json::json!({ name: member });
                 let _ = model.validate_input(operation, &input);
+                let _ = model.record_elements(operation, Side::Input, &input);
+                let _ = model.record_elements(operation, Side::Output, &input);
             }
         }
     }
