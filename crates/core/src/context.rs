@@ -1,6 +1,7 @@
 //! What a service handler knows about the call it serves, and what it reports back for the
 //! CloudTrail record.
 
+use opentrail_api::{EmbeddedModel, Side};
 use opentrail_model::{Identity, Resource};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -58,27 +59,15 @@ impl EventDetails {
     }
 }
 
-/// Renames every object key to lowerCamelCase (first letter lowered), recursively, the way
-/// AWS writes `requestParameters` and `responseElements` of JSON-protocol services:
-/// `TrailARN` becomes `trailARN`, `S3BucketName` becomes `s3BucketName`.
-pub fn lower_camel(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, inner)| (lower_first(key), lower_camel(inner)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(lower_camel).collect()),
-        other => other.clone(),
-    }
+/// `requestParameters` of a call, shaped by the service's botocore model as AWS records them:
+/// structure members in lowerCamelCase, map keys and every value exactly as sent.
+pub fn request_parameters(service: EmbeddedModel, operation: &str, input: &Value) -> Value {
+    opentrail_api::models::model(service).record_elements(operation, Side::Input, input)
 }
 
-fn lower_first(key: &str) -> String {
-    let mut chars = key.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+/// `responseElements` of a call, shaped like [`request_parameters`] from the output shape.
+pub fn response_elements(service: EmbeddedModel, operation: &str, output: &Value) -> Value {
+    opentrail_api::models::model(service).record_elements(operation, Side::Output, output)
 }
 
 #[cfg(test)]
@@ -87,12 +76,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn lower_camel_renames_nested_keys_only() {
-        let input =
-            json!({"TrailARN": "arn", "S3BucketName": "b", "Tags": [{"Key": "K", "Value": "V"}]});
+    fn members_are_lower_camel_and_map_keys_are_kept() {
+        let input = json!({"TrailName": "t", "TagsList": [{"Key": "K", "Value": "V"}]});
         assert_eq!(
-            lower_camel(&input),
-            json!({"trailARN": "arn", "s3BucketName": "b", "tags": [{"key": "K", "value": "V"}]})
+            request_parameters(EmbeddedModel::Cloudtrail, "CreateTrail", &input),
+            json!({"trailName": "t", "tagsList": [{"key": "K", "value": "V"}]})
+        );
+        let input = json!({"logGroupName": "g", "tags": {"StratusRedTeam": "true"}});
+        assert_eq!(
+            request_parameters(EmbeddedModel::Logs, "CreateLogGroup", &input),
+            json!({"logGroupName": "g", "tags": {"StratusRedTeam": "true"}})
         );
     }
 }

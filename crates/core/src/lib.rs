@@ -48,20 +48,3 @@ pub enum ServerError {
     #[error("object store: {0}")]
     Objects(String),
 }
-
-/// The botocore model embedded as `json`, parsed once into `cell`; `None` (logged once) when
-/// it does not load.
-pub fn embedded_model(
-    cell: &'static std::sync::OnceLock<Option<opentrail_api::ServiceModel>>,
-    json: &str,
-    service: &str,
-) -> Option<&'static opentrail_api::ServiceModel> {
-    cell.get_or_init(|| match opentrail_api::ServiceModel::from_json(json) {
-        Ok(model) => Some(model),
-        Err(err) => {
-            tracing::error!(error = %err, service, "embedded model does not load");
-            None
-        }
-    })
-    .as_ref()
-}

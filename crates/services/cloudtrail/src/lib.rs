@@ -39,6 +39,7 @@ pub mod workers;
 use std::sync::Arc;
 
 use opentrail_api::ApiError;
+use opentrail_api::EmbeddedModel;
 use opentrail_delivery::StoreError;
 use opentrail_model::Resource;
 use serde::de::DeserializeOwned;
@@ -48,7 +49,9 @@ pub use error::CloudTrailError;
 pub use service::{CloudTrailService, IngestService};
 
 use opentrail_core::AppState;
-use opentrail_core::context::{EventDetails, RequestContext, lower_camel};
+use opentrail_core::context::{
+    EventDetails, RequestContext, request_parameters, response_elements,
+};
 use validate::TrailArn;
 
 pub const EVENT_SOURCE: &str = "cloudtrail.amazonaws.com";
@@ -276,9 +279,10 @@ pub fn record_details(operation: &str, input: &Value, output: Option<&Value>) ->
     let mut details = EventDetails::new(EVENT_SOURCE, operation, is_read_only(operation));
     details.request_parameters = Some(match input {
         Value::Object(map) if map.is_empty() => Value::Null,
-        other => lower_camel(other),
+        other => request_parameters(EmbeddedModel::Cloudtrail, operation, other),
     });
-    details.response_elements = output.map(lower_camel);
+    details.response_elements =
+        output.map(|output| response_elements(EmbeddedModel::Cloudtrail, operation, output));
     details.resources = trail_resources(operation, input, output);
     details
 }

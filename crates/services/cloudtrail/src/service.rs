@@ -1,22 +1,19 @@
 //! CloudTrail and the ingest API as [`Service`]s: the awsJson 1.1 request of a CloudTrail
 //! operation is parsed, prechecked, validated against the botocore model, run, and recorded.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
-use opentrail_api::{ApiError, Route, ServiceModel};
+use opentrail_api::{ApiError, EmbeddedModel, Route, ServiceModel};
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::render::error_response;
 use opentrail_core::{AnswerFuture, AppState, Call, Service};
 
 use crate::workers;
 
-const MODEL_JSON: &str = include_str!("../../../api/models/cloudtrail-2013-11-01.json");
-
 fn service_model() -> Option<&'static ServiceModel> {
-    static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    opentrail_core::embedded_model(&MODEL, MODEL_JSON, "cloudtrail")
+    Some(opentrail_api::models::model(EmbeddedModel::Cloudtrail))
 }
 
 /// CloudTrail (`cloudtrail`), with the history, retention and delivery workers.

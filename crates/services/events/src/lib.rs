@@ -43,28 +43,28 @@ pub mod store;
 pub mod transform;
 pub mod worker;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
+use opentrail_api::EmbeddedModel;
 use opentrail_api::{ApiError, Route, ServiceModel};
 use opentrail_model::Resource;
 use serde_json::Value;
 
 pub use error::EventsError;
 
-use opentrail_core::context::{EventDetails, RequestContext, lower_camel};
+use opentrail_core::context::{
+    EventDetails, RequestContext, request_parameters, response_elements,
+};
 use opentrail_core::render::error_response;
 use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Service};
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "events.amazonaws.com";
-const MODEL_JSON: &str = include_str!("../../../api/models/events-2015-10-07.json");
-
 fn service_model() -> Option<&'static ServiceModel> {
-    static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    opentrail_core::embedded_model(&MODEL, MODEL_JSON, "events")
+    Some(opentrail_api::models::model(EmbeddedModel::Events))
 }
 
 /// Answers one request.
@@ -213,11 +213,11 @@ fn details_for(
     details.request_parameters = Some(match &parameters {
         Value::Object(map) if map.is_empty() => Value::Null,
         Value::Null => Value::Null,
-        other => lower_camel(other),
+        other => request_parameters(EmbeddedModel::Events, operation, other),
     });
     details.response_elements = Some(match output {
         Some(output) if !read_only && output.as_object().is_some_and(|m| !m.is_empty()) => {
-            lower_camel(output)
+            response_elements(EmbeddedModel::Events, operation, output)
         }
         _ => Value::Null,
     });

@@ -33,7 +33,7 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use http::Response;
 use http::request::Parts;
-use opentrail_api::{Route, XmlWriter};
+use opentrail_api::{Route, XmlWriter, lower_first};
 use opentrail_model::Resource;
 use serde_json::{Map, Value, json};
 
@@ -178,14 +178,6 @@ fn first_elem(xml: &str, name: &str) -> Option<String> {
             .replace("&gt;", ">")
             .replace("&amp;", "&"),
     )
-}
-
-fn lower_first(key: &str) -> String {
-    let mut chars = key.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// The request parameters AWS records: flat parameters, attribute maps and tags, never

@@ -25,11 +25,12 @@ pub mod queues;
 pub mod store;
 pub mod wire;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
+use opentrail_api::EmbeddedModel;
 use opentrail_api::{Protocol, Route, ServiceModel};
 use opentrail_model::Resource;
 use serde_json::{Value, json};
@@ -37,7 +38,9 @@ use serde_json::{Value, json};
 pub use error::SqsError;
 
 use opentrail_core::AppState;
-use opentrail_core::context::{EventDetails, RequestContext, lower_camel};
+use opentrail_core::context::{
+    EventDetails, RequestContext, request_parameters, response_elements,
+};
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "sqs.amazonaws.com";
@@ -57,8 +60,7 @@ const DATA_OPERATIONS: &[&str] = &[
 ];
 
 fn service_model() -> Option<&'static ServiceModel> {
-    static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    opentrail_core::embedded_model(&MODEL, wire::MODEL_JSON, "sqs")
+    Some(opentrail_api::models::model(EmbeddedModel::Sqs))
 }
 
 /// Wipes every queue (the development reset). Call from `AppState::reset`.
@@ -262,11 +264,11 @@ fn details_for(
     details.request_parameters = Some(if parameters.as_object().is_some_and(|m| m.is_empty()) {
         Value::Null
     } else {
-        lower_camel(&parameters)
+        request_parameters(EmbeddedModel::Sqs, operation, &parameters)
     });
     details.response_elements = match (operation, output) {
         ("ReceiveMessage", _) | (_, None) => Some(Value::Null),
-        (_, Some(output)) => Some(lower_camel(output)),
+        (_, Some(output)) => Some(response_elements(EmbeddedModel::Sqs, operation, output)),
     };
     if let Some(err) = error {
         details.error = Some((err.query_code().to_owned(), err.to_string()));

@@ -24,11 +24,12 @@ pub mod evaluator;
 pub mod metrics;
 pub mod store;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
+use opentrail_api::EmbeddedModel;
 use opentrail_api::{Protocol, Route, ServiceModel};
 use opentrail_model::Resource;
 use serde_json::Value;
@@ -37,13 +38,13 @@ pub use error::CwError;
 
 use crate::logs::events::EventStore;
 use opentrail_core::AppState;
-use opentrail_core::context::{EventDetails, RequestContext, lower_camel};
+use opentrail_core::context::{
+    EventDetails, RequestContext, request_parameters, response_elements,
+};
 
 pub const EVENT_SOURCE: &str = "monitoring.amazonaws.com";
 const API_VERSION: &str = "2010-08-01";
 const XML_NAMESPACE: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";
-const MODEL_JSON: &str = include_str!("../../../api/models/cloudwatch-2010-08-01.json");
-
 /// Operations CloudTrail records as Data events (the metric data plane).
 const DATA_OPERATIONS: &[&str] = &[
     "PutMetricData",
@@ -54,8 +55,7 @@ const DATA_OPERATIONS: &[&str] = &[
 ];
 
 fn service_model() -> Option<&'static ServiceModel> {
-    static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    opentrail_core::embedded_model(&MODEL, MODEL_JSON, "cloudwatch")
+    Some(opentrail_api::models::model(EmbeddedModel::Monitoring))
 }
 
 /// One call: who, where, and the metric store.
@@ -225,13 +225,15 @@ fn details_for(
     details.management = !DATA_OPERATIONS.contains(&operation);
     details.api_version = Some(API_VERSION.to_owned());
     details.request_parameters = Some(match input.as_object() {
-        Some(map) if !map.is_empty() => lower_camel(input),
+        Some(map) if !map.is_empty() => {
+            request_parameters(EmbeddedModel::Monitoring, operation, input)
+        }
         _ => Value::Null,
     });
     details.response_elements = match output {
-        Some(output) if !read_only && output.as_object().is_some_and(|m| !m.is_empty()) => {
-            Some(lower_camel(output))
-        }
+        Some(output) if !read_only && output.as_object().is_some_and(|m| !m.is_empty()) => Some(
+            response_elements(EmbeddedModel::Monitoring, operation, output),
+        ),
         _ => Some(Value::Null),
     };
     if let Some(name) = input.get("AlarmName").and_then(Value::as_str) {

@@ -36,11 +36,12 @@ pub mod store;
 pub mod subscriptions;
 pub mod trail;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
+use opentrail_api::EmbeddedModel;
 use opentrail_api::{Route, ServiceModel};
 use opentrail_model::Resource;
 use serde_json::Value;
@@ -48,20 +49,19 @@ use serde_json::Value;
 pub use error::LogsError;
 
 use opentrail_core::AppState;
-use opentrail_core::context::{EventDetails, RequestContext, lower_camel};
+use opentrail_core::context::{
+    EventDetails, RequestContext, request_parameters, response_elements,
+};
 use opentrail_core::render::error_response;
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "logs.amazonaws.com";
 const API_VERSION: &str = "2014-03-28";
-const MODEL_JSON: &str = include_str!("../../../api/models/logs-2014-03-28.json");
-
 /// Operations CloudTrail records as Data events.
 const DATA_OPERATIONS: &[&str] = &["PutLogEvents", "GetLogEvents", "FilterLogEvents"];
 
 fn service_model() -> Option<&'static ServiceModel> {
-    static MODEL: OnceLock<Option<ServiceModel>> = OnceLock::new();
-    opentrail_core::embedded_model(&MODEL, MODEL_JSON, "logs")
+    Some(opentrail_api::models::model(EmbeddedModel::Logs))
 }
 
 /// The metric datapoints of a data directory (for the CloudWatch metrics service).
@@ -191,12 +191,14 @@ fn details_for(
         map.remove("logEventMessages");
     }
     details.request_parameters = Some(match parameters.as_object() {
-        Some(map) if !map.is_empty() => lower_camel(&parameters),
+        Some(map) if !map.is_empty() => {
+            request_parameters(EmbeddedModel::Logs, operation, &parameters)
+        }
         _ => Value::Null,
     });
     details.response_elements = match output {
         Some(output) if !read_only && output.as_object().is_some_and(|m| !m.is_empty()) => {
-            Some(lower_camel(output))
+            Some(response_elements(EmbeddedModel::Logs, operation, output))
         }
         _ => Some(Value::Null),
     };

@@ -12,13 +12,12 @@ use serde_json::{Map, Value};
 
 use super::error::SqsError;
 
-/// The embedded model, as JSON.
-pub const MODEL_JSON: &str = include_str!("../../../../api/models/sqs-2012-11-05.json");
-
 /// The parsed model (shapes and operations).
 pub fn model() -> &'static Value {
     static MODEL: OnceLock<Value> = OnceLock::new();
-    MODEL.get_or_init(|| serde_json::from_str(MODEL_JSON).unwrap_or(Value::Null))
+    MODEL.get_or_init(|| {
+        serde_json::from_str(opentrail_api::EmbeddedModel::Sqs.json()).unwrap_or(Value::Null)
+    })
 }
 
 fn shape(name: &str) -> &'static Value {
