@@ -102,4 +102,4 @@ mod writer;
 pub use cursor::Cursor;
 pub use error::JournalError;
 pub use format::MAX_PAYLOAD;
-pub use journal::{Entry, Journal, JournalConfig, JournalStats, PersistMode, Seq};
+pub use journal::{Entry, Journal, JournalConfig, JournalHealth, JournalStats, PersistMode, Seq};
