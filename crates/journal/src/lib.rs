@@ -95,6 +95,7 @@
 pub mod cursor;
 pub mod error;
 mod format;
+pub mod intents;
 pub mod journal;
 mod segment;
 mod writer;
@@ -102,4 +103,5 @@ mod writer;
 pub use cursor::Cursor;
 pub use error::JournalError;
 pub use format::MAX_PAYLOAD;
+pub use intents::{IntentId, IntentLog, PendingIntent};
 pub use journal::{Entry, Journal, JournalConfig, JournalHealth, JournalStats, PersistMode, Seq};

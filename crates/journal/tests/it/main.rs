@@ -1,9 +1,11 @@
 //! Integration tests of the journal: appending and reading, recovery from torn and corrupt
-//! segments, failing writes and full disks, cursors and retention, and a proptest model.
+//! segments, failing writes and full disks, cursors and retention, the intent log, and a
+//! proptest model.
 
 mod basic;
 mod cursors;
 mod faults;
+mod intents;
 mod model;
 mod recovery;
 
