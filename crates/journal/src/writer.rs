@@ -154,6 +154,8 @@ struct Preparer {
     requests: Option<mpsc::Sender<()>>,
     prepared: mpsc::Receiver<Result<PathBuf, JournalError>>,
     state: PreparerState,
+    /// While preparations fail: when to try again (it backs off across failures).
+    retry: Option<Backoff>,
     /// Set on close, so that closing does not wait for a whole segment of zeros.
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -163,8 +165,8 @@ enum PreparerState {
     Idle,
     Requested,
     Ready(PathBuf),
-    /// The last preparation failed; it is asked again when the backoff is due.
-    Failed(Backoff),
+    /// The last preparation failed; it is asked again when `retry` is due.
+    Failed,
 }
 
 impl Preparer {
@@ -207,6 +209,7 @@ impl Preparer {
             requests: Some(requests_tx),
             prepared: prepared_rx,
             state: PreparerState::Idle,
+            retry: None,
             stop,
             thread: Some(thread),
         })
@@ -216,7 +219,7 @@ impl Preparer {
     fn request(&mut self) {
         match &self.state {
             PreparerState::Idle => {}
-            PreparerState::Failed(backoff) if backoff.is_due(Instant::now()) => {}
+            PreparerState::Failed if self.retry_is_due(Instant::now()) => {}
             _ => return,
         }
         if let Some(requests) = &self.requests {
@@ -235,6 +238,7 @@ impl Preparer {
         match self.prepared.try_recv().ok()? {
             Ok(path) => {
                 self.state = PreparerState::Ready(path);
+                self.retry = None;
                 Some(Ok(()))
             }
             Err(error) => {
@@ -245,28 +249,31 @@ impl Preparer {
     }
 
     fn failed(&mut self, now: Instant) {
-        let mut backoff = match std::mem::replace(&mut self.state, PreparerState::Idle) {
-            PreparerState::Failed(backoff) => backoff,
-            _ => Backoff::start(),
-        };
-        if backoff.is_due(now) {
-            backoff.failed_again(now);
+        match &mut self.retry {
+            Some(backoff) => backoff.failed_again(now),
+            None => self.retry = Some(Backoff::start()),
         }
-        self.state = PreparerState::Failed(backoff);
+        self.state = PreparerState::Failed;
+    }
+
+    fn retry_is_due(&self, now: Instant) -> bool {
+        self.retry
+            .as_ref()
+            .is_none_or(|backoff| backoff.is_due(now))
     }
 
     /// When the writer should look at the preparer again without a request coming.
     fn wake_at(&self) -> Option<Instant> {
         match &self.state {
             PreparerState::Requested => Some(Instant::now() + PREPARE_POLL),
-            PreparerState::Failed(backoff) => Some(backoff.at),
+            PreparerState::Failed => self.retry.as_ref().map(|backoff| backoff.at),
             PreparerState::Idle | PreparerState::Ready(_) => None,
         }
     }
 
     /// The prepared file, waiting for it if need be.
     fn take(&mut self) -> Result<PathBuf, JournalError> {
-        if matches!(self.state, PreparerState::Failed(_)) {
+        if matches!(self.state, PreparerState::Failed) {
             // Rolling cannot wait for the backoff: try once more now.
             self.state = PreparerState::Idle;
         }
@@ -277,8 +284,9 @@ impl Preparer {
                 JournalError::from(io::Error::other("the segment preparer thread is gone"))
             })?,
         };
-        if outcome.is_err() {
-            self.failed(Instant::now());
+        match outcome {
+            Ok(_) => self.retry = None,
+            Err(_) => self.failed(Instant::now()),
         }
         outcome
     }
@@ -369,7 +377,11 @@ impl Writer {
     /// When the writer has something to retry or check without a request coming.
     fn wake_at(&self) -> Option<Instant> {
         let repair = self.failure.as_ref().map(|(_, backoff)| backoff.at);
-        let allocate = self.allocate_retry.as_ref().map(|backoff| backoff.at);
+        // While unavailable, the repair allocates room itself.
+        let allocate = match &self.failure {
+            Some(_) => None,
+            None => self.allocate_retry.as_ref().map(|backoff| backoff.at),
+        };
         [repair, allocate, self.preparer.wake_at()]
             .into_iter()
             .flatten()
@@ -381,9 +393,7 @@ impl Writer {
     fn maintain(&mut self) {
         let now = Instant::now();
         self.poll_preparer();
-        if let PreparerState::Failed(backoff) = &self.preparer.state
-            && backoff.is_due(now)
-        {
+        if matches!(self.preparer.state, PreparerState::Failed) && self.preparer.retry_is_due(now) {
             self.preparer.request();
         }
         if let Some((_, backoff)) = &self.failure
