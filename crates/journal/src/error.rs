@@ -24,8 +24,18 @@ pub enum JournalError {
     /// A cursor file does not decode.
     #[error("corrupt cursor file {}: {reason}", path.display())]
     CorruptCursor { path: PathBuf, reason: String },
-    /// An earlier write or fsync failed; the journal refuses further appends until it is reopened.
-    #[error("journal is poisoned after a failed write or fsync, reopen it to recover")]
+    /// The journal cannot take appends now: a write, fsync or new segment failed (a full disk,
+    /// an i/o error) and the writer is repairing and retrying by itself, or admission found
+    /// too little preallocated room. The reason says which, for the operator and the health
+    /// endpoint. Appends that get this error were not written; retry later.
+    #[error("journal is unavailable: {0}")]
+    Unavailable(String),
+    /// Acknowledged bytes of the active segment are gone from the file (it was truncated or
+    /// replaced behind the journal's back), which no retry can repair: the journal refuses
+    /// appends until it is reopened, and reopening runs the recovery rules.
+    #[error(
+        "journal is poisoned, acknowledged entries are missing from the active segment, reopen it to recover"
+    )]
     Poisoned,
     /// A payload exceeds [`MAX_PAYLOAD`](crate::MAX_PAYLOAD).
     #[error("payload of {len} bytes is too large, the maximum is {max} bytes")]
@@ -56,26 +66,4 @@ pub enum JournalError {
     /// `append_batch` was given no payloads.
     #[error("empty batch, append_batch needs at least one payload")]
     EmptyBatch,
-}
-
-impl JournalError {
-    /// A copy of this error for the other waiters of a failed group commit
-    /// (`io::Error` is not `Clone`, so its kind and message are carried over).
-    pub(crate) fn duplicate(&self) -> JournalError {
-        match self {
-            JournalError::Io { source } => JournalError::Io {
-                source: io::Error::new(source.kind(), source.to_string()),
-            },
-            JournalError::Corrupt {
-                segment,
-                offset,
-                reason,
-            } => JournalError::Corrupt {
-                segment: segment.clone(),
-                offset: *offset,
-                reason: reason.clone(),
-            },
-            _ => JournalError::Poisoned,
-        }
-    }
 }

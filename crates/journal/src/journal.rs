@@ -38,11 +38,17 @@ pub struct JournalConfig {
     pub segment_bytes: u64,
     /// Durability of appends and cursor commits (default [`PersistMode::SyncData`]).
     pub persist: PersistMode,
+    /// [`Journal::admission`] refuses while the active segment has less than this many
+    /// preallocated bytes left and the next segment is not prepared (default 4 MiB). Make it
+    /// at least the bytes of the records that the calls admitted at once may append.
+    pub reserve_bytes: u64,
 }
 
 impl JournalConfig {
     /// The default segment size, 64 MiB.
     pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+    /// The default admission reserve, 4 MiB.
+    pub const DEFAULT_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
 
     /// A configuration with the defaults for `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -50,6 +56,7 @@ impl JournalConfig {
             dir: dir.into(),
             segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
             persist: PersistMode::default(),
+            reserve_bytes: Self::DEFAULT_RESERVE_BYTES,
         }
     }
 
@@ -62,6 +69,13 @@ impl JournalConfig {
     /// Sets [`Self::persist`].
     pub fn with_persist(mut self, persist: PersistMode) -> Self {
         self.persist = persist;
+        self
+    }
+
+    /// Sets [`Self::reserve_bytes`]. 0 turns the reserve off: admission then only checks that
+    /// appends work, and a segment that was not preallocated gets no room allocated ahead.
+    pub fn with_reserve_bytes(mut self, reserve_bytes: u64) -> Self {
+        self.reserve_bytes = reserve_bytes;
         self
     }
 }
@@ -92,6 +106,27 @@ pub struct JournalStats {
     pub fsyncs: u64,
 }
 
+/// Whether the journal takes appends, for a health endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalHealth {
+    /// Whether [`Journal::admission`] admits calls now.
+    pub available: bool,
+    /// Why not, when it does not.
+    pub reason: Option<String>,
+}
+
+/// Faults tests inject (see the `inject_*` methods of [`Journal`]).
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// The writer's next sync fails.
+    pub fail_next_sync: AtomicBool,
+    /// The file system is full: writes that need new blocks fail, allocated blocks can still
+    /// be overwritten.
+    pub no_space: AtomicBool,
+    /// Preparing or creating a segment file fails for lack of space.
+    pub new_segments_no_space: AtomicBool,
+}
+
 /// State shared by every handle, the cursors and the writer thread.
 pub(crate) struct Shared {
     pub config: JournalConfig,
@@ -102,14 +137,24 @@ pub(crate) struct Shared {
     /// Highest durable seq.
     pub last_seq: AtomicU64,
     pub last_seq_tx: watch::Sender<Seq>,
+    /// Set while a failed write is being repaired (the writer owns it).
+    pub unavailable: AtomicBool,
+    /// Why the journal is unavailable (or poisoned).
+    pub unavailable_reason: Mutex<Option<String>>,
+    /// Set when acknowledged bytes were found missing: appends are refused until reopening.
     pub poisoned: AtomicBool,
+    /// Preallocated bytes left after the acknowledged frames of the active segment.
+    pub room: AtomicU64,
+    /// Whether a prepared (preallocated) next segment file is waiting.
+    pub next_prepared: AtomicBool,
+    /// Why the last preparation of a next segment failed, until one succeeds.
+    pub prepare_error: Mutex<Option<String>>,
     pub appends: AtomicU64,
     pub groups: AtomicU64,
     pub fsyncs: AtomicU64,
     /// Serializes cursor file writes with retention.
     pub cursor_lock: Mutex<()>,
-    /// Test hook: the writer's next sync fails.
-    pub fail_next_sync: AtomicBool,
+    pub faults: Faults,
 }
 
 struct Inner {
@@ -187,7 +232,6 @@ impl Journal {
             })?;
         let last_seq = active.last_seq();
         let write_file = fs_err::OpenOptions::new().write(true).open(&active.path)?;
-        let active_preallocated = write_file.metadata()?.len() >= config.segment_bytes;
 
         let (last_seq_tx, _) = watch::channel(last_seq);
         let shared = Arc::new(Shared {
@@ -197,21 +241,20 @@ impl Journal {
             segments: RwLock::new(segments),
             last_seq: AtomicU64::new(last_seq),
             last_seq_tx,
+            unavailable: AtomicBool::new(false),
+            unavailable_reason: Mutex::new(None),
             poisoned: AtomicBool::new(false),
+            room: AtomicU64::new(0),
+            next_prepared: AtomicBool::new(false),
+            prepare_error: Mutex::new(None),
             appends: AtomicU64::new(0),
             groups: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             cursor_lock: Mutex::new(()),
-            fail_next_sync: AtomicBool::new(false),
+            faults: Faults::default(),
         });
         let (requests_tx, requests_rx) = mpsc::channel();
-        let writer = Writer::new(
-            Arc::clone(&shared),
-            requests_rx,
-            write_file,
-            active,
-            active_preallocated,
-        )?;
+        let writer = Writer::new(Arc::clone(&shared), requests_rx, write_file, active)?;
         let writer = std::thread::Builder::new()
             .name("opentrail-journal-writer".into())
             .spawn(move || writer.run())?;
@@ -261,9 +304,7 @@ impl Journal {
     }
 
     fn submit(&self, payloads: Payloads, ack: Ack) -> Result<(), JournalError> {
-        if self.shared().poisoned.load(Ordering::Acquire) {
-            return Err(JournalError::Poisoned);
-        }
+        self.check_writable()?;
         let requests = self.inner.requests.as_ref().ok_or(JournalError::Closed)?;
         requests
             .send(Request { payloads, ack })
@@ -285,9 +326,76 @@ impl Journal {
             .map_or(self.last_seq() + 1, |segment| segment.first_seq)
     }
 
-    /// Whether a failed write or sync has poisoned the journal.
+    /// Fails fast while the writer is repairing a failed write, or after poisoning.
+    fn check_writable(&self) -> Result<(), JournalError> {
+        let shared = self.shared();
+        if shared.poisoned.load(Ordering::Acquire) {
+            return Err(JournalError::Poisoned);
+        }
+        if shared.unavailable.load(Ordering::Acquire) {
+            return Err(JournalError::Unavailable(self.unavailable_reason()));
+        }
+        Ok(())
+    }
+
+    fn unavailable_reason(&self) -> String {
+        self.shared()
+            .unavailable_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "a journal write failed and is being repaired".into())
+    }
+
+    /// Whether acknowledged entries went missing from the active segment, so that the journal
+    /// refuses appends until it is reopened. A failed write or sync does not poison the
+    /// journal (see [`Self::admission`]).
     pub fn is_poisoned(&self) -> bool {
         self.shared().poisoned.load(Ordering::Acquire)
+    }
+
+    /// Whether a call that will append records may take effect now: the server asks before
+    /// the effect, so that it never does something it then cannot record (fail closed).
+    ///
+    /// Refuses with [`JournalError::Unavailable`] (or [`JournalError::Poisoned`]) while
+    /// appends fail, and also while the active segment has less than
+    /// [`JournalConfig::reserve_bytes`] of preallocated room left and no prepared next segment
+    /// is waiting (preparing it failed, for instance on a full disk). Once it admits, the
+    /// records appended next go into blocks that are already allocated, so a full disk
+    /// cannot fail them, as long as the calls admitted at once append less than the reserve.
+    ///
+    /// Cheap: a few atomic loads, no syscall.
+    pub fn admission(&self) -> Result<(), JournalError> {
+        self.check_writable()?;
+        let shared = self.shared();
+        let reserve = shared.config.reserve_bytes;
+        let room = shared.room.load(Ordering::Acquire);
+        if room >= reserve || shared.next_prepared.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let why = shared
+            .prepare_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "it is being prepared".into());
+        Err(JournalError::Unavailable(format!(
+            "only {room} bytes of preallocated journal space are left, less than the reserve of {reserve} bytes, and the next segment is not prepared: {why}"
+        )))
+    }
+
+    /// What [`Self::admission`] says, as data for a health endpoint.
+    pub fn health(&self) -> JournalHealth {
+        match self.admission() {
+            Ok(()) => JournalHealth {
+                available: true,
+                reason: None,
+            },
+            Err(error) => JournalHealth {
+                available: false,
+                reason: Some(error.to_string()),
+            },
+        }
     }
 
     fn read_segments(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Segment>>> {
@@ -462,11 +570,33 @@ impl Journal {
         }
     }
 
-    /// Test hook: makes the writer's next sync fail as a real `fsync` error would, poisoning
-    /// the journal.
+    /// Test hook: makes the writer's next sync fail as a real `fsync` error would (the
+    /// journal becomes unavailable until the writer has repaired the segment).
     #[doc(hidden)]
     pub fn inject_sync_failure(&self) {
-        self.shared().fail_next_sync.store(true, Ordering::Release);
+        self.shared()
+            .faults
+            .fail_next_sync
+            .store(true, Ordering::Release);
+    }
+
+    /// Test hook: while `full`, the journal's file system behaves as if it had no free block:
+    /// segment writes that need new blocks fail (after writing what fits in allocated ones),
+    /// as do allocating room, preparing and creating segments. Overwriting allocated blocks
+    /// and truncating still work, as on a real full disk.
+    #[doc(hidden)]
+    pub fn inject_no_space(&self, full: bool) {
+        self.shared().faults.no_space.store(full, Ordering::Release);
+    }
+
+    /// Test hook: while `full`, only preparing and creating new segment files fails for lack
+    /// of space (so admission can run out of reserve while appends still work).
+    #[doc(hidden)]
+    pub fn inject_new_segment_no_space(&self, full: bool) {
+        self.shared()
+            .faults
+            .new_segments_no_space
+            .store(full, Ordering::Release);
     }
 }
 

@@ -7,13 +7,19 @@
 //! [`Journal::read_from`] / [`Journal::wait_beyond`] and record progress in a durable named
 //! [`Cursor`]; [`Journal::remove_consumed_segments`] deletes what every cursor has passed.
 //!
+//! The journal **fails closed** and **recovers by itself**: the server asks
+//! [`Journal::admission`] before a call takes effect, a failed write makes the journal
+//! unavailable (never silently lossy) until the writer has repaired it, and the [`IntentLog`]
+//! covers a crash between a call's effect and its record.
+//!
 //! # Layout
 //!
 //! - [`journal`]: the [`Journal`] handle, configuration, reading, retention, stats
-//! - `writer`: the writer thread (group commit, segment rolling, poisoning)
+//! - `writer`: the writer thread (group commit, segment rolling, repair after a failed write)
 //! - `segment`: the in-memory view of segment files and recovery on open
 //! - `format`: byte layout of segment headers and frames, the frame reader
 //! - [`cursor`]: durable consumer cursors
+//! - [`intents`]: the [`IntentLog`], a second journal of intents begun before an effect
 //! - [`error`]: the error type, [`JournalError`]
 //!
 //! # On-disk format (version 1)
@@ -51,9 +57,13 @@
 //! copy), then gets its header and is renamed into place when the journal rolls, so that
 //! appends overwrite existing blocks and `fdatasync` need not commit file metadata. A segment
 //! file may therefore end in zeros after its last frame; zeros never form a valid frame (seq 0
-//! does not exist) and mark the unused rest of the segment. The first segment of a new journal
-//! is not preallocated; the writer moves on to a preallocated one once the first is about
-//! 1 MiB long.
+//! does not exist) and mark the unused rest of the segment. A segment that was not zero-filled
+//! (the first one of a new journal, one cut at recovery or by a repair) instead gets room
+//! allocated with `fallocate`, up to three reserves ([`JournalConfig::reserve_bytes`]) past its
+//! frames, so that admission can say yes without zero-filling a whole segment for a journal
+//! that is barely used; the writer moves on to a preallocated segment once the first is about
+//! 1 MiB long, or earlier when a prepared one is ready and the next request does not fit in
+//! the allocated room.
 //!
 //! A **cursor** file is 24 bytes, replaced atomically (temp file, fsync, rename, fsync of the
 //! directory):
@@ -83,18 +93,54 @@
 //!
 //! # Durability and errors
 //!
-//! An acknowledged append is durable as [`PersistMode`] says. A failed write or sync
-//! **poisons** the journal: the waiting appends get the error, every later append gets
-//! [`JournalError::Poisoned`] (an fsync failure cannot be retried safely). Entries of a failed
-//! group may or may not be in the file after reopening; consumers deduplicate by event id.
+//! An acknowledged append is durable as [`PersistMode`] says. A failed write, sync or roll to a
+//! new segment (a full disk, a quota, an i/o error) does not poison the journal; the writer:
+//!
+//! 1. fails the requests of the group that were not acknowledged, with
+//!    [`JournalError::Unavailable`] and a reason such as "no space left on device while
+//!    appending to segment …". Their seqs were never published and are reused, so seqs stay
+//!    contiguous and no acknowledged entry is lost or duplicated;
+//! 2. becomes **unavailable**: appends and [`Journal::admission`] fail fast with
+//!    [`JournalError::Unavailable`] carrying the reason ([`Journal::health`] shows it);
+//! 3. **repairs**: reopens the active segment, truncates it to its acknowledged length (a file
+//!    whose write or sync failed may hold anything after it, and its dirty pages may be gone),
+//!    syncs it, removes a segment file a failed roll left behind, rolls if the active segment
+//!    is full, and allocates room in the segment again; at once, then with a backoff from
+//!    100 ms doubling to 2 s, until that works. Then the journal is available again, with no
+//!    restart. Preparing the next segment is retried with the same backoff.
+//!
+//! A process that dies after a failed write and before its repair may leave the failed
+//! (never acknowledged) entries in the file, where reopening finds them; as before, consumers
+//! deduplicate by event id.
+//!
+//! Only when the repair finds acknowledged bytes missing from the active segment (the file was
+//! truncated or replaced behind the journal's back) is the journal **poisoned**: appends get
+//! [`JournalError::Poisoned`] until it is reopened, and reopening applies the recovery rules.
+//!
+//! **Admission**: [`Journal::admission`] (a few atomic loads) refuses while the journal is
+//! unavailable, and while the active segment has less than [`JournalConfig::reserve_bytes`]
+//! (default 4 MiB) of allocated room left and no prepared next segment waits (preparing it
+//! failed, or is still under way). Once it admits, the next records go into allocated blocks
+//! (the writer rolls into the prepared segment rather than allocate new blocks), so a full
+//! disk cannot fail them as long as what the calls admitted at once append stays below the
+//! reserve. The server asks before a call takes effect, so it never does what it cannot record.
 //!
 //! With [`PersistMode::Buffer`] a power loss may lose acknowledged entries, and cursors may then
 //! point past the end of the journal.
+//!
+//! # Intent log
+//!
+//! `<intents dir>/` is a journal of its own (same layout, recovery and failure handling) whose
+//! entries are `version u8 = 1 | after_seq u64 | payload`, with the cursor `checkpoint`: every
+//! intent at or below it was finished. See [`intents`] for the contract: [`IntentLog::open`]
+//! returns the intents after the checkpoint as candidates the caller checks against the main
+//! journal.
 #![deny(clippy::unwrap_used)]
 
 pub mod cursor;
 pub mod error;
 mod format;
+pub mod intents;
 pub mod journal;
 mod segment;
 mod writer;
@@ -102,4 +148,5 @@ mod writer;
 pub use cursor::Cursor;
 pub use error::JournalError;
 pub use format::MAX_PAYLOAD;
-pub use journal::{Entry, Journal, JournalConfig, JournalStats, PersistMode, Seq};
+pub use intents::{IntentId, IntentLog, PendingIntent};
+pub use journal::{Entry, Journal, JournalConfig, JournalHealth, JournalStats, PersistMode, Seq};

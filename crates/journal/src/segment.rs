@@ -117,6 +117,41 @@ pub(crate) fn create_segment(
     Ok((writer, Arc::new(segment)))
 }
 
+/// Extends `file` from `len` to `target` bytes of allocated zeros, so that writing there later
+/// needs no new blocks (and cannot fail for lack of space). Uses `fallocate` where the file
+/// system has it, else writes zeros.
+pub(crate) fn allocate(file: &fs_err::File, len: u64, target: u64) -> std::io::Result<()> {
+    if target <= len {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let flags = rustix::fs::FallocateFlags::empty();
+        match rustix::fs::fallocate(file.file(), flags, len, target - len) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::OPNOTSUPP) => {}
+            Err(errno) => {
+                let error = std::io::Error::from(errno);
+                return Err(std::io::Error::new(
+                    error.kind(),
+                    format!(
+                        "failed to allocate bytes {len}..{target} of {}: {error}",
+                        file.path().display()
+                    ),
+                ));
+            }
+        }
+    }
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut offset = len;
+    while offset < target {
+        let chunk = (target - offset).min(ZERO_CHUNK as u64) as usize;
+        file.write_all_at(&zeros[..chunk], offset)?;
+        offset += chunk as u64;
+    }
+    Ok(())
+}
+
 /// Name of the zero-filled file prepared for the next segment.
 pub(crate) const PREPARED_FILE_NAME: &str = "next.tmp";
 

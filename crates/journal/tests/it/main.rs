@@ -1,8 +1,11 @@
 //! Integration tests of the journal: appending and reading, recovery from torn and corrupt
-//! segments, cursors and retention, and a proptest model.
+//! segments, failing writes and full disks, cursors and retention, the intent log, and a
+//! proptest model.
 
 mod basic;
 mod cursors;
+mod faults;
+mod intents;
 mod model;
 mod recovery;
 
@@ -10,11 +13,14 @@ use std::path::{Path, PathBuf};
 
 use opentrail_journal::{Journal, JournalConfig, PersistMode};
 
-/// A config in `dir` with the given segment size, not fsyncing (these tests do not cut power).
+/// A config in `dir` with the given segment size, not fsyncing (these tests do not cut power),
+/// and without an admission reserve, so that segment files hold exactly what was appended
+/// (no room is allocated ahead in the first segment).
 pub fn config(dir: &Path, segment_bytes: u64) -> JournalConfig {
     JournalConfig::new(dir)
         .with_segment_bytes(segment_bytes)
         .with_persist(PersistMode::Buffer)
+        .with_reserve_bytes(0)
 }
 
 pub fn open(dir: &Path, segment_bytes: u64) -> Journal {

@@ -1,10 +1,13 @@
-//! A proptest model: random appends, batches, reopens, cursor commits, segment removal and
-//! reads, checked against a plain `Vec` of entries.
+//! A proptest model: random appends, batches, reopens, cursor commits, segment removal, reads
+//! and injected faults (failed syncs, a full disk, failing segment creation), checked against a
+//! plain `Vec` of entries: an append that fails is not in the journal, one that succeeds is,
+//! exactly once, with contiguous seqs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use opentrail_journal::Journal;
+use opentrail_journal::{Journal, JournalError, Seq};
 use proptest::prelude::*;
 
 use crate::{open, payload};
@@ -31,6 +34,17 @@ enum Op {
         percent: u64,
         max: usize,
     },
+    /// Injects a fault; appends may fail until the next `Heal`.
+    Fault(Fault),
+    /// Clears the faults and waits until the journal admits again.
+    Heal,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    FailNextSync,
+    DiskFull,
+    NewSegmentsNoSpace,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,6 +55,12 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..CURSOR_NAMES.len(), 0u64..=100).prop_map(|(cursor, percent)| Op::Commit { cursor, percent }),
         1 => Just(Op::Remove),
         3 => (0u64..=110, 1usize..20).prop_map(|(percent, max)| Op::Read { percent, max }),
+        1 => prop_oneof![
+            Just(Fault::FailNextSync),
+            Just(Fault::DiskFull),
+            Just(Fault::NewSegmentsNoSpace),
+        ].prop_map(Op::Fault),
+        1 => Just(Op::Heal),
     ]
 }
 
@@ -51,6 +71,8 @@ struct Model {
     /// First seq still kept.
     first_kept: u64,
     cursors: BTreeMap<String, u64>,
+    /// Whether a fault was injected since the last heal (appends may fail).
+    faulty: bool,
 }
 
 impl Model {
@@ -74,6 +96,46 @@ fn check_contents(journal: &Journal, model: &Model) {
     }
 }
 
+impl Model {
+    /// Checks an append's outcome (`count` entries): whether they are now in the journal.
+    fn accepts(&self, outcome: Result<Seq, JournalError>, count: usize) -> bool {
+        match outcome {
+            Ok(first) => {
+                assert_eq!(first, self.last_seq() + 1, "seqs stay contiguous");
+                assert!(count > 0);
+                true
+            }
+            Err(JournalError::Unavailable(_)) if self.faulty => false,
+            Err(error) => panic!("append failed without a fault: {error}"),
+        }
+    }
+}
+
+/// Clears the faults, waits (bounded) for the writer's repair, and makes sure a pending
+/// injected sync failure is used up, appending a probe entry.
+fn heal(journal: &Journal, model: &mut Model) {
+    journal.inject_no_space(false);
+    journal.inject_new_segment_no_space(false);
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the journal did not recover"
+        );
+        if journal.admission().is_err() {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let bytes = payload(model.last_seq() + 1, 10);
+        if model.accepts(journal.append_blocking(bytes.clone()), 1) {
+            model.payloads.push(bytes);
+            break;
+        }
+    }
+    model.faulty = false;
+    check_contents(journal, model);
+}
+
 fn run(dir: &Path, segment_bytes: u64, ops: Vec<Op>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -83,14 +145,16 @@ fn run(dir: &Path, segment_bytes: u64, ops: Vec<Op>) {
         payloads: Vec::new(),
         first_kept: 1,
         cursors: BTreeMap::new(),
+        faulty: false,
     };
     for op in ops {
         match op {
             Op::Append { len } => {
                 let bytes = payload(model.last_seq() + 1, len);
-                let seq = journal.append_blocking(bytes.clone()).expect("append");
-                model.payloads.push(bytes);
-                assert_eq!(seq, model.last_seq());
+                let outcome = journal.append_blocking(bytes.clone());
+                if model.accepts(outcome, 1) {
+                    model.payloads.push(bytes);
+                }
             }
             Op::Batch { lens } => {
                 let first = model.last_seq() + 1;
@@ -99,13 +163,23 @@ fn run(dir: &Path, segment_bytes: u64, ops: Vec<Op>) {
                     .enumerate()
                     .map(|(n, len)| payload(first + n as u64, *len))
                     .collect();
-                let seq = runtime
-                    .block_on(journal.append_batch(batch.clone()))
-                    .expect("batch");
-                assert_eq!(seq, first);
-                model.payloads.extend(batch);
+                let outcome = runtime.block_on(journal.append_batch(batch.clone()));
+                if model.accepts(outcome, batch.len()) {
+                    model.payloads.extend(batch);
+                }
             }
+            Op::Fault(fault) => {
+                model.faulty = true;
+                match fault {
+                    Fault::FailNextSync => journal.inject_sync_failure(),
+                    Fault::DiskFull => journal.inject_no_space(true),
+                    Fault::NewSegmentsNoSpace => journal.inject_new_segment_no_space(true),
+                }
+            }
+            Op::Heal => heal(&journal, &mut model),
             Op::Reopen => {
+                // Injected faults belong to the closed journal.
+                model.faulty = false;
                 drop(journal);
                 journal = open(dir, segment_bytes);
                 check_contents(&journal, &model);
@@ -160,6 +234,9 @@ fn run(dir: &Path, segment_bytes: u64, ops: Vec<Op>) {
                 }
             }
         }
+    }
+    if model.faulty {
+        heal(&journal, &mut model);
     }
     drop(journal);
     let journal = open(dir, segment_bytes);
