@@ -398,6 +398,7 @@ impl Generator {
         };
         let ctx = RequestContext {
             request_id: opentrail_model::ids::new_request_id(),
+            event_id: opentrail_model::ids::new_event_id(),
             account_id: ACCOUNT_ID.to_owned(),
             region: region.to_owned(),
             identity,

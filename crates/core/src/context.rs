@@ -10,6 +10,9 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
+    /// The `eventID` of the call's record, chosen before the call takes effect (the intent
+    /// log names the record by it).
+    pub event_id: String,
     /// The account the call acts in (the signing key's account).
     pub account_id: String,
     /// The region from the SigV4 credential scope.

@@ -14,6 +14,7 @@
 //! - [`context`]: [`context::RequestContext`] (who, where, when) and [`context::EventDetails`].
 //! - [`service`]: the [`Service`] trait and the [`service::Call`] it answers.
 //! - [`render`]: AWS errors in the protocol of the request.
+//! - [`recording`]: the intent log and the records waiting for the journal (fail closed).
 //! - [`workers`]: the registry of named background loops and their status.
 //! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
 
@@ -23,6 +24,7 @@ pub mod credentials;
 pub mod delivery_target;
 pub mod extensions;
 pub mod lane;
+pub mod recording;
 pub mod render;
 pub mod service;
 pub mod state;

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use crate::credentials::{Credentials, Origin};
 use crate::delivery_target::DeliveryTarget;
 use crate::extensions::Extensions;
+use crate::recording::Recording;
 use crate::workers::WorkerRegistry;
 use crate::{ServerConfig, ServerError};
 
@@ -31,6 +32,9 @@ pub struct AppState {
     pub credentials_origin: Origin,
     pub meta: Meta,
     pub journal: Journal,
+    /// The intent log and the records waiting for the journal (fail closed, see the server's
+    /// `intents` module).
+    pub recording: Recording,
     pub history: Arc<History>,
     pub objects: Arc<dyn ObjectStore>,
     /// Where trail log files and digests go: [`AppState::objects`] or an external store.
@@ -56,6 +60,7 @@ impl AppState {
             Credentials::load(&dir, &config.account_id, configured)?;
         let meta = Meta::open(&dir.join("meta"))?;
         let journal = Journal::open(JournalConfig::new(dir.join("journal")))?;
+        let recording = Recording::open(dir.join("journal-intents"))?;
         let history = History::open(
             &dir.join("history"),
             HistoryConfig {
@@ -73,6 +78,7 @@ impl AppState {
             credentials_origin,
             meta,
             journal,
+            recording,
             history: Arc::new(history),
             objects: Arc::new(objects),
             delivery,

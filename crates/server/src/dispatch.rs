@@ -11,10 +11,11 @@ use opentrail_api::{ApiError, AuthError, Protocol, Route};
 use opentrail_model::Identity;
 
 use opentrail_core::AppState;
-use opentrail_core::context::{EventDetails, RequestContext};
+use opentrail_core::context::RequestContext;
 use opentrail_core::render::{error_response, unknown_service};
 use opentrail_core::service::Call;
 
+use crate::intents;
 use crate::recorder;
 use crate::services::Services;
 
@@ -39,6 +40,7 @@ pub async fn handle(
     };
     let ctx = RequestContext {
         request_id: request_id.clone(),
+        event_id: opentrail_model::ids::new_event_id(),
         account_id: key.account_id.clone(),
         region: verified.region.clone(),
         identity: Identity::root(&key.account_id, &key.access_key_id),
@@ -50,6 +52,30 @@ pub async fn handle(
     let Some(service) = services.find(&route.service) else {
         return unknown_service(&route, &ctx.request_id, &services.names());
     };
+    // Fail closed: nothing takes effect unless its record can follow (see `intents`).
+    if let Err(reason) = intents::admission(state) {
+        return unavailable(&route, &request_id, &reason);
+    }
+    let intent = if intents::needs_intent(&route, &parts.method) {
+        let intent = intents::intent_of(&ctx, &route, &parts, &body);
+        let payload = match serde_json::to_vec(&intent) {
+            Ok(payload) => payload,
+            Err(err) => {
+                tracing::error!(error = %err, request_id, "the intent does not serialize");
+                return error_response(&route, &ApiError::internal(), &request_id, "");
+            }
+        };
+        let after = state.journal.last_seq();
+        match state.recording.intents.begin(after, payload).await {
+            Ok(id) => Some(id),
+            Err(err) => {
+                let reason = format!("the intent log cannot take writes: {err}");
+                return unavailable(&route, &request_id, &reason);
+            }
+        }
+    } else {
+        None
+    };
     let call = Call {
         state,
         ctx: &ctx,
@@ -59,32 +85,72 @@ pub async fn handle(
         body,
     };
     let (response, details) = service.call(call).await;
+    let finish = |state: &AppState| {
+        if let Some(id) = intent {
+            state.recording.intents.finish(id);
+        }
+    };
     let Some(details) = details else {
+        finish(state);
         return response;
     };
-    match record(state, &ctx, details).await {
-        Ok(()) => response,
+    let record = recorder::build_record(&ctx, details);
+    let payload = match recorder::serialize_record(&record) {
+        Ok(payload) => payload,
         Err(err) => {
-            tracing::error!(error = %err, request_id, "recording the call failed");
-            error_response(&route, &ApiError::internal(), &request_id, "")
+            // The call's own record cannot be written: keep the intent's record instead, so
+            // the effect is still recorded, and do not claim success.
+            tracing::error!(error = %err, request_id, "the record does not serialize");
+            if let Some(payload) = unanswered_payload(&ctx, &route, &record) {
+                intents::keep_unrecorded(state, payload, intent);
+            }
+            return error_response(&route, &ApiError::internal(), &request_id, "");
+        }
+    };
+    match state.journal.append(payload.clone()).await {
+        Ok(_) => {
+            finish(state);
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, request_id, "recording the call failed; its record waits for the journal");
+            intents::keep_unrecorded(state, payload, intent);
+            let reason = format!(
+                "the call took effect but the journal did not take its record ({err}); the record is written once the journal recovers"
+            );
+            unavailable(&route, &request_id, &reason)
         }
     }
 }
 
-async fn record(
-    state: &Arc<AppState>,
+/// A record of the call built from what its intent would hold, for when its own does not
+/// serialize.
+fn unanswered_payload(
     ctx: &RequestContext,
-    details: EventDetails,
-) -> Result<(), opentrail_journal::JournalError> {
-    let record = recorder::build_record(ctx, details);
-    let payload = match recorder::serialize_record(&record) {
-        Ok(payload) => payload,
-        Err(err) => {
-            tracing::error!(error = %err, "record does not serialize");
-            return Ok(());
-        }
-    };
-    state.journal.append(payload).await.map(|_| ())
+    route: &Route,
+    record: &opentrail_model::Record,
+) -> Option<Vec<u8>> {
+    let parts = http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .body(())
+        .ok()?
+        .into_parts()
+        .0;
+    let mut intent = intents::intent_of(ctx, route, &parts, b"");
+    intent.operation = record.event_name.clone();
+    recorder::serialize_record(&intents::unanswered_record(&intent)).ok()
+}
+
+/// `ServiceUnavailable` (503): the call was refused before it took effect, or its record
+/// waits for the journal.
+fn unavailable(route: &Route, request_id: &str, reason: &str) -> Response<Bytes> {
+    let err = ApiError::new(
+        "ServiceUnavailable",
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        reason.to_owned(),
+    );
+    error_response(route, &err, request_id, "")
 }
 
 fn header(parts: &Parts, name: &str) -> Option<String> {

@@ -45,11 +45,19 @@ pub fn router(state: Arc<AppState>, services: Arc<Services>) -> Router {
         .merge(sns_public)
 }
 
-async fn health() -> impl IntoResponse {
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        "{\"status\":\"ok\"}",
-    )
+/// 200 `{"status":"ok"}` while calls are admitted; 503 with the reason while they are refused
+/// (the journal cannot take writes; see `intents`).
+async fn health(State(server): State<Server>) -> Response {
+    let json = [(http::header::CONTENT_TYPE, "application/json")];
+    match crate::intents::admission(&server.state) {
+        Ok(()) => (json, "{\"status\":\"ok\"}").into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json,
+            serde_json::json!({"status": "unavailable", "reason": reason}).to_string(),
+        )
+            .into_response(),
+    }
 }
 
 async fn reset(State(server): State<Server>) -> Response {

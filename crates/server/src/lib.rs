@@ -10,11 +10,13 @@
 //! # Layout
 //! - [`http`]: the axum router: health, development reset, and the catch-all AWS endpoint.
 //! - [`dispatch`]: authenticate a request, pick its service, record it, answer it.
+//! - [`intents`]: fail closed — admission, the intent of each call, recovery after a crash.
 //! - [`recorder`]: builds the CloudTrail record of a call and appends it to the journal.
 //! - [`services`]: the services this server offers.
 
 pub mod dispatch;
 pub mod http;
+pub mod intents;
 pub mod recorder;
 pub mod services;
 
@@ -47,6 +49,13 @@ pub fn disable_transparent_huge_pages() {
 pub async fn start(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     disable_transparent_huge_pages();
     let state = Arc::new(AppState::open(config)?);
+    let candidates = state.recording.take_recovered();
+    let recovering = state.clone();
+    tokio::task::spawn_blocking(move || intents::recover(&recovering, candidates))
+        .await
+        .map_err(|err| ServerError::Config(format!("intent recovery task: {err}")))?
+        .map_err(ServerError::Config)?;
+    state.workers.add(tokio::spawn(intents::run(state.clone())));
     for service in services::all() {
         service.spawn_workers(&state);
     }

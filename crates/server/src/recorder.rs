@@ -63,7 +63,7 @@ pub fn build_record(ctx: &RequestContext, details: EventDetails) -> Record {
             .additional_event_data
             .filter(|data| json_len(data) <= ADDITIONAL_DATA_LIMIT),
         request_id: Some(ctx.request_id.clone()),
-        event_id: opentrail_model::ids::new_event_id(),
+        event_id: ctx.event_id.clone(),
         read_only: Some(details.read_only),
         resources: (!details.resources.is_empty()).then_some(details.resources),
         event_type: "AwsApiCall".to_owned(),
@@ -118,6 +118,7 @@ mod tests {
     fn ctx() -> RequestContext {
         RequestContext {
             request_id: "req-1".into(),
+            event_id: "e-1".into(),
             account_id: "123456789012".into(),
             region: "eu-west-1".into(),
             identity: Identity::root("123456789012", "AKIAEXAMPLE"),

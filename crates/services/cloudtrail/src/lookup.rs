@@ -233,6 +233,7 @@ mod tests {
     fn ctx() -> RequestContext {
         RequestContext {
             request_id: "r".into(),
+            event_id: "e".into(),
             account_id: "123456789012".into(),
             region: "eu-west-1".into(),
             identity: Identity::root("123456789012", "AKIAEXAMPLE"),

@@ -340,6 +340,7 @@ mod tests {
     fn message_calls_are_data_events() {
         let ctx = RequestContext {
             request_id: "r".into(),
+            event_id: "e".into(),
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             identity: opentrail_model::Identity::root("123456789012", "AKID"),
