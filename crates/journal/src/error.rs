@@ -30,7 +30,7 @@ pub enum JournalError {
     /// endpoint. Appends that get this error were not written; retry later.
     #[error("journal is unavailable: {0}")]
     Unavailable(String),
-    /// Acknowledged bytes of the active segment are gone from the file (it was truncated or
+    /// Acknowledged bytes of the active segment are gone (the file was removed, truncated or
     /// replaced behind the journal's back), which no retry can repair: the journal refuses
     /// appends until it is reopened, and reopening runs the recovery rules.
     #[error(

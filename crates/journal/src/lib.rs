@@ -114,8 +114,9 @@
 //! deduplicate by event id.
 //!
 //! Only when the repair finds acknowledged bytes missing from the active segment (the file was
-//! truncated or replaced behind the journal's back) is the journal **poisoned**: appends get
-//! [`JournalError::Poisoned`] until it is reopened, and reopening applies the recovery rules.
+//! removed, truncated or replaced behind the journal's back) is the journal **poisoned**:
+//! appends get [`JournalError::Poisoned`] until it is reopened, and reopening applies the
+//! recovery rules.
 //!
 //! **Admission**: [`Journal::admission`] (a few atomic loads) refuses while the journal is
 //! unavailable, and while the active segment has less than [`JournalConfig::reserve_bytes`]

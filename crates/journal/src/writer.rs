@@ -536,10 +536,16 @@ impl Writer {
             let doing = format!("{doing} {}", path.display());
             move |error: io::Error| RepairError::Failed(describe(&error.into(), &doing))
         };
-        let file = fs_err::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(failed("reopening segment"))?;
+        let file = match fs_err::OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(RepairError::Lost(format!(
+                    "segment {} is gone, with the entries acknowledged in it",
+                    path.display()
+                )));
+            }
+            Err(error) => return Err(failed("reopening segment")(error)),
+        };
         let file_len = file
             .metadata()
             .map_err(failed("reading the length of segment"))?

@@ -259,3 +259,23 @@ async fn a_failed_batch_is_not_kept_in_part() {
         &[b"first".to_vec(), b"a".to_vec(), b"b".to_vec()],
     );
 }
+
+#[tokio::test]
+async fn acknowledged_bytes_missing_at_repair_poison_the_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = crate::open(dir.path(), 1 << 20);
+    for seq in 1..=3 {
+        journal.append(payload(seq, 50)).await.expect("append");
+    }
+    // Behind the journal's back, the segment with the acknowledged frames disappears.
+    let segment = crate::segment_files(dir.path())[0].clone();
+    fs_err::remove_file(&segment).expect("remove segment");
+    journal.inject_sync_failure();
+    let failed = journal.append(b"failed".to_vec()).await;
+    assert!(is_unavailable(&failed), "{failed:?}");
+    assert!(journal.is_poisoned());
+    let later = journal.append(b"later".to_vec()).await;
+    assert!(matches!(later, Err(JournalError::Poisoned)), "{later:?}");
+    assert!(matches!(journal.admission(), Err(JournalError::Poisoned)));
+    assert!(!journal.health().available);
+}
