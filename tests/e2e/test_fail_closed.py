@@ -24,11 +24,9 @@ def created_names(server, event_name, parameter):
     return names
 
 
-def hammer(server, prefix, stop, attempted):
+def hammer(clients, prefix, stop, attempted):
     """Creates log groups, queues and buckets with unique names until `stop` is set."""
-    logs = server.client("logs")
-    sqs = server.client("sqs")
-    s3 = server.client("s3")
+    logs, sqs, s3 = clients
     number = 0
     while not stop.is_set() and number < 10_000:
         number += 1
@@ -51,15 +49,21 @@ def test_kill9_under_load_leaves_no_effect_without_its_record(new_server, tmp_pa
     server = new_server(tmp_path / "data").start()
     rng = random.Random(7)
     attempted = []
+    # Clients are made once: making a boto3 client takes longer than a round.
+    clients = [
+        (server.client("logs"), server.client("sqs"), server.client("s3")) for _ in range(4)
+    ]
     for round_number in range(6):
         stop = threading.Event()
         workers = [
-            threading.Thread(target=hammer, args=(server, f"r{round_number}w{worker}", stop, attempted))
+            threading.Thread(
+                target=hammer, args=(clients[worker], f"r{round_number}w{worker}", stop, attempted)
+            )
             for worker in range(4)
         ]
         for worker in workers:
             worker.start()
-        time.sleep(rng.uniform(0.4, 1.2))
+        time.sleep(rng.uniform(0.5, 1.5))
         server.kill9()
         stop.set()
         for worker in workers:
