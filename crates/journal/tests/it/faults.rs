@@ -273,6 +273,14 @@ async fn acknowledged_bytes_missing_at_repair_poison_the_journal() {
     journal.inject_sync_failure();
     let failed = journal.append(b"failed".to_vec()).await;
     assert!(is_unavailable(&failed), "{failed:?}");
+    // The writer's repair finds the acknowledged bytes gone; it runs after the failed group is
+    // answered, so wait for it (bounded).
+    for _ in 0..500 {
+        if journal.is_poisoned() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(journal.is_poisoned());
     let later = journal.append(b"later".to_vec()).await;
     assert!(matches!(later, Err(JournalError::Poisoned)), "{later:?}");
