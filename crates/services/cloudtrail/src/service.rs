@@ -12,8 +12,8 @@ use opentrail_core::{AnswerFuture, AppState, Call, Service};
 
 use crate::workers;
 
-fn service_model() -> Option<&'static ServiceModel> {
-    Some(opentrail_api::models::model(EmbeddedModel::Cloudtrail))
+fn service_model() -> &'static ServiceModel {
+    opentrail_api::models::model(EmbeddedModel::Cloudtrail)
 }
 
 /// CloudTrail (`cloudtrail`), with the history, retention and delivery workers.
@@ -54,12 +54,7 @@ async fn cloudtrail_call(
     route: &Route,
     body: &[u8],
 ) -> (Response<Bytes>, Option<EventDetails>) {
-    let Some(model) = service_model() else {
-        return (
-            error_response(route, &ApiError::internal(), &ctx.request_id, ""),
-            None,
-        );
-    };
+    let model = service_model();
     let Some(operation) = route
         .operation
         .as_deref()

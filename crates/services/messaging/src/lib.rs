@@ -9,8 +9,6 @@
 pub mod sns;
 pub mod sqs;
 
-use std::sync::Arc;
-
 use opentrail_core::{AnswerFuture, AppState, Call, Service};
 
 /// SQS as a [`Service`].
@@ -45,6 +43,4 @@ impl Service for SnsService {
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
     }
-
-    fn spawn_workers(&self, _state: &Arc<AppState>) {}
 }

@@ -59,8 +59,8 @@ const DATA_OPERATIONS: &[&str] = &[
     "ChangeMessageVisibilityBatch",
 ];
 
-fn service_model() -> Option<&'static ServiceModel> {
-    Some(opentrail_api::models::model(EmbeddedModel::Sqs))
+fn service_model() -> &'static ServiceModel {
+    opentrail_api::models::model(EmbeddedModel::Sqs)
 }
 
 /// Wipes every queue (the development reset). Call from `AppState::reset`.
@@ -121,12 +121,13 @@ fn parse_input(
     parts: &Parts,
     body: &[u8],
 ) -> Result<Value, SqsError> {
-    let Some(model) = service_model().filter(|model| model.has_operation(operation)) else {
+    let model = service_model();
+    if !model.has_operation(operation) {
         return Err(SqsError::Generic(
             "InvalidAction".into(),
             format!("The action {operation} is not valid for this web service."),
         ));
-    };
+    }
     let mut input = if route.protocol == Protocol::AwsQuery {
         let mut params =
             opentrail_api::parse_query_params(parts.uri.query().unwrap_or("").as_bytes());

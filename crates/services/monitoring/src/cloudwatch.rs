@@ -54,8 +54,8 @@ const DATA_OPERATIONS: &[&str] = &[
     "GetMetricWidgetImage",
 ];
 
-fn service_model() -> Option<&'static ServiceModel> {
-    Some(opentrail_api::models::model(EmbeddedModel::Monitoring))
+fn service_model() -> &'static ServiceModel {
+    opentrail_api::models::model(EmbeddedModel::Monitoring)
 }
 
 /// One call: who, where, and the metric store.
@@ -86,14 +86,15 @@ pub async fn handle(
     body: Bytes,
 ) -> (Response<Bytes>, Option<EventDetails>) {
     let operation = route.operation.clone().unwrap_or_default();
-    let Some(model) = service_model().filter(|model| model.has_operation(&operation)) else {
+    let model = service_model();
+    if !model.has_operation(&operation) {
         let err = opentrail_api::ApiError::new(
             "InvalidAction",
             StatusCode::BAD_REQUEST,
             format!("operation {operation:?} is not a CloudWatch operation"),
         );
         return (error_response(route, &err, &ctx.request_id), None);
-    };
+    }
     let input = match decode(model, route, &operation, &parts, &body) {
         Ok(input) => input,
         Err(err) => {

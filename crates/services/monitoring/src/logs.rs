@@ -60,8 +60,8 @@ const API_VERSION: &str = "2014-03-28";
 /// Operations CloudTrail records as Data events.
 const DATA_OPERATIONS: &[&str] = &["PutLogEvents", "GetLogEvents", "FilterLogEvents"];
 
-fn service_model() -> Option<&'static ServiceModel> {
-    Some(opentrail_api::models::model(EmbeddedModel::Logs))
+fn service_model() -> &'static ServiceModel {
+    opentrail_api::models::model(EmbeddedModel::Logs)
 }
 
 /// The metric datapoints of a data directory (for the CloudWatch metrics service).
@@ -78,13 +78,14 @@ pub async fn handle(
     body: Bytes,
 ) -> (Response<Bytes>, Option<EventDetails>) {
     let operation = route.operation.clone().unwrap_or_default();
-    let Some(model) = service_model().filter(|model| model.has_operation(&operation)) else {
+    let model = service_model();
+    if !model.has_operation(&operation) {
         let err = opentrail_api::ApiError::client(
             "UnknownOperationException",
             format!("operation {operation:?} is not a CloudWatch Logs operation"),
         );
         return (error_response(route, &err, &ctx.request_id, ""), None);
-    };
+    }
     let input = match opentrail_api::parse_json_body(&body) {
         Ok(input) => input,
         Err(err) => {
