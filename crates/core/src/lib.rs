@@ -49,4 +49,6 @@ pub enum ServerError {
     Meta(#[from] opentrail_meta::MetaError),
     #[error("object store: {0}")]
     Objects(String),
+    #[error("recovering the records of unanswered calls: {0}")]
+    Recovery(String),
 }

@@ -4,14 +4,14 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use opentrail_journal::{IntentLog, Journal, JournalConfig, JournalError, PendingIntent};
+use opentrail_journal::{IntentId, IntentLog, Journal, JournalConfig, JournalError, PendingIntent};
 
 /// A record whose call took effect but whose append failed; it waits for the journal.
 #[derive(Debug)]
 pub struct Unrecorded {
     pub payload: Vec<u8>,
     /// The call's intent, finished once the record is durable.
-    pub intent: Option<u64>,
+    pub intent: Option<IntentId>,
 }
 
 /// The intent log and the records waiting to be written.

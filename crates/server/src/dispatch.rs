@@ -67,7 +67,7 @@ pub async fn handle(
         };
         let after = state.journal.last_seq();
         match state.recording.intents.begin(after, payload).await {
-            Ok(id) => Some(id),
+            Ok(id) => Some((id, intent)),
             Err(err) => {
                 let reason = format!("the intent log cannot take writes: {err}");
                 return unavailable(&route, &request_id, &reason);
@@ -86,8 +86,8 @@ pub async fn handle(
     };
     let (response, details) = service.call(call).await;
     let finish = |state: &AppState| {
-        if let Some(id) = intent {
-            state.recording.intents.finish(id);
+        if let Some((id, _)) = &intent {
+            state.recording.intents.finish(*id);
         }
     };
     let Some(details) = details else {
@@ -98,48 +98,25 @@ pub async fn handle(
     let payload = match recorder::serialize_record(&record) {
         Ok(payload) => payload,
         Err(err) => {
-            // The call's own record cannot be written: keep the intent's record instead, so
-            // the effect is still recorded, and do not claim success.
             tracing::error!(error = %err, request_id, "the record does not serialize");
-            if let Some(payload) = unanswered_payload(&ctx, &route, &record) {
-                intents::keep_unrecorded(state, payload, intent);
-            }
+            intents::keep_for_recorder(state, &record, intent.as_ref());
             return error_response(&route, &ApiError::internal(), &request_id, "");
         }
     };
-    match state.journal.append(payload.clone()).await {
+    match state.journal.append(payload).await {
         Ok(_) => {
             finish(state);
             response
         }
         Err(err) => {
             tracing::error!(error = %err, request_id, "recording the call failed; its record waits for the journal");
-            intents::keep_unrecorded(state, payload, intent);
+            intents::keep_for_recorder(state, &record, intent.as_ref());
             let reason = format!(
                 "the call took effect but the journal did not take its record ({err}); the record is written once the journal recovers"
             );
             unavailable(&route, &request_id, &reason)
         }
     }
-}
-
-/// A record of the call built from what its intent would hold, for when its own does not
-/// serialize.
-fn unanswered_payload(
-    ctx: &RequestContext,
-    route: &Route,
-    record: &opentrail_model::Record,
-) -> Option<Vec<u8>> {
-    let parts = http::Request::builder()
-        .method("POST")
-        .uri("/")
-        .body(())
-        .ok()?
-        .into_parts()
-        .0;
-    let mut intent = intents::intent_of(ctx, route, &parts, b"");
-    intent.operation = record.event_name.clone();
-    recorder::serialize_record(&intents::unanswered_record(&intent)).ok()
 }
 
 /// `ServiceUnavailable` (503): the call was refused before it took effect, or its record

@@ -35,7 +35,7 @@ use opentrail_api::{EmbeddedModel, Route};
 use opentrail_core::AppState;
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::recording::Unrecorded;
-use opentrail_journal::PendingIntent;
+use opentrail_journal::{IntentId, PendingIntent};
 use opentrail_model::{Record, UserIdentity};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -55,7 +55,7 @@ pub fn admission(state: &AppState) -> Result<(), String> {
 }
 
 /// What an intent keeps of a call: enough to write the record of a call never answered.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Intent {
     pub v: u32,
@@ -230,12 +230,10 @@ pub fn recover(state: &AppState, candidates: Vec<PendingIntent>) -> Result<usize
     let Some(from) = candidates.iter().map(|intent| intent.after_seq).min() else {
         return Ok(0);
     };
-    let mut wanted: std::collections::HashMap<String, &PendingIntent> = candidates
+    let mut wanted: std::collections::HashMap<String, Intent> = candidates
         .iter()
-        .filter_map(|pending| {
-            let intent: Intent = serde_json::from_slice(&pending.payload).ok()?;
-            Some((intent.event_id, pending))
-        })
+        .filter_map(|pending| serde_json::from_slice::<Intent>(&pending.payload).ok())
+        .map(|intent| (intent.event_id.clone(), intent))
         .collect();
     let mut after = from;
     loop {
@@ -252,11 +250,8 @@ pub fn recover(state: &AppState, candidates: Vec<PendingIntent>) -> Result<usize
         }
     }
     let mut written = 0;
-    for pending in wanted.values() {
-        let Ok(intent) = serde_json::from_slice::<Intent>(&pending.payload) else {
-            continue;
-        };
-        let record = unanswered_record(&intent);
+    for intent in wanted.values() {
+        let record = unanswered_record(intent);
         let payload = recorder::serialize_record(&record)
             .map_err(|err| format!("serializing a recovered record: {err}"))?;
         state
@@ -338,9 +333,32 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
-/// Keeps a record the journal did not take (the call took effect); see [`run`].
-pub fn keep_unrecorded(state: &AppState, payload: Vec<u8>, intent: Option<u64>) {
-    state.recording.keep(Unrecorded { payload, intent });
+/// Keeps the record of a call the journal did not take, for the `recorder` worker ([`run`]).
+/// When the record does not serialize, a call that logged an intent (and so may have taken
+/// effect) is recorded by its intent's record instead, which does not claim success; a read
+/// with no intent changed nothing and needs none.
+pub fn keep_for_recorder(state: &AppState, record: &Record, intent: Option<&(IntentId, Intent)>) {
+    let payload = match (recorder::serialize_record(record), intent) {
+        (Ok(payload), _) => payload,
+        (Err(_), Some((_, intent))) => {
+            let unanswered = unanswered_record(&Intent {
+                operation: record.event_name.clone(),
+                ..intent.clone()
+            });
+            match recorder::serialize_record(&unanswered) {
+                Ok(payload) => payload,
+                Err(err) => {
+                    tracing::error!(error = %err, "the intent's record does not serialize either");
+                    return;
+                }
+            }
+        }
+        (Err(_), None) => return,
+    };
+    state.recording.keep(Unrecorded {
+        payload,
+        intent: intent.map(|(id, _)| *id),
+    });
 }
 
 #[cfg(test)]

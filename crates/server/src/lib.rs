@@ -53,8 +53,8 @@ pub async fn start(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     let recovering = state.clone();
     tokio::task::spawn_blocking(move || intents::recover(&recovering, candidates))
         .await
-        .map_err(|err| ServerError::Config(format!("intent recovery task: {err}")))?
-        .map_err(ServerError::Config)?;
+        .map_err(|err| ServerError::Recovery(format!("the recovery task failed: {err}")))?
+        .map_err(ServerError::Recovery)?;
     state.workers.add(tokio::spawn(intents::run(state.clone())));
     for service in services::all() {
         service.spawn_workers(&state);
