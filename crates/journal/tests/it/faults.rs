@@ -36,6 +36,22 @@ fn is_unavailable<T: std::fmt::Debug>(result: &Result<T, JournalError>) -> bool 
 
 /// Checks the journal holds exactly `expected` (entry `n` at seq `n + 1`), then that a reopened
 /// journal does too.
+/// Appends `count` payloads of `len` bytes, each of which must be acknowledged with the next
+/// contiguous seq, and adds them to `acknowledged`.
+async fn append_contiguous(
+    journal: &Journal,
+    acknowledged: &mut Vec<Vec<u8>>,
+    count: usize,
+    len: usize,
+) {
+    for _ in 0..count {
+        let bytes = payload(acknowledged.len() as u64 + 1, len);
+        let seq = journal.append(bytes.clone()).await.expect("append");
+        acknowledged.push(bytes);
+        assert_eq!(seq, acknowledged.len() as u64, "seqs stay contiguous");
+    }
+}
+
 fn check_exactly(journal: Journal, config: JournalConfig, expected: &[Vec<u8>]) {
     let check = |journal: &Journal| {
         assert_eq!(journal.last_seq(), expected.len() as u64);
@@ -144,12 +160,7 @@ async fn a_full_disk_makes_the_journal_unavailable_until_space_returns() {
 
     journal.inject_no_space(false);
     wait_until_admitted(&journal);
-    for _ in 0..20 {
-        let bytes = payload(acknowledged.len() as u64 + 1, 100);
-        let seq = journal.append(bytes.clone()).await.expect("append");
-        acknowledged.push(bytes);
-        assert_eq!(seq, acknowledged.len() as u64, "seqs stay contiguous");
-    }
+    append_contiguous(&journal, &mut acknowledged, 20, 100).await;
     check_exactly(journal, config, &acknowledged);
 }
 
@@ -186,12 +197,7 @@ async fn admission_needs_a_prepared_segment_once_the_reserve_is_gone() {
     wait_until_admitted(&journal);
     assert!(journal.health().available);
     // Enough to roll into the prepared segment and beyond.
-    for _ in 0..400 {
-        let bytes = payload(acknowledged.len() as u64 + 1, 200);
-        let seq = journal.append(bytes.clone()).await.expect("append");
-        acknowledged.push(bytes);
-        assert_eq!(seq, acknowledged.len() as u64);
-    }
+    append_contiguous(&journal, &mut acknowledged, 400, 200).await;
     assert!(journal.stats().segments > 1);
     check_exactly(journal, config, &acknowledged);
 }
@@ -225,12 +231,7 @@ async fn failing_to_create_a_segment_makes_the_journal_unavailable() {
 
     journal.inject_new_segment_no_space(false);
     wait_until_admitted(&journal);
-    for _ in 0..100 {
-        let bytes = payload(acknowledged.len() as u64 + 1, 100);
-        let seq = journal.append(bytes.clone()).await.expect("append");
-        acknowledged.push(bytes);
-        assert_eq!(seq, acknowledged.len() as u64);
-    }
+    append_contiguous(&journal, &mut acknowledged, 100, 100).await;
     assert!(journal.stats().segments > 2);
     check_exactly(journal, config, &acknowledged);
 }
