@@ -31,7 +31,7 @@ pub mod state;
 pub mod workers;
 
 pub use config::ServerConfig;
-pub use service::{Answer, AnswerFuture, Call, Service};
+pub use service::{Answer, AnswerFuture, Call, Request, Service};
 pub use state::AppState;
 
 /// Failures while starting or running the server.

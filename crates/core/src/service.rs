@@ -26,6 +26,15 @@ pub struct Call<'a> {
     pub body: Bytes,
 }
 
+/// A request as it was received, to be read but not run ([`Service::request_details`]).
+pub struct Request<'a> {
+    pub state: &'a Arc<AppState>,
+    pub ctx: &'a RequestContext,
+    pub route: &'a Route,
+    pub parts: &'a Parts,
+    pub body: &'a [u8],
+}
+
 /// What a service answers: the response, and the details of the call's record (`None` for
 /// calls that are not recorded).
 pub type Answer = (Response<Bytes>, Option<EventDetails>);
@@ -40,6 +49,13 @@ pub trait Service: Send + Sync + 'static {
 
     /// Answers one call.
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a>;
+
+    /// The record details of a call from its request alone, without running it: what is
+    /// recorded for a call a crash left unanswered, parsed, shaped and redacted as the
+    /// service's own records are. `None` when the request does not decode (the default).
+    fn request_details(&self, _request: Request<'_>) -> Option<EventDetails> {
+        None
+    }
 
     /// Starts the service's background workers (registered in [`AppState::workers`]).
     fn spawn_workers(&self, _state: &Arc<AppState>) {}

@@ -99,7 +99,7 @@ pub async fn handle(
         Ok(payload) => payload,
         Err(err) => {
             tracing::error!(error = %err, request_id, "the record does not serialize");
-            intents::keep_for_recorder(state, &record, intent.as_ref());
+            intents::keep_for_recorder(services, state, &record, intent.as_ref());
             return error_response(&route, &ApiError::internal(), &request_id, "");
         }
     };
@@ -110,7 +110,7 @@ pub async fn handle(
         }
         Err(err) => {
             tracing::error!(error = %err, request_id, "recording the call failed; its record waits for the journal");
-            intents::keep_for_recorder(state, &record, intent.as_ref());
+            intents::keep_for_recorder(services, state, &record, intent.as_ref());
             let reason = format!(
                 "the call took effect but the journal did not take its record ({err}); the record is written once the journal recovers"
             );

@@ -10,19 +10,21 @@
 //!    written. If not, the call is refused with `ServiceUnavailable` (503) and nothing happens;
 //!    `/_opentrail/health` says why. The journal repairs itself once space returns, and calls
 //!    are admitted again with no restart.
-//! 2. **Intent.** A call that may change state durably logs an *intent* first (its eventID
-//!    and what the record of an unanswered call needs: who, where, when, service, operation,
-//!    the request's path, query and body up to [`BODY_LIMIT`]). Only then does the service
+//! 2. **Intent.** A call that may change state durably logs an *intent* first: its eventID,
+//!    who, where, when, and the request (method, path and query, the headers services decode
+//!    by, and for RPC protocols a body of up to [`BODY_LIMIT`]). Only then does the service
 //!    act.
 //! 3. **Record.** The call's record is appended to the journal (its eventID chosen in step 2),
 //!    and the intent is finished (in memory). If the append fails, the record is kept
 //!    ([`Unrecorded`]), the client gets `ServiceUnavailable`, admission refuses every call
 //!    until the `recorder` worker has appended it, and only then is the intent finished.
 //! 4. **Recovery.** On start, every intent the log cannot prove finished is looked up in the
-//!    journal by its eventID; an intent without its record gets one, built from the intent,
-//!    with `errorCode` `InternalFailure` and a message that says the server stopped before
-//!    answering and the effect may or may not have taken place (the client never got an
-//!    answer, and the record does not claim success).
+//!    journal by its eventID; an intent without its record gets one: the service reads the
+//!    kept request as it reads any ([`opentrail_core::Service::request_details`]: the same
+//!    parameters, shaping and redaction as its own records), and the record says
+//!    `errorCode` `InternalFailure` with a message that the server stopped before answering
+//!    and the effect may or may not have taken place (the client never got an answer, and
+//!    the record does not claim success).
 //!
 //! So a state change and its record become durable together: a crash leaves either both, or
 //! an intent that recovery turns into a record. Reads log no intent (they change nothing), and
@@ -31,16 +33,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentrail_api::{EmbeddedModel, Route};
-use opentrail_core::AppState;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use opentrail_api::Route;
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::recording::Unrecorded;
+use opentrail_core::{AppState, Request, Service};
 use opentrail_journal::{IntentId, PendingIntent};
 use opentrail_model::{Record, UserIdentity};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::recorder;
+use crate::services::Services;
 
 /// The most request-body bytes an intent keeps (for the record of an unanswered call).
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -54,7 +59,8 @@ pub fn admission(state: &AppState) -> Result<(), String> {
     state.recording.admission(&state.journal)
 }
 
-/// What an intent keeps of a call: enough to write the record of a call never answered.
+/// What an intent keeps of a call: who, where, when, and the request itself, so that the
+/// service can say what its record would have held ([`opentrail_core::Service::request_details`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Intent {
@@ -72,11 +78,17 @@ pub struct Intent {
     pub service: String,
     pub operation: Option<String>,
     pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// The body when it is UTF-8 and at most [`BODY_LIMIT`] bytes.
+    /// Path and query, as received.
+    pub uri: String,
+    /// The headers a service reads to decode a request ([`KEPT_HEADERS`]).
+    pub headers: Vec<(String, String)>,
+    /// The body, base64, when the operation is named by the protocol (not S3, whose bodies are
+    /// object content) and it is at most [`BODY_LIMIT`] bytes.
     pub body: Option<String>,
 }
+
+/// The request headers an intent keeps: what protocols and services decode a request by.
+const KEPT_HEADERS: [&str; 3] = ["host", "content-type", "x-amz-target"];
 
 /// Whether a call may change state, judged before it runs: everything but the reads (S3 `GET`
 /// and `HEAD`; `Get*`, `List*`, `Describe*`, `Lookup*`, `Filter*`, `Test*` operations and
@@ -104,10 +116,15 @@ pub fn intent_of(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Intent {
-    let body = (body.len() <= BODY_LIMIT)
-        .then(|| std::str::from_utf8(body).ok().map(str::to_owned))
-        .flatten()
-        .filter(|text| !text.is_empty());
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    let body = (route.operation.is_some() && !body.is_empty() && body.len() <= BODY_LIMIT)
+        .then(|| BASE64.encode(body));
     Intent {
         v: INTENT_VERSION,
         event_id: ctx.event_id.clone(),
@@ -121,21 +138,43 @@ pub fn intent_of(
         service: route.service.clone(),
         operation: route.operation.clone(),
         method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
+        uri: parts.uri.to_string(),
+        headers,
         body,
     }
 }
 
-/// The record of a call whose intent was logged but that was never answered.
-pub fn unanswered_record(intent: &Intent) -> Record {
-    let event_source = format!("{}.amazonaws.com", intent.service);
-    let event_name = intent
-        .operation
-        .clone()
-        .unwrap_or_else(|| rest_event_name(&intent.method, &intent.path));
-    let mut details = EventDetails::new(&event_source, &event_name, false);
-    details.request_parameters = Some(request_parameters(intent, &event_name));
+/// The record of a call whose intent was logged but that was never answered: what the
+/// service reads from the request (or only its operation when the request does not decode),
+/// failed with `InternalFailure`, marked as of unknown outcome.
+pub fn unanswered_record(services: &Services, state: &Arc<AppState>, intent: &Intent) -> Record {
+    let time =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(intent.time_ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let host = intent
+        .headers
+        .iter()
+        .find(|(name, _)| name == "host")
+        .map(|(_, value)| value.clone());
+    let ctx = RequestContext {
+        request_id: intent.request_id.clone(),
+        event_id: intent.event_id.clone(),
+        account_id: intent.account_id.clone(),
+        region: intent.region.clone(),
+        identity: opentrail_model::Identity::root(&intent.account_id, ""),
+        source_ip: intent.source_ip.clone(),
+        user_agent: intent.user_agent.clone(),
+        time,
+        host,
+    };
+    let mut details = services
+        .find(&intent.service)
+        .and_then(|service| requested_details(service, state, &ctx, intent))
+        .unwrap_or_else(|| {
+            let event_source = format!("{}.amazonaws.com", intent.service);
+            let event_name = intent.operation.as_deref().unwrap_or("UnknownOperation");
+            EventDetails::new(&event_source, event_name, false)
+        });
     details.response_elements = Some(Value::Null);
     details.error = Some((
         "InternalFailure".to_owned(),
@@ -143,90 +182,50 @@ pub fn unanswered_record(intent: &Intent) -> Record {
             .to_owned(),
     ));
     details.additional_event_data = Some(json!({"opentrailOutcome": "unknown"}));
-    let time =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(intent.time_ms) * 1_000_000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let mut record = recorder::build_record(
-        &RequestContext {
-            request_id: intent.request_id.clone(),
-            event_id: intent.event_id.clone(),
-            account_id: intent.account_id.clone(),
-            region: intent.region.clone(),
-            identity: opentrail_model::Identity::root(&intent.account_id, ""),
-            source_ip: intent.source_ip.clone(),
-            user_agent: intent.user_agent.clone(),
-            time,
-            host: None,
-        },
-        details,
-    );
+    let mut record = recorder::build_record(&ctx, details);
     record.user_identity = Some(intent.user_identity.clone());
     record
 }
 
-/// An S3 operation's name from its method and path (`PUT /bucket` is `CreateBucket`, …).
-fn rest_event_name(method: &str, path: &str) -> String {
-    let has_key = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .is_some_and(|(_, key)| !key.is_empty());
-    let name = match (method, has_key) {
-        ("PUT", false) => "CreateBucket",
-        ("DELETE", false) => "DeleteBucket",
-        ("PUT", true) => "PutObject",
-        ("DELETE", true) => "DeleteObject",
-        ("POST", true) => "PostObject",
-        ("POST", false) => "PostBucket",
-        _ => "UnknownOperation",
+/// What `service` reads from the request an intent kept.
+fn requested_details(
+    service: &dyn Service,
+    state: &Arc<AppState>,
+    ctx: &RequestContext,
+    intent: &Intent,
+) -> Option<EventDetails> {
+    let mut builder = http::Request::builder()
+        .method(intent.method.as_str())
+        .uri(intent.uri.as_str());
+    for (name, value) in &intent.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let parts = builder.body(()).ok()?.into_parts().0;
+    let body = match &intent.body {
+        Some(body) => BASE64.decode(body).ok()?,
+        None => Vec::new(),
     };
-    name.to_owned()
-}
-
-/// The parameters the intent can tell: a JSON body shaped by the service's model, query
-/// parameters, or an S3 path's bucket and key.
-fn request_parameters(intent: &Intent, operation: &str) -> Value {
-    if let Some(body) = &intent.body
-        && let Ok(input @ Value::Object(_)) = serde_json::from_str::<Value>(body)
-    {
-        return match EmbeddedModel::from_signing_name(&intent.service) {
-            Some(model) => opentrail_core::context::request_parameters(model, operation, &input),
-            None => input,
-        };
-    }
-    let mut out = Map::new();
-    for text in [intent.query.as_deref(), intent.body.as_deref()]
-        .into_iter()
-        .flatten()
-    {
-        for (key, value) in opentrail_api::parse_query_params(text.as_bytes()) {
-            if matches!(
-                key.as_str(),
-                "Action" | "Version" | "MessageBody" | "Message"
-            ) {
-                continue;
-            }
-            out.insert(opentrail_api::lower_first(&key), Value::String(value));
-        }
-    }
-    if intent.operation.is_none() {
-        let mut path = intent.path.trim_start_matches('/').splitn(2, '/');
-        if let Some(bucket) = path.next().filter(|bucket| !bucket.is_empty()) {
-            out.insert("bucketName".into(), json!(bucket));
-        }
-        if let Some(key) = path.next().filter(|key| !key.is_empty()) {
-            out.insert("key".into(), json!(key));
-        }
-    }
-    if out.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(out)
-    }
+    let route = Route {
+        service: intent.service.clone(),
+        operation: intent.operation.clone(),
+        ..opentrail_api::route(&parts, &body)
+    };
+    service.request_details(Request {
+        state,
+        ctx,
+        route: &route,
+        parts: &parts,
+        body: &body,
+    })
 }
 
 /// Writes the records of intents left by a crash (see the module docs), then finishes them.
 /// Blocking; called once at start, before requests are served.
-pub fn recover(state: &AppState, candidates: Vec<PendingIntent>) -> Result<usize, String> {
+pub fn recover(
+    services: &Services,
+    state: &Arc<AppState>,
+    candidates: Vec<PendingIntent>,
+) -> Result<usize, String> {
     let Some(from) = candidates.iter().map(|intent| intent.after_seq).min() else {
         return Ok(0);
     };
@@ -251,7 +250,7 @@ pub fn recover(state: &AppState, candidates: Vec<PendingIntent>) -> Result<usize
     }
     let mut written = 0;
     for intent in wanted.values() {
-        let record = unanswered_record(intent);
+        let record = unanswered_record(services, state, intent);
         let payload = recorder::serialize_record(&record)
             .map_err(|err| format!("serializing a recovered record: {err}"))?;
         state
@@ -337,15 +336,16 @@ pub async fn run(state: Arc<AppState>) {
 /// When the record does not serialize, a call that logged an intent (and so may have taken
 /// effect) is recorded by its intent's record instead, which does not claim success; a read
 /// with no intent changed nothing and needs none.
-pub fn keep_for_recorder(state: &AppState, record: &Record, intent: Option<&(IntentId, Intent)>) {
+pub fn keep_for_recorder(
+    services: &Services,
+    state: &Arc<AppState>,
+    record: &Record,
+    intent: Option<&(IntentId, Intent)>,
+) {
     let payload = match (recorder::serialize_record(record), intent) {
         (Ok(payload), _) => payload,
         (Err(_), Some((_, intent))) => {
-            let unanswered = unanswered_record(&Intent {
-                operation: record.event_name.clone(),
-                ..intent.clone()
-            });
-            match recorder::serialize_record(&unanswered) {
+            match recorder::serialize_record(&unanswered_record(services, state, intent)) {
                 Ok(payload) => payload,
                 Err(err) => {
                     tracing::error!(error = %err, "the intent's record does not serialize either");
@@ -364,72 +364,172 @@ pub fn keep_for_recorder(state: &AppState, record: &Record, intent: Option<&(Int
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentrail_core::ServerConfig;
 
-    fn intent(
-        service: &str,
-        operation: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-    ) -> Intent {
-        Intent {
-            v: 1,
-            event_id: "ev".into(),
+    fn state(dir: &tempfile::TempDir) -> Arc<AppState> {
+        Arc::new(AppState::open(ServerConfig::for_tests(dir.path().to_path_buf())).expect("state"))
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext {
             request_id: "rq".into(),
-            time_ms: 1_700_000_000_000,
+            event_id: "ev".into(),
             account_id: "123456789012".into(),
             region: "eu-west-1".into(),
-            user_identity: opentrail_model::Identity::root("123456789012", "AKID").user_identity(),
+            identity: opentrail_model::Identity::root("123456789012", "AKID"),
             source_ip: "127.0.0.1".into(),
             user_agent: Some("ua".into()),
-            service: service.into(),
-            operation: operation.map(str::to_owned),
-            method: method.into(),
-            path: path.into(),
-            query: None,
-            body: body.map(str::to_owned),
+            time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time"),
+            host: Some("127.0.0.1:4599".into()),
         }
     }
 
-    #[test]
-    fn an_unanswered_call_is_recorded_as_a_failure_with_what_it_asked() {
-        let record = unanswered_record(&intent(
-            "logs",
-            Some("CreateLogGroup"),
-            "POST",
-            "/",
-            Some(r#"{"logGroupName":"g","tags":{"StratusRedTeam":"true"}}"#),
-        ));
+    /// The record recovery would write for `request`, had the server died while running it.
+    fn recovered(
+        request: http::Request<Vec<u8>>,
+        service: &str,
+        operation: Option<&str>,
+    ) -> Record {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state(&dir);
+        let (parts, body) = request.into_parts();
+        let route = Route {
+            service: service.into(),
+            operation: operation.map(str::to_owned),
+            ..opentrail_api::route(&parts, &body)
+        };
+        assert!(needs_intent(&route, &parts.method));
+        let intent = intent_of(&ctx(), &route, &parts, &body);
+        let stored: Intent =
+            serde_json::from_slice(&serde_json::to_vec(&intent).expect("json")).expect("intent");
+        unanswered_record(&Services::new(crate::services::all()), &state, &stored)
+    }
+
+    fn json_request(target: &str, content_type: &str, body: &str) -> http::Request<Vec<u8>> {
+        http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "127.0.0.1:4599")
+            .header("content-type", content_type)
+            .header("x-amz-target", target)
+            .body(body.as_bytes().to_vec())
+            .expect("request")
+    }
+
+    fn assert_unknown_outcome(record: &Record) {
         assert_eq!(record.event_id, "ev");
-        assert_eq!(record.event_source.as_deref(), Some("logs.amazonaws.com"));
-        assert_eq!(record.event_name.as_deref(), Some("CreateLogGroup"));
         assert_eq!(record.error_code.as_deref(), Some("InternalFailure"));
         assert_eq!(
-            record.request_parameters,
-            Some(json!({"logGroupName": "g", "tags": {"StratusRedTeam": "true"}}))
+            record.additional_event_data,
+            Some(json!({"opentrailOutcome": "unknown"}))
         );
+        assert_eq!(record.response_elements, Some(Value::Null));
         assert_eq!(record.event_time, "2023-11-14T22:13:20Z");
         assert_eq!(record.aws_region, "eu-west-1");
     }
 
     #[test]
-    fn query_and_rest_calls_keep_their_names() {
-        let mut sqs = intent(
-            "sqs",
-            Some("CreateQueue"),
-            "POST",
-            "/",
-            Some("Action=CreateQueue&QueueName=q1"),
+    fn an_unanswered_call_is_recorded_as_its_service_records_it() {
+        let record = recovered(
+            json_request(
+                "Logs_20140328.CreateLogGroup",
+                "application/x-amz-json-1.1",
+                r#"{"logGroupName":"g","tags":{"StratusRedTeam":"true"}}"#,
+            ),
+            "logs",
+            Some("CreateLogGroup"),
         );
-        sqs.query = None;
-        let record = unanswered_record(&sqs);
-        assert_eq!(record.request_parameters, Some(json!({"queueName": "q1"})));
-        let s3 = unanswered_record(&intent("s3", None, "PUT", "/bucket-1", None));
-        assert_eq!(s3.event_name.as_deref(), Some("CreateBucket"));
+        assert_unknown_outcome(&record);
+        assert_eq!(record.event_source.as_deref(), Some("logs.amazonaws.com"));
+        assert_eq!(record.event_name.as_deref(), Some("CreateLogGroup"));
         assert_eq!(
-            s3.request_parameters,
-            Some(json!({"bucketName": "bucket-1"}))
+            record.request_parameters,
+            Some(json!({"logGroupName": "g", "tags": {"StratusRedTeam": "true"}}))
         );
+    }
+
+    #[test]
+    fn message_bodies_stay_hidden_in_recovered_records() {
+        let record = recovered(
+            json_request(
+                "AmazonSQS.SendMessage",
+                "application/x-amz-json-1.0",
+                r#"{"QueueUrl":"http://127.0.0.1:4599/123456789012/q","MessageBody":"secret-payload"}"#,
+            ),
+            "sqs",
+            Some("SendMessage"),
+        );
+        assert_unknown_outcome(&record);
+        let text = serde_json::to_string(&record).expect("json");
+        assert!(!text.contains("secret-payload"), "{text}");
+        assert_eq!(record.event_name.as_deref(), Some("SendMessage"));
+        let params = record.request_parameters.expect("parameters");
+        assert_eq!(
+            params["queueUrl"],
+            json!("http://127.0.0.1:4599/123456789012/q")
+        );
+        assert_eq!(
+            params["messageBody"],
+            json!("HIDDEN_DUE_TO_SECURITY_REASONS")
+        );
+
+        let publish = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                b"Action=Publish&Version=2010-03-31&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3At&Message=secret-payload"
+                    .to_vec(),
+            )
+            .expect("request");
+        let record = recovered(publish, "sns", Some("Publish"));
+        let text = serde_json::to_string(&record).expect("json");
+        assert!(!text.contains("secret-payload"), "{text}");
+        assert_eq!(record.event_name.as_deref(), Some("Publish"));
+        let params = record.request_parameters.expect("parameters");
+        assert_eq!(
+            params["topicArn"],
+            json!("arn:aws:sns:us-east-1:123456789012:t")
+        );
+    }
+
+    #[test]
+    fn object_content_is_never_kept_and_s3_names_its_operation() {
+        let put = http::Request::builder()
+            .method("PUT")
+            .uri("/bucket-1/notes.json")
+            .header("host", "127.0.0.1:4599")
+            .body(br#"{"secret":"object content"}"#.to_vec())
+            .expect("request");
+        let (parts, body) = put.into_parts();
+        let route = Route {
+            service: "s3".into(),
+            protocol: opentrail_api::Protocol::RestXml,
+            operation: None,
+        };
+        assert!(intent_of(&ctx(), &route, &parts, &body).body.is_none());
+        let record = recovered(http::Request::from_parts(parts, body), "s3", None);
+        assert_unknown_outcome(&record);
+        assert_eq!(record.event_name.as_deref(), Some("PutObject"));
+        let params = record.request_parameters.expect("parameters");
+        assert_eq!(params["bucketName"], json!("bucket-1"));
+        assert_eq!(params["key"], json!("notes.json"));
+        assert!(!params.to_string().contains("object content"), "{params}");
+    }
+
+    #[test]
+    fn a_request_the_service_cannot_read_still_gets_a_record() {
+        let record = recovered(
+            json_request(
+                "Logs_20140328.CreateLogGroup",
+                "application/x-amz-json-1.1",
+                "{not json",
+            ),
+            "logs",
+            Some("CreateLogGroup"),
+        );
+        assert_unknown_outcome(&record);
+        assert_eq!(record.event_name.as_deref(), Some("CreateLogGroup"));
     }
 
     #[test]
@@ -439,22 +539,17 @@ mod tests {
             protocol: opentrail_api::Protocol::AwsJson11,
             operation: operation.map(str::to_owned),
         };
+        let post = &http::Method::POST;
         assert!(!needs_intent(
             &route("cloudtrail", Some("LookupEvents")),
-            &http::Method::POST
+            post
         ));
-        assert!(!needs_intent(
-            &route("sqs", Some("ReceiveMessage")),
-            &http::Method::POST
-        ));
+        assert!(!needs_intent(&route("sqs", Some("ReceiveMessage")), post));
         assert!(!needs_intent(
             &route("cloudtrail-data", Some("PutAuditEvents")),
-            &http::Method::POST
+            post
         ));
-        assert!(needs_intent(
-            &route("logs", Some("CreateLogGroup")),
-            &http::Method::POST
-        ));
+        assert!(needs_intent(&route("logs", Some("CreateLogGroup")), post));
         assert!(!needs_intent(&route("s3", None), &http::Method::GET));
         assert!(needs_intent(&route("s3", None), &http::Method::PUT));
     }

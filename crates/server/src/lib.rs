@@ -51,10 +51,13 @@ pub async fn start(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     let state = Arc::new(AppState::open(config)?);
     let candidates = state.recording.take_recovered();
     let recovering = state.clone();
-    tokio::task::spawn_blocking(move || intents::recover(&recovering, candidates))
-        .await
-        .map_err(|err| ServerError::Recovery(format!("the recovery task failed: {err}")))?
-        .map_err(ServerError::Recovery)?;
+    tokio::task::spawn_blocking(move || {
+        let services = services::Services::new(services::all());
+        intents::recover(&services, &recovering, candidates)
+    })
+    .await
+    .map_err(|err| ServerError::Recovery(format!("the recovery task failed: {err}")))?
+    .map_err(ServerError::Recovery)?;
     state.workers.add(tokio::spawn(intents::run(state.clone())));
     for service in services::all() {
         service.spawn_workers(&state);

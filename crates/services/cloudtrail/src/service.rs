@@ -8,7 +8,7 @@ use http::Response;
 use opentrail_api::{ApiError, EmbeddedModel, Route, ServiceModel};
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::render::error_response;
-use opentrail_core::{AnswerFuture, AppState, Call, Service};
+use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
 
 use crate::workers;
 
@@ -26,6 +26,16 @@ impl Service for CloudTrailService {
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
         Box::pin(async move { cloudtrail_call(call.state, call.ctx, call.route, &call.body).await })
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        let operation = request
+            .route
+            .operation
+            .as_deref()
+            .filter(|op| service_model().has_operation(op))?;
+        let input = opentrail_api::parse_json_body(request.body).ok()?;
+        Some(crate::record_details(operation, &input, None))
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {

@@ -59,7 +59,7 @@ use opentrail_core::context::{
     EventDetails, RequestContext, request_parameters, response_elements,
 };
 use opentrail_core::render::error_response;
-use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Service};
+use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Request, Service};
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "events.amazonaws.com";
@@ -196,6 +196,17 @@ fn dispatch(call: &Call, operation: &str) -> Result<Value, EventsError> {
     }
 }
 
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
+pub fn request_details(route: &Route, body: &[u8]) -> Option<EventDetails> {
+    let operation = route.operation.clone().unwrap_or_default();
+    if !service_model().has_operation(&operation) {
+        return None;
+    }
+    let input = opentrail_api::parse_json_body(body).ok()?;
+    Some(details_for(&operation, &input, None, None))
+}
+
 /// The CloudTrail details of one call. Secrets and event details are not recorded.
 fn details_for(
     operation: &str,
@@ -303,6 +314,10 @@ impl Service for EventsService {
         Box::pin(handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        request_details(request.route, request.body)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {

@@ -9,7 +9,8 @@
 pub mod sns;
 pub mod sqs;
 
-use opentrail_core::{AnswerFuture, AppState, Call, Service};
+use opentrail_core::context::EventDetails;
+use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
 
 /// SQS as a [`Service`].
 pub struct SqsService;
@@ -23,6 +24,10 @@ impl Service for SqsService {
         Box::pin(sqs::handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        sqs::request_details(request.ctx, request.route, request.parts, request.body)
     }
 
     fn reset(&self, state: &AppState) {
@@ -42,5 +47,15 @@ impl Service for SnsService {
         Box::pin(sns::handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        sns::request_details(
+            request.state,
+            request.ctx,
+            request.route,
+            request.parts,
+            request.body,
+        )
     }
 }

@@ -229,6 +229,29 @@ fn request_parameters(params: &Params) -> Value {
     }
 }
 
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
+pub fn request_details(
+    state: &Arc<AppState>,
+    ctx: &RequestContext,
+    route: &Route,
+    parts: &Parts,
+    body: &[u8],
+) -> Option<EventDetails> {
+    let operation = route.operation.clone().unwrap_or_default();
+    let mut params = Params(opentrail_api::parse_query_params(
+        parts.uri.query().unwrap_or("").as_bytes(),
+    ));
+    params.0.extend(opentrail_api::parse_query_params(body));
+    let call = Call {
+        state,
+        ctx,
+        params,
+        base_url: String::new(),
+    };
+    details_for(&call, &operation, None, None)
+}
+
 fn details_for(
     call: &Call<'_>,
     operation: &str,

@@ -115,6 +115,19 @@ pub async fn handle(
     (response, details)
 }
 
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
+pub fn request_details(
+    ctx: &RequestContext,
+    route: &Route,
+    parts: &Parts,
+    body: &[u8],
+) -> Option<EventDetails> {
+    let operation = route.operation.clone().unwrap_or_default();
+    let input = parse_input(route, &operation, parts, body).ok()?;
+    details_for(ctx, &operation, &input, None, None)
+}
+
 fn parse_input(
     route: &Route,
     operation: &str,

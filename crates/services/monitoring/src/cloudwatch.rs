@@ -126,6 +126,23 @@ pub async fn handle(
     }
 }
 
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
+pub fn request_details(
+    ctx: &RequestContext,
+    route: &Route,
+    parts: &Parts,
+    body: &[u8],
+) -> Option<EventDetails> {
+    let operation = route.operation.clone().unwrap_or_default();
+    let model = service_model();
+    if !model.has_operation(&operation) {
+        return None;
+    }
+    let input = decode(model, route, &operation, parts, body).ok()?;
+    Some(details_for(ctx, &operation, &input, None))
+}
+
 /// The request as one JSON value, whatever its protocol.
 fn decode(
     model: &ServiceModel,

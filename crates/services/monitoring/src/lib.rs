@@ -12,7 +12,8 @@ pub mod logs;
 
 use std::sync::Arc;
 
-use opentrail_core::{AnswerFuture, AppState, Call, Service};
+use opentrail_core::context::EventDetails;
+use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
 
 /// CloudWatch Logs as a [`Service`].
 pub struct LogsService;
@@ -26,6 +27,10 @@ impl Service for LogsService {
         Box::pin(logs::handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        logs::request_details(request.ctx, request.route, request.body)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {
@@ -49,6 +54,10 @@ impl Service for CloudWatchService {
         Box::pin(cloudwatch::handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        cloudwatch::request_details(request.ctx, request.route, request.parts, request.body)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {

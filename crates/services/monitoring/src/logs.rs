@@ -168,6 +168,17 @@ async fn run(
     }
 }
 
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
+pub fn request_details(ctx: &RequestContext, route: &Route, body: &[u8]) -> Option<EventDetails> {
+    let operation = route.operation.clone().unwrap_or_default();
+    if !service_model().has_operation(&operation) {
+        return None;
+    }
+    let input = opentrail_api::parse_json_body(body).ok()?;
+    details_for(ctx, &operation, &input, None, None)
+}
+
 /// The CloudTrail details of one call.
 fn details_for(
     ctx: &RequestContext,

@@ -42,7 +42,7 @@ use sha2::{Digest as _, Sha256};
 
 use error::S3Error;
 use opentrail_core::context::{EventDetails, RequestContext};
-use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Service};
+use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Request, Service};
 use request::{Operation, S3Request};
 
 pub const EVENT_SOURCE: &str = "s3.amazonaws.com";
@@ -90,6 +90,10 @@ impl Service for S3Service {
             call.parts,
             call.body,
         ))
+    }
+
+    fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
+        request_details(request.ctx, request.parts)
     }
 }
 
@@ -250,6 +254,22 @@ fn is_auth_param(name: &str) -> bool {
     name.starts_with("X-Amz-") || name == "x-id"
 }
 
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): operation, parameters and resources as [`record_details`] writes
+/// them, without what only running it tells (bucket owner, bytes, the authentication method).
+pub fn request_details(ctx: &RequestContext, parts: &Parts) -> Option<EventDetails> {
+    let request = S3Request::parse(parts).ok()?;
+    let operation = request.operation(parts);
+    Some(request_record(
+        &request,
+        ctx,
+        operation,
+        &Map::new(),
+        None,
+        &[],
+    ))
+}
+
 /// The CloudTrail details of a call, as AWS records S3 calls.
 fn record_details(
     call: &Call<'_>,
@@ -258,48 +278,14 @@ fn record_details(
     bytes_out: u64,
     id2: &str,
 ) -> EventDetails {
-    let request = call.request;
-    let mut details =
-        EventDetails::new(EVENT_SOURCE, operation.event_name(), operation.read_only());
-    details.management = !operation.is_data_event();
-
-    let mut params = Map::new();
-    if let Some(bucket) = &request.bucket {
-        params.insert("bucketName".into(), Value::from(bucket.as_str()));
-    }
-    params.insert(
-        "Host".into(),
-        Value::from(call.ctx.host.clone().unwrap_or_default()),
+    let mut details = request_record(
+        call.request,
+        call.ctx,
+        operation,
+        &call.params,
+        call.bucket_owner.clone(),
+        &call.extra_resources,
     );
-    if let Some(key) = &request.key {
-        params.insert("key".into(), Value::from(key.as_str()));
-    }
-    for (name, value) in &request.query {
-        if !is_auth_param(name) {
-            params.insert(name.clone(), Value::from(value.as_str()));
-        }
-    }
-    params.extend(call.params.clone());
-    details.request_parameters = Some(Value::Object(params));
-
-    let mut resources = Vec::new();
-    if let Some(bucket) = &request.bucket {
-        if let Some(key) = &request.key {
-            resources.push(Resource {
-                account_id: None,
-                resource_type: Some("AWS::S3::Object".into()),
-                arn: Some(format!("arn:aws:s3:::{bucket}/{key}")),
-            });
-        }
-        resources.push(Resource {
-            account_id: call.bucket_owner.clone(),
-            resource_type: Some("AWS::S3::Bucket".into()),
-            arn: Some(format!("arn:aws:s3:::{bucket}")),
-        });
-    }
-    resources.extend(call.extra_resources.iter().cloned());
-    details.resources = resources;
-
     let authentication = if call.verified.presigned {
         "QueryString"
     } else {
@@ -313,6 +299,58 @@ fn record_details(
         "bytesTransferredOut": bytes_out,
     }));
     details.error = error;
+    details
+}
+
+/// What the request of a call says in its record: operation, parameters, resources.
+fn request_record(
+    request: &S3Request,
+    ctx: &RequestContext,
+    operation: Operation,
+    extra_params: &Map<String, Value>,
+    bucket_owner: Option<String>,
+    extra_resources: &[Resource],
+) -> EventDetails {
+    let mut details =
+        EventDetails::new(EVENT_SOURCE, operation.event_name(), operation.read_only());
+    details.management = !operation.is_data_event();
+
+    let mut params = Map::new();
+    if let Some(bucket) = &request.bucket {
+        params.insert("bucketName".into(), Value::from(bucket.as_str()));
+    }
+    params.insert(
+        "Host".into(),
+        Value::from(ctx.host.clone().unwrap_or_default()),
+    );
+    if let Some(key) = &request.key {
+        params.insert("key".into(), Value::from(key.as_str()));
+    }
+    for (name, value) in &request.query {
+        if !is_auth_param(name) {
+            params.insert(name.clone(), Value::from(value.as_str()));
+        }
+    }
+    params.extend(extra_params.clone());
+    details.request_parameters = Some(Value::Object(params));
+
+    let mut resources = Vec::new();
+    if let Some(bucket) = &request.bucket {
+        if let Some(key) = &request.key {
+            resources.push(Resource {
+                account_id: None,
+                resource_type: Some("AWS::S3::Object".into()),
+                arn: Some(format!("arn:aws:s3:::{bucket}/{key}")),
+            });
+        }
+        resources.push(Resource {
+            account_id: bucket_owner,
+            resource_type: Some("AWS::S3::Bucket".into()),
+            arn: Some(format!("arn:aws:s3:::{bucket}")),
+        });
+    }
+    resources.extend(extra_resources.iter().cloned());
+    details.resources = resources;
     details
 }
 
