@@ -13,6 +13,8 @@
 //! - [`delivery_target`]: where trail delivery writes (the embedded store or an external S3).
 //! - [`context`]: [`context::RequestContext`] (who, where, when) and [`context::EventDetails`].
 //! - [`service`]: the [`Service`] trait and the [`service::Call`] it answers.
+//! - [`pipeline`]: the one request pipeline (operation enum → decode → validate → run →
+//!   render → record) that model-driven services answer through ([`pipeline::ApiService`]).
 //! - [`render`]: AWS errors in the protocol of the request.
 //! - [`recording`]: the intent log and the records waiting for the journal (fail closed).
 //! - [`workers`]: the registry of named background loops and their status.
@@ -24,6 +26,7 @@ pub mod credentials;
 pub mod delivery_target;
 pub mod extensions;
 pub mod lane;
+pub mod pipeline;
 pub mod recording;
 pub mod render;
 pub mod service;

@@ -36,6 +36,12 @@ pub enum EventsError {
     Api(ApiError),
 }
 
+impl opentrail_core::pipeline::ServiceError for EventsError {
+    fn to_api(&self) -> ApiError {
+        EventsError::to_api(self)
+    }
+}
+
 impl EventsError {
     pub fn aws_code(&self) -> &str {
         match self {

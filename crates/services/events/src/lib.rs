@@ -1,8 +1,9 @@
 //! EventBridge (`events.amazonaws.com`, awsJson 1.1 `AWSEvents`): event buses, rules, targets,
 //! PutEvents, connections and API destinations — and the delivery of matched events.
 //!
-//! A request is checked against the embedded botocore model, then run on the blocking pool
-//! against the metadata store (`store`). Events reach a bus two ways: PutEvents, and every
+//! [`Events`] answers through the request pipeline (`opentrail_core::pipeline`): a request is
+//! checked against the embedded botocore model, then the handler of its [`Op`] runs on the
+//! blocking pool against the metadata store (`store`). Events reach a bus two ways: PutEvents, and every
 //! recorded CloudTrail event, which the `events` worker puts on the default bus of its region
 //! in the EventBridge envelope. Either way the bus's rules (compiled together into one pattern
 //! machine, `engine`) pick the targets, and each (event, target) pair is written durably as a
@@ -46,201 +47,172 @@ pub mod worker;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::request::Parts;
 use http::{Response, StatusCode};
-use opentrail_api::EmbeddedModel;
-use opentrail_api::{ApiError, Route, ServiceModel};
+use opentrail_api::{ApiError, EmbeddedModel, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
 pub use error::EventsError;
 
-use opentrail_core::context::{
-    EventDetails, RequestContext, request_parameters, response_elements,
-};
-use opentrail_core::render::error_response;
+use opentrail_core::context::{EventDetails, RequestContext};
+use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Request, Service};
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "events.amazonaws.com";
-fn service_model() -> &'static ServiceModel {
-    opentrail_api::models::model(EmbeddedModel::Events)
+
+opentrail_core::operations! {
+    /// The EventBridge operations served here.
+    pub enum Op {
+        CreateEventBus,
+        DeleteEventBus,
+        DescribeEventBus,
+        ListEventBuses,
+        UpdateEventBus,
+        PutPermission,
+        RemovePermission,
+        PutRule,
+        DescribeRule,
+        ListRules,
+        DeleteRule,
+        EnableRule,
+        DisableRule,
+        ListRuleNamesByTarget,
+        PutTargets,
+        RemoveTargets,
+        ListTargetsByRule,
+        TagResource,
+        UntagResource,
+        ListTagsForResource,
+        TestEventPattern,
+        PutEvents,
+        CreateArchive,
+        DescribeArchive,
+        ListArchives,
+        UpdateArchive,
+        DeleteArchive,
+        StartReplay,
+        DescribeReplay,
+        ListReplays,
+        CancelReplay,
+        CreateConnection,
+        DescribeConnection,
+        ListConnections,
+        UpdateConnection,
+        DeleteConnection,
+        DeauthorizeConnection,
+        CreateApiDestination,
+        DescribeApiDestination,
+        ListApiDestinations,
+        UpdateApiDestination,
+        DeleteApiDestination,
+    }
 }
 
-/// Answers one request.
-pub async fn handle(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    route: &Route,
-    _parts: Parts,
-    body: Bytes,
-) -> (Response<Bytes>, Option<EventDetails>) {
-    let operation = route.operation.clone().unwrap_or_default();
-    let model = service_model();
-    if !model.has_operation(&operation) {
-        let err = ApiError::client(
+/// EventBridge in the request pipeline.
+pub struct Events;
+
+impl ApiService for Events {
+    type Op = Op;
+    type Input = Value;
+    type Output = Value;
+    type Error = EventsError;
+
+    const MODEL: EmbeddedModel = EmbeddedModel::Events;
+    const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const API_VERSION: Option<&'static str> = Some("2015-10-07");
+
+    fn unknown_operation(&self, name: &str) -> EventsError {
+        EventsError::Api(ApiError::client(
             "UnknownOperationException",
-            format!("operation {operation:?} is not an EventBridge operation"),
-        );
-        return (error_response(route, &err, &ctx.request_id, ""), None);
+            format!("operation {name:?} is not an EventBridge operation"),
+        ))
     }
-    let input = match opentrail_api::parse_json_body(&body) {
-        Ok(input) => input,
-        Err(err) => {
-            let details = details_for(&operation, &Value::Null, None, Some(&err));
-            return (
-                error_response(route, &err, &ctx.request_id, ""),
-                Some(details),
-            );
-        }
-    };
-    let result = match model.validate_input(&operation, &input) {
-        Ok(()) => run(state, ctx, &operation, input.clone()).await,
-        Err(err) => Err(EventsError::Api(err)),
-    };
-    match result {
-        Ok(output) => {
-            let details = details_for(&operation, &input, Some(&output), None);
-            let response = opentrail_api::json_response(
-                StatusCode::OK,
-                &output,
-                &ctx.request_id,
-                route.protocol,
-            );
-            (response, Some(details))
-        }
-        Err(err) => {
-            let api = err.to_api();
-            if api.status.is_server_error() {
-                tracing::error!(operation, code = %api.code, message = %api.message, "events call failed");
-            }
-            let details = details_for(&operation, &input, None, Some(&api));
-            (
-                error_response(route, &api, &ctx.request_id, ""),
-                Some(details),
-            )
-        }
-    }
-}
 
-async fn run(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    operation: &str,
-    input: Value,
-) -> Result<Value, EventsError> {
-    let call = Call {
-        state: state.clone(),
-        engine: engine::engine_for(state),
-        account: ctx.account_id.clone(),
-        region: ctx.region.clone(),
-        input,
-        now_ms: i64::try_from(ctx.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-    };
-    let operation = operation.to_owned();
-    tokio::task::spawn_blocking(move || dispatch(&call, &operation))
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "events handler task failed");
-            EventsError::Internal
-        })?
-}
-
-fn dispatch(call: &Call, operation: &str) -> Result<Value, EventsError> {
-    match operation {
-        "CreateEventBus" => buses::create_event_bus(call),
-        "DeleteEventBus" => buses::delete_event_bus(call),
-        "DescribeEventBus" => buses::describe_event_bus(call),
-        "ListEventBuses" => buses::list_event_buses(call),
-        "UpdateEventBus" => buses::update_event_bus(call),
-        "PutPermission" => buses::put_permission(call),
-        "RemovePermission" => buses::remove_permission(call),
-        "PutRule" => rules::put_rule(call),
-        "DescribeRule" => rules::describe_rule(call),
-        "ListRules" => rules::list_rules(call),
-        "DeleteRule" => rules::delete_rule(call),
-        "EnableRule" => rules::enable_rule(call),
-        "DisableRule" => rules::disable_rule(call),
-        "ListRuleNamesByTarget" => rules::list_rule_names_by_target(call),
-        "PutTargets" => rules::put_targets(call),
-        "RemoveTargets" => rules::remove_targets(call),
-        "ListTargetsByRule" => rules::list_targets_by_rule(call),
-        "TagResource" => rules::tag_resource(call),
-        "UntagResource" => rules::untag_resource(call),
-        "ListTagsForResource" => rules::list_tags_for_resource(call),
-        "TestEventPattern" => rules::test_event_pattern(call),
-        "PutEvents" => put_events::put_events(call),
-        "CreateArchive" => archives::create_archive(call),
-        "DescribeArchive" => archives::describe_archive(call),
-        "ListArchives" => archives::list_archives(call),
-        "UpdateArchive" => archives::update_archive(call),
-        "DeleteArchive" => archives::delete_archive(call),
-        "StartReplay" => replays::start_replay(call),
-        "DescribeReplay" => replays::describe_replay(call),
-        "ListReplays" => replays::list_replays(call),
-        "CancelReplay" => replays::cancel_replay(call),
-        "CreateConnection" => connections::create_connection(call),
-        "DescribeConnection" => connections::describe_connection(call),
-        "ListConnections" => connections::list_connections(call),
-        "UpdateConnection" => connections::update_connection(call),
-        "DeleteConnection" => connections::delete_connection(call),
-        "DeauthorizeConnection" => connections::deauthorize_connection(call),
-        "CreateApiDestination" => connections::create_api_destination(call),
-        "DescribeApiDestination" => connections::describe_api_destination(call),
-        "ListApiDestinations" => connections::list_api_destinations(call),
-        "UpdateApiDestination" => connections::update_api_destination(call),
-        "DeleteApiDestination" => connections::delete_api_destination(call),
-        other => Err(EventsError::Unsupported(format!(
-            "{other} is not supported by this server"
-        ))),
+    fn unsupported(&self, name: &str) -> EventsError {
+        EventsError::Unsupported(format!("{name} is not supported by this server"))
     }
-}
 
-/// The record details of a call from its request alone, without running it (for a call a
-/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
-pub fn request_details(route: &Route, body: &[u8]) -> Option<EventDetails> {
-    let operation = route.operation.clone().unwrap_or_default();
-    if !service_model().has_operation(&operation) {
-        return None;
+    fn read_only(&self, name: &str) -> bool {
+        name.starts_with("Describe") || name.starts_with("List") || name == "TestEventPattern"
     }
-    let input = opentrail_api::parse_json_body(body).ok()?;
-    Some(details_for(&operation, &input, None, None))
-}
 
-/// The CloudTrail details of one call. Secrets and event details are not recorded.
-fn details_for(
-    operation: &str,
-    input: &Value,
-    output: Option<&Value>,
-    error: Option<&ApiError>,
-) -> EventDetails {
-    let read_only = operation.starts_with("Describe")
-        || operation.starts_with("List")
-        || operation == "TestEventPattern";
-    let mut details = EventDetails::new(EVENT_SOURCE, operation, read_only);
-    // PutEvents is a data event, as AWS records it.
-    details.management = operation != "PutEvents";
-    details.api_version = Some("2015-10-07".to_owned());
-    let parameters = redact(input);
-    details.request_parameters = Some(match &parameters {
-        Value::Object(map) if map.is_empty() => Value::Null,
-        Value::Null => Value::Null,
-        other => request_parameters(EmbeddedModel::Events, operation, other),
-    });
-    details.response_elements = Some(match output {
-        Some(output) if !read_only && output.as_object().is_some_and(|m| !m.is_empty()) => {
-            response_elements(EmbeddedModel::Events, operation, output)
-        }
-        _ => Value::Null,
-    });
-    if let Some(err) = error {
-        details.error = Some((err.code.clone(), err.message.clone()));
+    /// PutEvents is a data event, as AWS records it.
+    fn data_event(&self, name: &str) -> bool {
+        name == "PutEvents"
     }
-    if let Some(arn) = output
-        .and_then(|o| o.get("RuleArn").or_else(|| o.get("EventBusArn")))
-        .and_then(Value::as_str)
-    {
-        details.resources.push(Resource {
+
+    fn decode(&self, _name: &str, request: &Request<'_>) -> Result<Value, EventsError> {
+        pipeline::json_input(request).map_err(EventsError::Api)
+    }
+
+    fn validate(
+        &self,
+        _ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Result<(), EventsError> {
+        pipeline::validate_model(Self::MODEL, name, input).map_err(EventsError::Api)
+    }
+
+    /// Handlers touch the metadata store, so they run on the blocking pool.
+    async fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        ctx: &'a RequestContext,
+        op: Op,
+        input: &'a Value,
+    ) -> Result<Value, EventsError> {
+        let call = Call {
+            state: state.clone(),
+            engine: engine::engine_for(state),
+            account: ctx.account_id.clone(),
+            region: ctx.region.clone(),
+            input: input.clone(),
+            now_ms: i64::try_from(ctx.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        };
+        tokio::task::spawn_blocking(move || dispatch(&call, op))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "events handler task failed");
+                EventsError::Internal
+            })?
+    }
+
+    fn render(
+        &self,
+        route: &Route,
+        _name: &str,
+        output: &Value,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::json_response(StatusCode::OK, output, request_id, route.protocol)
+    }
+
+    /// Secrets and event details are not recorded.
+    fn recorded_input(&self, _name: &str, input: &Value) -> Value {
+        redact(input)
+    }
+
+    fn recorded_output(&self, _name: &str, output: &Value) -> Value {
+        output.clone()
+    }
+
+    /// The rule or bus a call made or changed, from its ARN in the output.
+    fn resources(
+        &self,
+        _ctx: &RequestContext,
+        _name: &str,
+        _input: &Value,
+        output: Option<&Value>,
+    ) -> Vec<Resource> {
+        let Some(arn) = output
+            .and_then(|o| o.get("RuleArn").or_else(|| o.get("EventBusArn")))
+            .and_then(Value::as_str)
+        else {
+            return Vec::new();
+        };
+        vec![Resource {
             account_id: arn.split(':').nth(4).map(str::to_owned),
             resource_type: Some(
                 if arn.contains(":rule/") {
@@ -251,9 +223,55 @@ fn details_for(
                 .to_owned(),
             ),
             arn: Some(arn.to_owned()),
-        });
+        }]
     }
-    details
+}
+
+fn dispatch(call: &Call, op: Op) -> Result<Value, EventsError> {
+    match op {
+        Op::CreateEventBus => buses::create_event_bus(call),
+        Op::DeleteEventBus => buses::delete_event_bus(call),
+        Op::DescribeEventBus => buses::describe_event_bus(call),
+        Op::ListEventBuses => buses::list_event_buses(call),
+        Op::UpdateEventBus => buses::update_event_bus(call),
+        Op::PutPermission => buses::put_permission(call),
+        Op::RemovePermission => buses::remove_permission(call),
+        Op::PutRule => rules::put_rule(call),
+        Op::DescribeRule => rules::describe_rule(call),
+        Op::ListRules => rules::list_rules(call),
+        Op::DeleteRule => rules::delete_rule(call),
+        Op::EnableRule => rules::enable_rule(call),
+        Op::DisableRule => rules::disable_rule(call),
+        Op::ListRuleNamesByTarget => rules::list_rule_names_by_target(call),
+        Op::PutTargets => rules::put_targets(call),
+        Op::RemoveTargets => rules::remove_targets(call),
+        Op::ListTargetsByRule => rules::list_targets_by_rule(call),
+        Op::TagResource => rules::tag_resource(call),
+        Op::UntagResource => rules::untag_resource(call),
+        Op::ListTagsForResource => rules::list_tags_for_resource(call),
+        Op::TestEventPattern => rules::test_event_pattern(call),
+        Op::PutEvents => put_events::put_events(call),
+        Op::CreateArchive => archives::create_archive(call),
+        Op::DescribeArchive => archives::describe_archive(call),
+        Op::ListArchives => archives::list_archives(call),
+        Op::UpdateArchive => archives::update_archive(call),
+        Op::DeleteArchive => archives::delete_archive(call),
+        Op::StartReplay => replays::start_replay(call),
+        Op::DescribeReplay => replays::describe_replay(call),
+        Op::ListReplays => replays::list_replays(call),
+        Op::CancelReplay => replays::cancel_replay(call),
+        Op::CreateConnection => connections::create_connection(call),
+        Op::DescribeConnection => connections::describe_connection(call),
+        Op::ListConnections => connections::list_connections(call),
+        Op::UpdateConnection => connections::update_connection(call),
+        Op::DeleteConnection => connections::delete_connection(call),
+        Op::DeauthorizeConnection => connections::deauthorize_connection(call),
+        Op::CreateApiDestination => connections::create_api_destination(call),
+        Op::DescribeApiDestination => connections::describe_api_destination(call),
+        Op::ListApiDestinations => connections::list_api_destinations(call),
+        Op::UpdateApiDestination => connections::update_api_destination(call),
+        Op::DeleteApiDestination => connections::delete_api_destination(call),
+    }
 }
 
 /// The input without secrets and without event details.
@@ -311,13 +329,11 @@ impl Service for EventsService {
     }
 
     fn call<'a>(&'a self, call: ServiceCall<'a>) -> AnswerFuture<'a> {
-        Box::pin(handle(
-            call.state, call.ctx, call.route, call.parts, call.body,
-        ))
+        Box::pin(pipeline::answer(&Events, call))
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        request_details(request.route, request.body)
+        pipeline::request_details(&Events, request)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {
@@ -341,19 +357,20 @@ mod tests {
             "AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "secret"}},
             "Entries": [{"Source": "s", "Detail": "{\"secret\": 1}"}],
         });
-        let details = details_for("CreateConnection", &input, Some(&json!({})), None);
-        let text = details.request_parameters.expect("parameters").to_string();
+        let text = Events
+            .recorded_input("CreateConnection", &input)
+            .to_string();
         assert!(!text.contains("secret"), "{text}");
-        assert!(details.management);
-        let put = details_for("PutEvents", &json!({}), None, None);
-        assert!(!put.management);
-        assert!(!put.read_only);
+        assert!(!Events.data_event("CreateConnection"));
+        assert!(Events.data_event("PutEvents"));
+        assert!(!Events.read_only("PutEvents"));
     }
 
     #[test]
-    fn the_embedded_model_loads() {
-        let model = service_model();
-        assert!(model.has_operation("PutEvents"));
-        assert!(model.has_operation("PutRule"));
+    fn every_operation_is_in_the_embedded_model() {
+        assert_eq!(
+            pipeline::unmodelled_operations::<Events>(),
+            Vec::<&str>::new()
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod logs;
 use std::sync::Arc;
 
 use opentrail_core::context::EventDetails;
+use opentrail_core::pipeline;
 use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
 
 /// CloudWatch Logs as a [`Service`].
@@ -24,13 +25,11 @@ impl Service for LogsService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(logs::handle(
-            call.state, call.ctx, call.route, call.parts, call.body,
-        ))
+        Box::pin(pipeline::answer(&logs::Logs, call))
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        logs::request_details(request.ctx, request.route, request.body)
+        pipeline::request_details(&logs::Logs, request)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {
@@ -51,13 +50,11 @@ impl Service for CloudWatchService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(cloudwatch::handle(
-            call.state, call.ctx, call.route, call.parts, call.body,
-        ))
+        Box::pin(pipeline::answer(&cloudwatch::CloudWatch, call))
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        cloudwatch::request_details(request.ctx, request.route, request.parts, request.body)
+        pipeline::request_details(&cloudwatch::CloudWatch, request)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {

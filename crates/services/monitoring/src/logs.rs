@@ -1,9 +1,10 @@
 //! CloudWatch Logs (`logs`, awsJson 1.1 `Logs_20140328`): log groups, streams, events, metric
 //! filters, subscription filters, and the trail → log group delivery.
 //!
-//! A request is checked against the embedded botocore model (its violations are answered as
-//! `InvalidParameterException`, as CloudWatch Logs does), then run by one handler per
-//! operation. Groups, streams, metric and subscription filters live in the metadata store;
+//! [`Logs`] answers through the request pipeline (`opentrail_core::pipeline`): a request is
+//! checked against the embedded botocore model (its violations are answered as
+//! `InvalidParameterException`, as CloudWatch Logs does), then run by the handler of its
+//! [`Op`]. Groups, streams, metric and subscription filters live in the metadata store;
 //! events, the datapoints of metric filters and the outbox of subscription deliveries in a
 //! fjall database under `<data-dir>/logs/`, written durably before a call is acknowledged.
 //!
@@ -39,29 +40,50 @@ pub mod trail;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::request::Parts;
 use http::{Response, StatusCode};
-use opentrail_api::EmbeddedModel;
-use opentrail_api::{Route, ServiceModel};
+use opentrail_api::{ApiError, EmbeddedModel, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
 pub use error::LogsError;
 
-use opentrail_core::AppState;
-use opentrail_core::context::{
-    EventDetails, RequestContext, request_parameters, response_elements,
-};
-use opentrail_core::render::error_response;
+use opentrail_core::context::RequestContext;
+use opentrail_core::pipeline::{self, ApiService};
+use opentrail_core::{AppState, Request};
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "logs.amazonaws.com";
-const API_VERSION: &str = "2014-03-28";
-/// Operations CloudTrail records as Data events.
-const DATA_OPERATIONS: &[&str] = &["PutLogEvents", "GetLogEvents", "FilterLogEvents"];
 
-fn service_model() -> &'static ServiceModel {
-    opentrail_api::models::model(EmbeddedModel::Logs)
+opentrail_core::operations! {
+    /// The CloudWatch Logs operations served here.
+    pub enum Op {
+        CreateLogGroup,
+        DeleteLogGroup,
+        DescribeLogGroups,
+        PutRetentionPolicy,
+        DeleteRetentionPolicy,
+        AssociateKmsKey,
+        DisassociateKmsKey,
+        TagLogGroup,
+        UntagLogGroup,
+        ListTagsLogGroup,
+        TagResource,
+        UntagResource,
+        ListTagsForResource,
+        CreateLogStream,
+        DeleteLogStream,
+        DescribeLogStreams,
+        PutLogEvents,
+        GetLogEvents,
+        FilterLogEvents,
+        PutMetricFilter,
+        DescribeMetricFilters,
+        DeleteMetricFilter,
+        TestMetricFilter,
+        PutSubscriptionFilter,
+        DescribeSubscriptionFilters,
+        DeleteSubscriptionFilter,
+    }
 }
 
 /// The metric datapoints of a data directory (for the CloudWatch metrics service).
@@ -69,170 +91,146 @@ pub fn metric_store(state: &AppState) -> Result<Arc<events::EventStore>, LogsErr
     events::store_for(state)
 }
 
-/// Answers one request.
-pub async fn handle(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    route: &Route,
-    _parts: Parts,
-    body: Bytes,
-) -> (Response<Bytes>, Option<EventDetails>) {
-    let operation = route.operation.clone().unwrap_or_default();
-    let model = service_model();
-    if !model.has_operation(&operation) {
-        let err = opentrail_api::ApiError::client(
+/// CloudWatch Logs in the request pipeline.
+pub struct Logs;
+
+impl ApiService for Logs {
+    type Op = Op;
+    type Input = Value;
+    type Output = Value;
+    type Error = LogsError;
+
+    const MODEL: EmbeddedModel = EmbeddedModel::Logs;
+    const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const API_VERSION: Option<&'static str> = Some("2014-03-28");
+
+    fn unknown_operation(&self, name: &str) -> LogsError {
+        LogsError::Wire(ApiError::client(
             "UnknownOperationException",
-            format!("operation {operation:?} is not a CloudWatch Logs operation"),
-        );
-        return (error_response(route, &err, &ctx.request_id, ""), None);
+            format!("operation {name:?} is not a CloudWatch Logs operation"),
+        ))
     }
-    let input = match opentrail_api::parse_json_body(&body) {
-        Ok(input) => input,
-        Err(err) => {
-            let details = details_for(ctx, &operation, &Value::Null, None, Some(&err.message));
-            return (error_response(route, &err, &ctx.request_id, ""), details);
-        }
-    };
-    let result = match model.validate_input(&operation, &input) {
-        Ok(()) => run(state, ctx, &operation, &input).await,
-        Err(err) => Err(LogsError::from(err)),
-    };
-    match result {
-        Ok(output) => {
-            let details = details_for(ctx, &operation, &input, Some(&output), None);
-            let response = opentrail_api::json_response(
-                StatusCode::OK,
-                &output,
-                &ctx.request_id,
-                route.protocol,
-            );
-            (response, details)
-        }
-        Err(err) => {
-            if let LogsError::Internal(cause) = &err {
-                tracing::error!(operation, cause, "logs call failed");
+
+    fn unsupported(&self, name: &str) -> LogsError {
+        LogsError::Unsupported(name.to_owned())
+    }
+
+    fn read_only(&self, name: &str) -> bool {
+        ["Describe", "Get", "List", "Filter", "Test"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    }
+
+    fn data_event(&self, name: &str) -> bool {
+        matches!(name, "PutLogEvents" | "GetLogEvents" | "FilterLogEvents")
+    }
+
+    fn decode(&self, _name: &str, request: &Request<'_>) -> Result<Value, LogsError> {
+        pipeline::json_input(request).map_err(LogsError::Wire)
+    }
+
+    fn validate(&self, _ctx: &RequestContext, name: &str, input: &Value) -> Result<(), LogsError> {
+        Ok(pipeline::validate_model(Self::MODEL, name, input)?)
+    }
+
+    async fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        ctx: &'a RequestContext,
+        op: Op,
+        input: &'a Value,
+    ) -> Result<Value, LogsError> {
+        let call = Call {
+            state,
+            account: &ctx.account_id,
+            region: &ctx.region,
+            events: events::store_for(state)?,
+            now_ms: opentrail_model::time::now_ms(),
+        };
+        match op {
+            Op::CreateLogGroup => groups::create_log_group(&call, input).await,
+            Op::DeleteLogGroup => groups::delete_log_group(&call, input).await,
+            Op::DescribeLogGroups => groups::describe_log_groups(&call, input).await,
+            Op::PutRetentionPolicy => groups::put_retention_policy(&call, input).await,
+            Op::DeleteRetentionPolicy => groups::delete_retention_policy(&call, input).await,
+            Op::AssociateKmsKey => groups::associate_kms_key(&call, input).await,
+            Op::DisassociateKmsKey => groups::disassociate_kms_key(&call, input).await,
+            Op::TagLogGroup => groups::tag_log_group(&call, input).await,
+            Op::UntagLogGroup => groups::untag_log_group(&call, input).await,
+            Op::ListTagsLogGroup => groups::list_tags_log_group(&call, input).await,
+            Op::TagResource => groups::tag_resource(&call, input).await,
+            Op::UntagResource => groups::untag_resource(&call, input).await,
+            Op::ListTagsForResource => groups::list_tags_for_resource(&call, input).await,
+            Op::CreateLogStream => groups::create_log_stream(&call, input).await,
+            Op::DeleteLogStream => groups::delete_log_stream(&call, input).await,
+            Op::DescribeLogStreams => groups::describe_log_streams(&call, input).await,
+            Op::PutLogEvents => ingest::put_log_events(&call, input).await,
+            Op::GetLogEvents => ingest::get_log_events(&call, input).await,
+            Op::FilterLogEvents => ingest::filter_log_events(&call, input).await,
+            Op::PutMetricFilter => metric_filters::put_metric_filter(&call, input).await,
+            Op::DescribeMetricFilters => {
+                metric_filters::describe_metric_filters(&call, input).await
             }
-            let api = err.to_api();
-            let mut details = details_for(ctx, &operation, &input, None, None);
-            if let Some(details) = details.as_mut() {
-                details.error = Some((api.code.clone(), api.message.clone()));
+            Op::DeleteMetricFilter => metric_filters::delete_metric_filter(&call, input).await,
+            Op::TestMetricFilter => metric_filters::test_metric_filter(&call, input).await,
+            Op::PutSubscriptionFilter => subscriptions::put_subscription_filter(&call, input).await,
+            Op::DescribeSubscriptionFilters => {
+                subscriptions::describe_subscription_filters(&call, input).await
             }
-            (error_response(route, &api, &ctx.request_id, ""), details)
+            Op::DeleteSubscriptionFilter => {
+                subscriptions::delete_subscription_filter(&call, input).await
+            }
         }
     }
-}
 
-async fn run(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    operation: &str,
-    input: &Value,
-) -> Result<Value, LogsError> {
-    let call = Call {
-        state,
-        account: &ctx.account_id,
-        region: &ctx.region,
-        events: events::store_for(state)?,
-        now_ms: opentrail_model::time::now_ms(),
-    };
-    match operation {
-        "CreateLogGroup" => groups::create_log_group(&call, input).await,
-        "DeleteLogGroup" => groups::delete_log_group(&call, input).await,
-        "DescribeLogGroups" => groups::describe_log_groups(&call, input).await,
-        "PutRetentionPolicy" => groups::put_retention_policy(&call, input).await,
-        "DeleteRetentionPolicy" => groups::delete_retention_policy(&call, input).await,
-        "AssociateKmsKey" => groups::associate_kms_key(&call, input).await,
-        "DisassociateKmsKey" => groups::disassociate_kms_key(&call, input).await,
-        "TagLogGroup" => groups::tag_log_group(&call, input).await,
-        "UntagLogGroup" => groups::untag_log_group(&call, input).await,
-        "ListTagsLogGroup" => groups::list_tags_log_group(&call, input).await,
-        "TagResource" => groups::tag_resource(&call, input).await,
-        "UntagResource" => groups::untag_resource(&call, input).await,
-        "ListTagsForResource" => groups::list_tags_for_resource(&call, input).await,
-        "CreateLogStream" => groups::create_log_stream(&call, input).await,
-        "DeleteLogStream" => groups::delete_log_stream(&call, input).await,
-        "DescribeLogStreams" => groups::describe_log_streams(&call, input).await,
-        "PutLogEvents" => ingest::put_log_events(&call, input).await,
-        "GetLogEvents" => ingest::get_log_events(&call, input).await,
-        "FilterLogEvents" => ingest::filter_log_events(&call, input).await,
-        "PutMetricFilter" => metric_filters::put_metric_filter(&call, input).await,
-        "DescribeMetricFilters" => metric_filters::describe_metric_filters(&call, input).await,
-        "DeleteMetricFilter" => metric_filters::delete_metric_filter(&call, input).await,
-        "TestMetricFilter" => metric_filters::test_metric_filter(&call, input).await,
-        "PutSubscriptionFilter" => subscriptions::put_subscription_filter(&call, input).await,
-        "DescribeSubscriptionFilters" => {
-            subscriptions::describe_subscription_filters(&call, input).await
-        }
-        "DeleteSubscriptionFilter" => subscriptions::delete_subscription_filter(&call, input).await,
-        other => Err(LogsError::Unsupported(other.to_owned())),
+    fn render(
+        &self,
+        route: &Route,
+        _name: &str,
+        output: &Value,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::json_response(StatusCode::OK, output, request_id, route.protocol)
     }
-}
 
-/// The record details of a call from its request alone, without running it (for a call a
-/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
-pub fn request_details(ctx: &RequestContext, route: &Route, body: &[u8]) -> Option<EventDetails> {
-    let operation = route.operation.clone().unwrap_or_default();
-    if !service_model().has_operation(&operation) {
-        return None;
+    /// Event messages are data, not parameters.
+    fn recorded_input(&self, _name: &str, input: &Value) -> Value {
+        let mut parameters = input.clone();
+        if let Some(map) = parameters.as_object_mut() {
+            map.remove("logEvents");
+            map.remove("logEventMessages");
+        }
+        parameters
     }
-    let input = opentrail_api::parse_json_body(body).ok()?;
-    details_for(ctx, &operation, &input, None, None)
-}
 
-/// The CloudTrail details of one call.
-fn details_for(
-    ctx: &RequestContext,
-    operation: &str,
-    input: &Value,
-    output: Option<&Value>,
-    error: Option<&str>,
-) -> Option<EventDetails> {
-    if operation.is_empty() {
-        return None;
+    fn recorded_output(&self, _name: &str, output: &Value) -> Value {
+        output.clone()
     }
-    let read_only = ["Describe", "Get", "List", "Filter", "Test"]
-        .iter()
-        .any(|prefix| operation.starts_with(prefix));
-    let mut details = EventDetails::new(EVENT_SOURCE, operation, read_only);
-    details.management = !DATA_OPERATIONS.contains(&operation);
-    details.api_version = Some(API_VERSION.to_owned());
-    let mut parameters = input.clone();
-    if let Some(map) = parameters.as_object_mut() {
-        // Event messages are data, not parameters.
-        map.remove("logEvents");
-        map.remove("logEventMessages");
+
+    fn resources(
+        &self,
+        ctx: &RequestContext,
+        _name: &str,
+        input: &Value,
+        _output: Option<&Value>,
+    ) -> Vec<Resource> {
+        let group = input
+            .get("logGroupName")
+            .or_else(|| input.get("logGroupIdentifier"))
+            .and_then(Value::as_str)
+            .map(|name| ops::group_from_identifier(name, &ctx.account_id));
+        group
+            .map(|group| Resource {
+                account_id: Some(ctx.account_id.clone()),
+                resource_type: Some("AWS::Logs::LogGroup".into()),
+                arn: Some(format!(
+                    "arn:aws:logs:{}:{}:log-group:{group}",
+                    ctx.region, ctx.account_id
+                )),
+            })
+            .into_iter()
+            .collect()
     }
-    details.request_parameters = Some(match parameters.as_object() {
-        Some(map) if !map.is_empty() => {
-            request_parameters(EmbeddedModel::Logs, operation, &parameters)
-        }
-        _ => Value::Null,
-    });
-    details.response_elements = match output {
-        Some(output) if !read_only && output.as_object().is_some_and(|m| !m.is_empty()) => {
-            Some(response_elements(EmbeddedModel::Logs, operation, output))
-        }
-        _ => Some(Value::Null),
-    };
-    if let Some(message) = error {
-        details.error = Some(("SerializationException".into(), message.to_owned()));
-    }
-    let group = input
-        .get("logGroupName")
-        .or_else(|| input.get("logGroupIdentifier"))
-        .and_then(Value::as_str)
-        .map(|name| ops::group_from_identifier(name, &ctx.account_id));
-    if let Some(group) = group {
-        details.resources.push(Resource {
-            account_id: Some(ctx.account_id.clone()),
-            resource_type: Some("AWS::Logs::LogGroup".into()),
-            arn: Some(format!(
-                "arn:aws:logs:{}:{}:log-group:{group}",
-                ctx.region, ctx.account_id
-            )),
-        });
-    }
-    Some(details)
 }
 
 /// Starts this service's background workers (called once at server start).
@@ -259,5 +257,18 @@ pub fn reset(state: &AppState) {
             }
         }
         Err(err) => tracing::error!(error = %err, "logs store does not open for reset"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_in_the_embedded_model() {
+        assert_eq!(
+            pipeline::unmodelled_operations::<Logs>(),
+            Vec::<&str>::new()
+        );
     }
 }

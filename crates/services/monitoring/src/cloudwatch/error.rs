@@ -33,6 +33,9 @@ pub enum CwError {
     LimitExceeded(String),
     #[error("{0} is not supported by this server")]
     Unsupported(String),
+    /// An operation name CloudWatch does not have.
+    #[error("{0}")]
+    InvalidAction(String),
     /// A storage failure; logged, then answered as a 500.
     #[error("an internal error occurred: {0}")]
     Internal(String),
@@ -52,6 +55,7 @@ impl CwError {
             CwError::InvalidNextToken(_) => "InvalidNextToken",
             CwError::LimitExceeded(_) => "LimitExceeded",
             CwError::Unsupported(_) => "UnsupportedOperation",
+            CwError::InvalidAction(_) => "InvalidAction",
             CwError::Internal(_) => "InternalServiceError",
         }
     }
@@ -70,6 +74,12 @@ impl CwError {
     /// The wire error.
     pub fn to_api(&self) -> ApiError {
         ApiError::new(self.code(), self.status(), self.to_string())
+    }
+}
+
+impl opentrail_core::pipeline::ServiceError for CwError {
+    fn to_api(&self) -> ApiError {
+        CwError::to_api(self)
     }
 }
 

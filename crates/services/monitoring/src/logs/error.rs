@@ -29,6 +29,9 @@ pub enum LogsError {
     InvalidOperation(String),
     #[error("{0} is not supported by this server")]
     Unsupported(String),
+    /// A request that does not decode, or names no Logs operation: answered as it is.
+    #[error("{}", .0.message)]
+    Wire(ApiError),
     /// A storage failure; logged, then answered as a 500.
     #[error("an internal error occurred: {0}")]
     Internal(String),
@@ -49,6 +52,7 @@ impl LogsError {
             LogsError::LimitExceeded(_) => "LimitExceededException",
             LogsError::InvalidOperation(_) => "InvalidOperationException",
             LogsError::Unsupported(_) => "UnsupportedOperationException",
+            LogsError::Wire(_) => "SerializationException",
             LogsError::Internal(_) => "ServiceUnavailableException",
         }
     }
@@ -65,8 +69,15 @@ impl LogsError {
     pub fn to_api(&self) -> ApiError {
         match self {
             LogsError::Internal(_) => ApiError::internal(),
+            LogsError::Wire(err) => err.clone(),
             other => ApiError::new(other.code(), other.status(), other.to_string()),
         }
+    }
+}
+
+impl opentrail_core::pipeline::ServiceError for LogsError {
+    fn to_api(&self) -> ApiError {
+        LogsError::to_api(self)
     }
 }
 

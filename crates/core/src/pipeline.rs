@@ -1,0 +1,352 @@
+//! The one request pipeline of every model-driven service: operation → decode → validate →
+//! run → render, and the record of the call.
+//!
+//! A service names its operations with [`operations!`] (one enum variant each, the botocore
+//! name) and implements [`ApiService`]: how its protocol reads a request into the input, what
+//! it checks beyond the model, the handler of each operation, how its output is written, and
+//! what its record keeps of a call. [`answer`] does the rest, the same way for every service:
+//!
+//! 1. an operation name the service's model does not have is answered with the service's own
+//!    error and is not recorded;
+//! 2. [`ApiService::decode`] reads the request; a request that does not decode is recorded
+//!    with its error and no parameters;
+//! 3. [`ApiService::validate`] checks the input (the model, and the service's own codes);
+//! 4. the name becomes the service's operation enum and [`ApiService::run`] runs its handler
+//!    (an operation of the model with no variant is answered [`ApiService::unsupported`]); an
+//!    internal error is logged here;
+//! 5. the output or the error is rendered in the request's protocol, and the
+//!    [`EventDetails`] of the call are built from the parts the service marks as recorded,
+//!    shaped by the service's botocore model ([`request_parameters`], [`response_elements`]).
+//!
+//! [`request_details`] runs steps 1 and 2 only: the record of a call a crash left unanswered.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+use opentrail_api::{ApiError, EmbeddedModel, Route};
+use opentrail_model::Resource;
+use serde_json::Value;
+
+use crate::context::{EventDetails, RequestContext, request_parameters, response_elements};
+use crate::render::error_response;
+use crate::{Answer, AppState, Call, Request};
+
+/// The operations of one service: an enum with one variant per botocore operation, made by
+/// [`operations!`].
+pub trait Operation: Copy + Debug + Send + Sync + 'static {
+    /// Every operation, in the order they were declared.
+    const ALL: &'static [Self];
+
+    /// The operation of a wire name (`X-Amz-Target` suffix or `Action`), exactly.
+    fn parse(name: &str) -> Option<Self>;
+
+    /// The botocore name (the record's `eventName`).
+    fn name(self) -> &'static str;
+}
+
+/// Declares a service's operation enum and its [`Operation`] impl.
+///
+/// ```ignore
+/// opentrail_core::operations! {
+///     /// Every operation of CloudWatch Logs served here.
+///     pub enum Op { CreateLogGroup, DeleteLogGroup }
+/// }
+/// ```
+#[macro_export]
+macro_rules! operations {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name { $($variant),* }
+
+        impl $crate::pipeline::Operation for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),*];
+
+            fn parse(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($variant) => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+
+/// A service error that can be answered and recorded as an AWS error.
+pub trait ServiceError: Debug + Send + Sync {
+    /// The code, HTTP status and message AWS answers with (and the record keeps).
+    fn to_api(&self) -> ApiError;
+}
+
+impl ServiceError for ApiError {
+    fn to_api(&self) -> ApiError {
+        self.clone()
+    }
+}
+
+/// A service answered through [`answer`].
+///
+/// Every method but [`ApiService::run`] takes the operation by name: an operation of the
+/// model that the service does not serve yet is still decoded, checked and recorded, and
+/// answered with [`ApiService::unsupported`].
+pub trait ApiService: Send + Sync + 'static {
+    /// The operations it serves ([`operations!`]).
+    type Op: Operation;
+    /// What a request decodes into (most services: the model-shaped JSON of the input).
+    type Input: Send + Sync;
+    /// What a handler answers (most services: the model-shaped JSON of the output).
+    type Output: Send + Sync;
+    /// The service's error, with AWS's codes.
+    type Error: ServiceError + From<ApiError>;
+
+    /// The botocore model: its operations are the service's, and its shapes shape the records.
+    const MODEL: EmbeddedModel;
+    /// The records' `eventSource`.
+    const EVENT_SOURCE: &'static str;
+    /// The records' `apiVersion`, where AWS writes one.
+    const API_VERSION: Option<&'static str> = None;
+
+    /// The answer to an operation name the model does not have (not recorded).
+    fn unknown_operation(&self, name: &str) -> Self::Error;
+
+    /// The answer to an operation of the model that is not built yet (recorded).
+    fn unsupported(&self, name: &str) -> Self::Error;
+
+    /// Whether the operation only reads (the record's `readOnly`).
+    fn read_only(&self, name: &str) -> bool;
+
+    /// Whether the operation is recorded as a Data event (default: Management).
+    fn data_event(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// The request as the operation's input: wire decoding, no checks.
+    fn decode(&self, name: &str, request: &Request<'_>) -> Result<Self::Input, Self::Error>;
+
+    /// Checks the input before it runs: the model, and what the service answers with codes of
+    /// its own.
+    fn validate(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Self::Input,
+    ) -> Result<(), Self::Error>;
+
+    /// Runs the operation.
+    fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        ctx: &'a RequestContext,
+        op: Self::Op,
+        input: &'a Self::Input,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + 'a;
+
+    /// The output in the request's protocol.
+    fn render(
+        &self,
+        route: &Route,
+        name: &str,
+        output: &Self::Output,
+        request_id: &str,
+    ) -> Response<Bytes>;
+
+    /// An error in the request's protocol.
+    fn render_error(&self, route: &Route, err: &Self::Error, request_id: &str) -> Response<Bytes> {
+        error_response(route, &err.to_api(), request_id, "")
+    }
+
+    /// The input as its record keeps it, before the model shapes it: secrets and payloads
+    /// taken out. `Null` or `{}` records `null`.
+    fn recorded_input(&self, name: &str, input: &Self::Input) -> Value;
+
+    /// The output as its record keeps it, before the model shapes it (`Null`: none).
+    fn recorded_output(&self, name: &str, output: &Self::Output) -> Value;
+
+    /// The resources a call acted on (the record's `resources`).
+    fn resources(
+        &self,
+        _ctx: &RequestContext,
+        _name: &str,
+        _input: &Self::Input,
+        _output: Option<&Self::Output>,
+    ) -> Vec<Resource> {
+        Vec::new()
+    }
+}
+
+/// Answers one call of `service`: see the [module docs](self).
+pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
+    let Call {
+        state,
+        ctx,
+        route,
+        parts,
+        body,
+        ..
+    } = call;
+    let request_id = ctx.request_id.as_str();
+    let name = route.operation.as_deref().unwrap_or("");
+    if !opentrail_api::models::model(S::MODEL).has_operation(name) {
+        let err = service.unknown_operation(name);
+        return (service.render_error(route, &err, request_id), None);
+    }
+    let request = Request {
+        state,
+        ctx,
+        route,
+        parts: &parts,
+        body: &body,
+    };
+    let input = match service.decode(name, &request) {
+        Ok(input) => input,
+        Err(err) => {
+            let details = details(service, ctx, name, None, None, Some(&err));
+            return (service.render_error(route, &err, request_id), Some(details));
+        }
+    };
+    let result = match service.validate(ctx, name, &input) {
+        Ok(()) => match S::Op::parse(name) {
+            Some(op) => service.run(state, ctx, op, &input).await,
+            None => Err(service.unsupported(name)),
+        },
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(output) => {
+            let details = details(service, ctx, name, Some(&input), Some(&output), None);
+            (
+                service.render(route, name, &output, request_id),
+                Some(details),
+            )
+        }
+        Err(err) => {
+            let details = details(service, ctx, name, Some(&input), None, Some(&err));
+            if err.to_api().status.is_server_error() {
+                tracing::error!(
+                    service = S::EVENT_SOURCE,
+                    operation = name,
+                    error = ?err,
+                    "call failed"
+                );
+            }
+            (service.render_error(route, &err, request_id), Some(details))
+        }
+    }
+}
+
+/// The record details of a call from its request alone, without running it (for a call a
+/// crash left unanswered): decoded, shaped and redacted as the service's own records are.
+/// `None` when the operation is unknown or the request does not decode.
+pub fn request_details<S: ApiService>(service: &S, request: Request<'_>) -> Option<EventDetails> {
+    let name = request.route.operation.as_deref()?;
+    if !opentrail_api::models::model(S::MODEL).has_operation(name) {
+        return None;
+    }
+    let input = service.decode(name, &request).ok()?;
+    Some(details(
+        service,
+        request.ctx,
+        name,
+        Some(&input),
+        None,
+        None,
+    ))
+}
+
+/// The [`EventDetails`] of one call.
+fn details<S: ApiService>(
+    service: &S,
+    ctx: &RequestContext,
+    name: &str,
+    input: Option<&S::Input>,
+    output: Option<&S::Output>,
+    error: Option<&S::Error>,
+) -> EventDetails {
+    let mut details = EventDetails::new(S::EVENT_SOURCE, name, service.read_only(name));
+    details.management = !service.data_event(name);
+    details.api_version = S::API_VERSION.map(str::to_owned);
+    if let Some(input) = input {
+        let recorded = service.recorded_input(name, input);
+        if !is_empty(&recorded) {
+            details.request_parameters = Some(request_parameters(S::MODEL, name, &recorded));
+        }
+        details.resources = service.resources(ctx, name, input, output);
+    }
+    if let Some(output) = output {
+        let recorded = service.recorded_output(name, output);
+        if !is_empty(&recorded) {
+            details.response_elements = Some(response_elements(S::MODEL, name, &recorded));
+        }
+    }
+    if let Some(err) = error {
+        let api = err.to_api();
+        details.error = Some((api.code, api.message));
+    }
+    details
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// The JSON body of an awsJson request: `{}` when empty, else an object.
+pub fn json_input(request: &Request<'_>) -> Result<Value, ApiError> {
+    opentrail_api::parse_json_body(request.body)
+}
+
+/// The awsQuery parameters of a request: the URL query, then the form body.
+pub fn query_params(request: &Request<'_>) -> Vec<(String, String)> {
+    let mut params =
+        opentrail_api::parse_query_params(request.parts.uri.query().unwrap_or("").as_bytes());
+    params.extend(opentrail_api::parse_query_params(request.body));
+    params
+}
+
+/// Checks `input` against the input shape of operation `name` in `model`.
+pub fn validate_model(model: EmbeddedModel, name: &str, input: &Value) -> Result<(), ApiError> {
+    opentrail_api::models::model(model).validate_input(name, input)
+}
+
+/// The operations of `S` its model does not have (they could never be called): for each
+/// service's tests, which expect none.
+pub fn unmodelled_operations<S: ApiService>() -> Vec<&'static str> {
+    let model = opentrail_api::models::model(S::MODEL);
+    S::Op::ALL
+        .iter()
+        .map(|op| op.name())
+        .filter(|name| !model.has_operation(name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Operation;
+
+    crate::operations! {
+        /// Two operations.
+        enum Op { CreateThing, ListThings }
+    }
+
+    #[test]
+    fn operation_names_round_trip() {
+        for op in Op::ALL {
+            assert_eq!(Op::parse(op.name()), Some(*op));
+        }
+        assert_eq!(Op::parse("createThing"), None);
+        assert_eq!(Op::parse(""), None);
+        assert_eq!(Op::ListThings.name(), "ListThings");
+    }
+}
