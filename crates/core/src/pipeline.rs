@@ -106,7 +106,7 @@ pub trait ApiService: Send + Sync + 'static {
     /// What a handler answers (most services: the model-shaped JSON of the output).
     type Output: Send + Sync;
     /// The service's error, with AWS's codes.
-    type Error: ServiceError + From<ApiError>;
+    type Error: ServiceError;
 
     /// The botocore model: its operations are the service's, and its shapes shape the records.
     const MODEL: EmbeddedModel;
@@ -262,8 +262,9 @@ pub fn request_details<S: ApiService>(service: &S, request: Request<'_>) -> Opti
     ))
 }
 
-/// The [`EventDetails`] of one call.
-fn details<S: ApiService>(
+/// The [`EventDetails`] of one call of operation `name`: from its input when it decoded, its
+/// output when it succeeded, its error when it failed.
+pub fn details<S: ApiService>(
     service: &S,
     ctx: &RequestContext,
     name: &str,

@@ -39,111 +39,86 @@ pub mod workers;
 use std::sync::Arc;
 
 use opentrail_api::ApiError;
-use opentrail_api::EmbeddedModel;
 use opentrail_delivery::StoreError;
 use opentrail_model::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use error::CloudTrailError;
-pub use service::{CloudTrailService, IngestService};
+pub use service::{CloudTrailApi, CloudTrailService, IngestService};
 
 use opentrail_core::AppState;
-use opentrail_core::context::{
-    EventDetails, RequestContext, request_parameters, response_elements,
-};
+use opentrail_core::context::RequestContext;
+use opentrail_core::pipeline::Operation as _;
 use validate::TrailArn;
 
 pub const EVENT_SOURCE: &str = "cloudtrail.amazonaws.com";
 
-macro_rules! operations {
-    ($($name:ident),* $(,)?) => {
-        /// Every operation of CloudTrail 2013-11-01.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Operation { $($name),* }
-
-        impl Operation {
-            pub const ALL: &'static [Operation] = &[$(Operation::$name),*];
-
-            /// The operation of a wire name (`X-Amz-Target` suffix), exactly.
-            pub fn parse(name: &str) -> Option<Operation> {
-                match name {
-                    $(stringify!($name) => Some(Operation::$name),)*
-                    _ => None,
-                }
-            }
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Operation::$name => stringify!($name),)*
-                }
-            }
-        }
-    };
+opentrail_core::operations! {
+    /// Every operation of CloudTrail 2013-11-01.
+    pub enum Operation {
+        AddTags,
+        CancelQuery,
+        CreateChannel,
+        CreateDashboard,
+        CreateEventDataStore,
+        CreateTrail,
+        DeleteChannel,
+        DeleteDashboard,
+        DeleteEventDataStore,
+        DeleteResourcePolicy,
+        DeleteTrail,
+        DeregisterOrganizationDelegatedAdmin,
+        DescribeQuery,
+        DescribeTrails,
+        DisableFederation,
+        EnableFederation,
+        GenerateQuery,
+        GetChannel,
+        GetDashboard,
+        GetEventConfiguration,
+        GetEventDataStore,
+        GetEventSelectors,
+        GetImport,
+        GetInsightSelectors,
+        GetQueryResults,
+        GetResourcePolicy,
+        GetTrail,
+        GetTrailStatus,
+        ListChannels,
+        ListDashboards,
+        ListEventDataStores,
+        ListImportFailures,
+        ListImports,
+        ListInsightsData,
+        ListInsightsMetricData,
+        ListPublicKeys,
+        ListQueries,
+        ListTags,
+        ListTrails,
+        LookupEvents,
+        PutEventConfiguration,
+        PutEventSelectors,
+        PutInsightSelectors,
+        PutResourcePolicy,
+        RegisterOrganizationDelegatedAdmin,
+        RemoveTags,
+        RestoreEventDataStore,
+        SearchSampleQueries,
+        StartDashboardRefresh,
+        StartEventDataStoreIngestion,
+        StartImport,
+        StartLogging,
+        StartQuery,
+        StopEventDataStoreIngestion,
+        StopImport,
+        StopLogging,
+        UpdateChannel,
+        UpdateDashboard,
+        UpdateEventDataStore,
+        UpdateTrail,
+    }
 }
-
-operations!(
-    AddTags,
-    CancelQuery,
-    CreateChannel,
-    CreateDashboard,
-    CreateEventDataStore,
-    CreateTrail,
-    DeleteChannel,
-    DeleteDashboard,
-    DeleteEventDataStore,
-    DeleteResourcePolicy,
-    DeleteTrail,
-    DeregisterOrganizationDelegatedAdmin,
-    DescribeQuery,
-    DescribeTrails,
-    DisableFederation,
-    EnableFederation,
-    GenerateQuery,
-    GetChannel,
-    GetDashboard,
-    GetEventConfiguration,
-    GetEventDataStore,
-    GetEventSelectors,
-    GetImport,
-    GetInsightSelectors,
-    GetQueryResults,
-    GetResourcePolicy,
-    GetTrail,
-    GetTrailStatus,
-    ListChannels,
-    ListDashboards,
-    ListEventDataStores,
-    ListImportFailures,
-    ListImports,
-    ListInsightsData,
-    ListInsightsMetricData,
-    ListPublicKeys,
-    ListQueries,
-    ListTags,
-    ListTrails,
-    LookupEvents,
-    PutEventConfiguration,
-    PutEventSelectors,
-    PutInsightSelectors,
-    PutResourcePolicy,
-    RegisterOrganizationDelegatedAdmin,
-    RemoveTags,
-    RestoreEventDataStore,
-    SearchSampleQueries,
-    StartDashboardRefresh,
-    StartEventDataStoreIngestion,
-    StartImport,
-    StartLogging,
-    StartQuery,
-    StopEventDataStoreIngestion,
-    StopImport,
-    StopLogging,
-    UpdateChannel,
-    UpdateDashboard,
-    UpdateEventDataStore,
-    UpdateTrail,
-);
 
 /// A handler that reads or writes the metadata store (it blocks).
 type BlockingHandler = fn(&AppState, &RequestContext, &Value) -> Result<Value, CloudTrailError>;
@@ -245,50 +220,35 @@ pub fn precheck(ctx: &RequestContext, operation: &str, input: &Value) -> Result<
 pub async fn handle(
     state: &Arc<AppState>,
     ctx: &RequestContext,
-    operation: &str,
+    operation: Operation,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let Some(parsed) = Operation::parse(operation) else {
-        return Err(ApiError::client(
-            "UnknownOperationException",
-            format!("operation {operation:?} is not a CloudTrail operation"),
-        ));
-    };
-    let result = match handler(parsed) {
+    let name = operation.name();
+    let result = match handler(operation) {
         Handler::Blocking(serve) => {
             let (state, ctx, input) = (state.clone(), ctx.clone(), input.clone());
             tokio::task::spawn_blocking(move || serve(&state, &ctx, &input))
                 .await
                 .unwrap_or_else(|err| {
                     Err(CloudTrailError::Internal(format!(
-                        "{operation} task failed: {err}"
+                        "{name} task failed: {err}"
                     )))
                 })
         }
         Handler::LookupEvents => lookup::lookup_events(state, ctx, input).await,
         Handler::Unsupported => Err(CloudTrailError::Unsupported(format!(
-            "{operation} is not supported by this server yet"
+            "{name} is not supported by this server yet"
         ))),
     };
     result.map_err(ApiError::from)
 }
 
-/// The record details of a CloudTrail call: parameters and elements in lowerCamelCase, as AWS
-/// records them, and the trail as a resource when its ARN is known.
-pub fn record_details(operation: &str, input: &Value, output: Option<&Value>) -> EventDetails {
-    let mut details = EventDetails::new(EVENT_SOURCE, operation, is_read_only(operation));
-    details.request_parameters = Some(match input {
-        Value::Object(map) if map.is_empty() => Value::Null,
-        other => request_parameters(EmbeddedModel::Cloudtrail, operation, other),
-    });
-    details.response_elements =
-        output.map(|output| response_elements(EmbeddedModel::Cloudtrail, operation, output));
-    details.resources = trail_resources(operation, input, output);
-    details
-}
-
 /// The trail a call acted on, when its ARN is in the response (`TrailARN`) or was given.
-fn trail_resources(operation: &str, input: &Value, output: Option<&Value>) -> Vec<Resource> {
+pub(crate) fn trail_resources(
+    operation: &str,
+    input: &Value,
+    output: Option<&Value>,
+) -> Vec<Resource> {
     let names_a_trail = matches!(
         Operation::parse(operation),
         Some(
@@ -375,7 +335,24 @@ pub(crate) fn parse_member<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentrail_core::context::EventDetails;
+    use opentrail_core::pipeline;
     use serde_json::json;
+
+    fn record_details(name: &str, input: &Value, output: Option<&Value>) -> EventDetails {
+        let ctx = RequestContext {
+            request_id: "r".into(),
+            event_id: "e".into(),
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            identity: opentrail_model::Identity::root("123456789012", "AKID"),
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            host: None,
+        };
+        pipeline::details(&CloudTrailApi, &ctx, name, Some(input), output, None)
+    }
 
     #[test]
     fn operations_are_exactly_the_models() {
@@ -385,12 +362,12 @@ mod tests {
         .expect("model");
         let mut from_model: Vec<&str> = model.operation_names();
         from_model.sort_unstable();
-        let mut ours: Vec<&str> = Operation::ALL.iter().map(|op| op.as_str()).collect();
+        let mut ours: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
         ours.sort_unstable();
         assert_eq!(ours, from_model);
         assert_eq!(Operation::ALL.len(), 60);
         for op in Operation::ALL {
-            assert_eq!(Operation::parse(op.as_str()), Some(*op));
+            assert_eq!(Operation::parse(op.name()), Some(*op));
         }
         assert_eq!(Operation::parse("createTrail"), None);
     }

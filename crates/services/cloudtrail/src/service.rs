@@ -1,19 +1,95 @@
-//! CloudTrail and the ingest API as [`Service`]s: the awsJson 1.1 request of a CloudTrail
-//! operation is parsed, prechecked, validated against the botocore model, run, and recorded.
+//! CloudTrail and the ingest API as [`Service`]s. CloudTrail answers through the request
+//! pipeline ([`CloudTrailApi`]): the awsJson 1.1 request of an [`Operation`] is parsed,
+//! prechecked (CloudTrail's own error codes), validated against the botocore model, run and
+//! recorded.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
-use opentrail_api::{ApiError, EmbeddedModel, Route, ServiceModel};
+use opentrail_api::{ApiError, EmbeddedModel, Route};
 use opentrail_core::context::{EventDetails, RequestContext};
-use opentrail_core::render::error_response;
+use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
+use opentrail_model::Resource;
+use serde_json::Value;
 
-use crate::workers;
+use crate::{CloudTrailError, Operation, workers};
 
-fn service_model() -> &'static ServiceModel {
-    opentrail_api::models::model(EmbeddedModel::Cloudtrail)
+/// CloudTrail in the request pipeline.
+pub struct CloudTrailApi;
+
+impl ApiService for CloudTrailApi {
+    type Op = Operation;
+    type Input = Value;
+    type Output = Value;
+    type Error = ApiError;
+
+    const MODEL: EmbeddedModel = EmbeddedModel::Cloudtrail;
+    const EVENT_SOURCE: &'static str = crate::EVENT_SOURCE;
+
+    fn unknown_operation(&self, name: &str) -> ApiError {
+        ApiError::client(
+            "UnknownOperationException",
+            format!("operation {name:?} is not a CloudTrail operation"),
+        )
+    }
+
+    fn unsupported(&self, name: &str) -> ApiError {
+        CloudTrailError::Unsupported(format!("{name} is not supported by this server yet")).into()
+    }
+
+    fn read_only(&self, name: &str) -> bool {
+        crate::is_read_only(name)
+    }
+
+    fn decode(&self, _name: &str, request: &Request<'_>) -> Result<Value, ApiError> {
+        pipeline::json_input(request)
+    }
+
+    fn validate(&self, ctx: &RequestContext, name: &str, input: &Value) -> Result<(), ApiError> {
+        crate::precheck(ctx, name, input)?;
+        pipeline::validate_model(Self::MODEL, name, input)
+    }
+
+    async fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        ctx: &'a RequestContext,
+        op: Operation,
+        input: &'a Value,
+    ) -> Result<Value, ApiError> {
+        crate::handle(state, ctx, op, input).await
+    }
+
+    fn render(
+        &self,
+        route: &Route,
+        _name: &str,
+        output: &Value,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::json_response(http::StatusCode::OK, output, request_id, route.protocol)
+    }
+
+    fn recorded_input(&self, _name: &str, input: &Value) -> Value {
+        input.clone()
+    }
+
+    fn recorded_output(&self, _name: &str, output: &Value) -> Value {
+        output.clone()
+    }
+
+    /// The trail a call acted on, when its ARN is in the response or was given.
+    fn resources(
+        &self,
+        _ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+        output: Option<&Value>,
+    ) -> Vec<Resource> {
+        crate::trail_resources(name, input, output)
+    }
 }
 
 /// CloudTrail (`cloudtrail`), with the history, retention and delivery workers.
@@ -25,17 +101,11 @@ impl Service for CloudTrailService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(async move { cloudtrail_call(call.state, call.ctx, call.route, &call.body).await })
+        Box::pin(pipeline::answer(&CloudTrailApi, call))
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        let operation = request
-            .route
-            .operation
-            .as_deref()
-            .filter(|op| service_model().has_operation(op))?;
-        let input = opentrail_api::parse_json_body(request.body).ok()?;
-        Some(crate::record_details(operation, &input, None))
+        pipeline::request_details(&CloudTrailApi, request)
     }
 
     fn spawn_workers(&self, state: &Arc<AppState>) {
@@ -55,68 +125,5 @@ impl Service for IngestService {
         Box::pin(crate::ingest::handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
-    }
-}
-
-async fn cloudtrail_call(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    route: &Route,
-    body: &[u8],
-) -> (Response<Bytes>, Option<EventDetails>) {
-    let model = service_model();
-    let Some(operation) = route
-        .operation
-        .as_deref()
-        .filter(|op| model.has_operation(op))
-    else {
-        let err = ApiError::client(
-            "UnknownOperationException",
-            format!(
-                "operation {:?} is not a CloudTrail operation",
-                route.operation.as_deref().unwrap_or("")
-            ),
-        );
-        return (error_response(route, &err, &ctx.request_id, ""), None);
-    };
-    let input = match opentrail_api::parse_json_body(body) {
-        Ok(input) => input,
-        Err(err) => {
-            let mut details = crate::record_details(operation, &serde_json::Value::Null, None);
-            details.error = Some((err.code.clone(), err.message.clone()));
-            return (
-                error_response(route, &err, &ctx.request_id, ""),
-                Some(details),
-            );
-        }
-    };
-    let checked = crate::precheck(ctx, operation, &input)
-        .and_then(|()| model.validate_input(operation, &input));
-    let result = match checked {
-        Ok(()) => crate::handle(state, ctx, operation, &input).await,
-        Err(err) => Err(err),
-    };
-    match result {
-        Ok(output) => {
-            let details = crate::record_details(operation, &input, Some(&output));
-            let response = opentrail_api::json_response(
-                http::StatusCode::OK,
-                &output,
-                &ctx.request_id,
-                route.protocol,
-            );
-            (response, Some(details))
-        }
-        Err(err) => {
-            if err.status.is_server_error() {
-                tracing::error!(operation, code = %err.code, message = %err.message, "cloudtrail call failed");
-            }
-            let mut details = crate::record_details(operation, &input, None);
-            details.error = Some((err.code.clone(), err.message.clone()));
-            (
-                error_response(route, &err, &ctx.request_id, ""),
-                Some(details),
-            )
-        }
     }
 }

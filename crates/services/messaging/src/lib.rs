@@ -10,6 +10,7 @@ pub mod sns;
 pub mod sqs;
 
 use opentrail_core::context::EventDetails;
+use opentrail_core::pipeline;
 use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
 
 /// SQS as a [`Service`].
@@ -21,13 +22,11 @@ impl Service for SqsService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(sqs::handle(
-            call.state, call.ctx, call.route, call.parts, call.body,
-        ))
+        Box::pin(pipeline::answer(&sqs::Sqs, call))
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        sqs::request_details(request.ctx, request.route, request.parts, request.body)
+        pipeline::request_details(&sqs::Sqs, request)
     }
 
     fn reset(&self, state: &AppState) {
@@ -44,18 +43,10 @@ impl Service for SnsService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(sns::handle(
-            call.state, call.ctx, call.route, call.parts, call.body,
-        ))
+        Box::pin(pipeline::answer(&sns::Sns, call))
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        sns::request_details(
-            request.state,
-            request.ctx,
-            request.route,
-            request.parts,
-            request.body,
-        )
+        pipeline::request_details(&sns::Sns, request)
     }
 }

@@ -32,16 +32,16 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use http::Response;
-use http::request::Parts;
-use opentrail_api::{Route, XmlWriter, lower_first};
+use opentrail_api::{EmbeddedModel, Route, XmlWriter, lower_first};
 use opentrail_model::Resource;
 use serde_json::{Map, Value, json};
 
 pub use error::SnsError;
 use params::Params;
 
-use opentrail_core::AppState;
-use opentrail_core::context::{EventDetails, RequestContext};
+use opentrail_core::context::RequestContext;
+use opentrail_core::pipeline::{self, ApiService};
+use opentrail_core::{AppState, Request};
 
 pub const EVENT_SOURCE: &str = "sns.amazonaws.com";
 const API_VERSION: &str = "2010-03-31";
@@ -53,7 +53,7 @@ const DEFAULT_BASE_URL: &str = "http://localhost:4599";
 pub struct Call<'a> {
     pub state: &'a Arc<AppState>,
     pub ctx: &'a RequestContext,
-    pub params: Params,
+    pub params: &'a Params,
     /// `http://<host>` of the request, for URLs in messages.
     pub base_url: String,
 }
@@ -89,79 +89,179 @@ pub async fn init_signer(state: &Arc<AppState>) {
     }
 }
 
-/// Handles one SNS request.
-pub async fn handle(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    route: &Route,
-    parts: Parts,
-    body: Bytes,
-) -> (Response<Bytes>, Option<EventDetails>) {
-    let operation = route.operation.clone().unwrap_or_default();
-    let mut params = Params(opentrail_api::parse_query_params(
-        parts.uri.query().unwrap_or("").as_bytes(),
-    ));
-    params.0.extend(opentrail_api::parse_query_params(&body));
-    let base_url = format!("http://{}", ctx.host.as_deref().unwrap_or("localhost:4599"));
-    *shared(state)
-        .base_url
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(base_url.clone());
-    init_signer(state).await;
-    let call = Call {
-        state,
-        ctx,
-        params,
-        base_url,
-    };
-    let result = run(&call, &operation).await;
-    let details = details_for(
-        &call,
-        &operation,
-        result.as_ref().ok(),
-        result.as_ref().err(),
-    );
-    let response = match result {
-        Ok(xml) => opentrail_api::xml::query_response(
-            &operation,
-            error::XMLNS,
-            &ctx.request_id,
-            xml.as_deref(),
-        ),
-        Err(err) => {
-            if matches!(err, SnsError::Internal) {
-                tracing::error!(operation, "sns call failed");
-            }
-            opentrail_api::query_error_response(&err.to_api(), &ctx.request_id, error::XMLNS)
-        }
-    };
-    (response, details)
+opentrail_core::operations! {
+    /// The SNS operations served here.
+    pub enum Op {
+        CreateTopic,
+        DeleteTopic,
+        ListTopics,
+        GetTopicAttributes,
+        SetTopicAttributes,
+        AddPermission,
+        RemovePermission,
+        TagResource,
+        UntagResource,
+        ListTagsForResource,
+        Subscribe,
+        ConfirmSubscription,
+        Unsubscribe,
+        ListSubscriptions,
+        ListSubscriptionsByTopic,
+        GetSubscriptionAttributes,
+        SetSubscriptionAttributes,
+        Publish,
+        PublishBatch,
+    }
 }
 
-async fn run(call: &Call<'_>, operation: &str) -> Result<Option<String>, SnsError> {
-    match operation {
-        "CreateTopic" => topics::create_topic(call),
-        "DeleteTopic" => topics::delete_topic(call),
-        "ListTopics" => topics::list_topics(call),
-        "GetTopicAttributes" => topics::get_topic_attributes(call),
-        "SetTopicAttributes" => topics::set_topic_attributes(call),
-        "AddPermission" => topics::add_permission(call),
-        "RemovePermission" => topics::remove_permission(call),
-        "TagResource" => topics::tag_resource(call),
-        "UntagResource" => topics::untag_resource(call),
-        "ListTagsForResource" => topics::list_tags_for_resource(call),
-        "Subscribe" => topics::subscribe(call).await,
-        "ConfirmSubscription" => topics::confirm_subscription(call),
-        "Unsubscribe" => topics::unsubscribe(call),
-        "ListSubscriptions" => topics::list_subscriptions(call),
-        "ListSubscriptionsByTopic" => topics::list_subscriptions_by_topic(call),
-        "GetSubscriptionAttributes" => topics::get_subscription_attributes(call),
-        "SetSubscriptionAttributes" => topics::set_subscription_attributes(call),
-        "Publish" => publish::publish(call).await,
-        "PublishBatch" => publish::publish_batch(call).await,
-        other => Err(SnsError::InvalidAction(format!(
-            "The action {other} is not valid for this web service."
-        ))),
+/// SNS in the request pipeline. Its handlers read the awsQuery parameters ([`Params`]) and
+/// answer the XML of their result element.
+pub struct Sns;
+
+impl ApiService for Sns {
+    type Op = Op;
+    type Input = Params;
+    type Output = Option<String>;
+    type Error = SnsError;
+
+    const MODEL: EmbeddedModel = EmbeddedModel::Sns;
+    const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const API_VERSION: Option<&'static str> = Some(API_VERSION);
+
+    fn unknown_operation(&self, name: &str) -> SnsError {
+        SnsError::InvalidAction(format!(
+            "The action {name} is not valid for this web service."
+        ))
+    }
+
+    fn unsupported(&self, name: &str) -> SnsError {
+        self.unknown_operation(name)
+    }
+
+    fn read_only(&self, name: &str) -> bool {
+        name.starts_with("Get") || name.starts_with("List")
+    }
+
+    /// Publish calls are recorded as Data events.
+    fn data_event(&self, name: &str) -> bool {
+        DATA_OPERATIONS.contains(&name)
+    }
+
+    fn decode(&self, _name: &str, request: &Request<'_>) -> Result<Params, SnsError> {
+        Ok(Params(pipeline::query_params(request)))
+    }
+
+    /// The handlers check their parameters with SNS's own messages.
+    fn validate(
+        &self,
+        _ctx: &RequestContext,
+        _name: &str,
+        _input: &Params,
+    ) -> Result<(), SnsError> {
+        Ok(())
+    }
+
+    async fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        ctx: &'a RequestContext,
+        op: Op,
+        params: &'a Params,
+    ) -> Result<Option<String>, SnsError> {
+        let base_url = format!("http://{}", ctx.host.as_deref().unwrap_or("localhost:4599"));
+        *shared(state)
+            .base_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(base_url.clone());
+        init_signer(state).await;
+        let call = &Call {
+            state,
+            ctx,
+            params,
+            base_url,
+        };
+        match op {
+            Op::CreateTopic => topics::create_topic(call),
+            Op::DeleteTopic => topics::delete_topic(call),
+            Op::ListTopics => topics::list_topics(call),
+            Op::GetTopicAttributes => topics::get_topic_attributes(call),
+            Op::SetTopicAttributes => topics::set_topic_attributes(call),
+            Op::AddPermission => topics::add_permission(call),
+            Op::RemovePermission => topics::remove_permission(call),
+            Op::TagResource => topics::tag_resource(call),
+            Op::UntagResource => topics::untag_resource(call),
+            Op::ListTagsForResource => topics::list_tags_for_resource(call),
+            Op::Subscribe => topics::subscribe(call).await,
+            Op::ConfirmSubscription => topics::confirm_subscription(call),
+            Op::Unsubscribe => topics::unsubscribe(call),
+            Op::ListSubscriptions => topics::list_subscriptions(call),
+            Op::ListSubscriptionsByTopic => topics::list_subscriptions_by_topic(call),
+            Op::GetSubscriptionAttributes => topics::get_subscription_attributes(call),
+            Op::SetSubscriptionAttributes => topics::set_subscription_attributes(call),
+            Op::Publish => publish::publish(call).await,
+            Op::PublishBatch => publish::publish_batch(call).await,
+        }
+    }
+
+    fn render(
+        &self,
+        _route: &Route,
+        name: &str,
+        xml: &Option<String>,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::xml::query_response(name, error::XMLNS, request_id, xml.as_deref())
+    }
+
+    fn render_error(&self, _route: &Route, err: &SnsError, request_id: &str) -> Response<Bytes> {
+        opentrail_api::query_error_response(&err.to_api(), request_id, error::XMLNS)
+    }
+
+    /// Flat parameters, attribute maps and tags, never message bodies or attribute values.
+    fn recorded_input(&self, _name: &str, params: &Params) -> Value {
+        request_parameters(params)
+    }
+
+    /// The ARNs and ids of the result (PublishBatch: none).
+    fn recorded_output(&self, name: &str, xml: &Option<String>) -> Value {
+        let Some(xml) = xml.as_deref().filter(|_| name != "PublishBatch") else {
+            return Value::Null;
+        };
+        let mut elements = Map::new();
+        for member in ["TopicArn", "SubscriptionArn", "MessageId", "SequenceNumber"] {
+            if let Some(value) = first_elem(xml, member) {
+                elements.insert(lower_first(member), json!(value));
+            }
+        }
+        Value::Object(elements)
+    }
+
+    /// The topic the call names (a subscription's topic for subscription calls).
+    fn resources(
+        &self,
+        ctx: &RequestContext,
+        _name: &str,
+        params: &Params,
+        _output: Option<&Option<String>>,
+    ) -> Vec<Resource> {
+        let topic = params
+            .get("TopicArn")
+            .or_else(|| params.get("ResourceArn"))
+            .map(str::to_owned)
+            .or_else(|| {
+                params
+                    .get("SubscriptionArn")
+                    .and_then(|arn| arn.rsplit_once(':').map(|(topic, _)| topic.to_owned()))
+            });
+        topic
+            .filter(|arn| topics::parse_arn(arn).is_some())
+            .map(|arn| Resource {
+                account_id: Some(ctx.account_id.clone()),
+                resource_type: Some("AWS::SNS::Topic".into()),
+                arn: Some(arn),
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -229,77 +329,6 @@ fn request_parameters(params: &Params) -> Value {
     }
 }
 
-/// The record details of a call from its request alone, without running it (for a call a
-/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
-pub fn request_details(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    route: &Route,
-    parts: &Parts,
-    body: &[u8],
-) -> Option<EventDetails> {
-    let operation = route.operation.clone().unwrap_or_default();
-    let mut params = Params(opentrail_api::parse_query_params(
-        parts.uri.query().unwrap_or("").as_bytes(),
-    ));
-    params.0.extend(opentrail_api::parse_query_params(body));
-    let call = Call {
-        state,
-        ctx,
-        params,
-        base_url: String::new(),
-    };
-    details_for(&call, &operation, None, None)
-}
-
-fn details_for(
-    call: &Call<'_>,
-    operation: &str,
-    output: Option<&Option<String>>,
-    error: Option<&SnsError>,
-) -> Option<EventDetails> {
-    if operation.is_empty() {
-        return None;
-    }
-    let read_only = operation.starts_with("Get") || operation.starts_with("List");
-    let mut details = EventDetails::new(EVENT_SOURCE, operation, read_only);
-    details.management = !DATA_OPERATIONS.contains(&operation);
-    details.api_version = Some(API_VERSION.to_owned());
-    details.request_parameters = Some(request_parameters(&call.params));
-    if let Some(Some(xml)) = output {
-        let mut elements = Map::new();
-        for name in ["TopicArn", "SubscriptionArn", "MessageId", "SequenceNumber"] {
-            if let Some(value) = first_elem(xml, name) {
-                elements.insert(lower_first(name), json!(value));
-            }
-        }
-        if operation != "PublishBatch" && !elements.is_empty() && !read_only {
-            details.response_elements = Some(Value::Object(elements));
-        }
-    }
-    if let Some(err) = error {
-        details.error = Some((err.aws_code().to_owned(), err.to_string()));
-    }
-    let topic = call
-        .params
-        .get("TopicArn")
-        .or_else(|| call.params.get("ResourceArn"))
-        .map(str::to_owned)
-        .or_else(|| {
-            call.params
-                .get("SubscriptionArn")
-                .and_then(|arn| arn.rsplit_once(':').map(|(topic, _)| topic.to_owned()))
-        });
-    if let Some(arn) = topic.filter(|arn| topics::parse_arn(arn).is_some()) {
-        details.resources.push(Resource {
-            account_id: Some(call.ctx.account_id.clone()),
-            resource_type: Some("AWS::SNS::Topic".into()),
-            arn: Some(arn),
-        });
-    }
-    Some(details)
-}
-
 /// Unsigned routes under `/_opentrail/sns/`: `cert.pem` (the signing certificate),
 /// `confirm` (the `SubscribeURL` of pending subscriptions) and `unsubscribe` (the
 /// `UnsubscribeURL` of envelopes).
@@ -344,4 +373,35 @@ pub async fn public(
     };
     let (parts, bytes) = response.into_parts();
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_in_the_embedded_model() {
+        assert_eq!(pipeline::unmodelled_operations::<Sns>(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn bodies_are_not_recorded_and_batches_record_no_elements() {
+        let params = Params(vec![
+            ("Action".into(), "Publish".into()),
+            (
+                "TopicArn".into(),
+                "arn:aws:sns:us-east-1:123456789012:t".into(),
+            ),
+            ("Message".into(), "secret".into()),
+        ]);
+        let recorded = Sns.recorded_input("Publish", &params).to_string();
+        assert!(!recorded.contains("secret"), "{recorded}");
+        assert!(recorded.contains("topicArn"), "{recorded}");
+        let xml = Some("<MessageId>m-1</MessageId>".to_owned());
+        assert_eq!(
+            Sns.recorded_output("Publish", &xml),
+            json!({"messageId": "m-1"})
+        );
+        assert_eq!(Sns.recorded_output("PublishBatch", &xml), Value::Null);
+    }
 }

@@ -28,19 +28,16 @@ pub mod wire;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::request::Parts;
 use http::{Response, StatusCode};
-use opentrail_api::EmbeddedModel;
-use opentrail_api::{Protocol, Route, ServiceModel};
+use opentrail_api::{EmbeddedModel, Protocol, Route, ServiceModel};
 use opentrail_model::Resource;
 use serde_json::{Value, json};
 
 pub use error::SqsError;
 
-use opentrail_core::AppState;
-use opentrail_core::context::{
-    EventDetails, RequestContext, request_parameters, response_elements,
-};
+use opentrail_core::context::RequestContext;
+use opentrail_core::pipeline::{self, ApiService};
+use opentrail_core::{AppState, Request};
 use ops::Call;
 
 pub const EVENT_SOURCE: &str = "sqs.amazonaws.com";
@@ -78,231 +75,228 @@ pub fn reset(state: &AppState) {
     }
 }
 
-/// Handles one SQS request.
-pub async fn handle(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    route: &Route,
-    parts: Parts,
-    body: Bytes,
-) -> (Response<Bytes>, Option<EventDetails>) {
-    let protocol = route.protocol;
-    let operation = route.operation.clone().unwrap_or_default();
-    let input = match parse_input(route, &operation, &parts, &body) {
-        Ok(input) => input,
-        Err(err) => {
-            let details = details_for(ctx, &operation, &Value::Null, None, Some(&err));
-            return (err.response(protocol, &ctx.request_id), details);
-        }
-    };
-    let result = run(state, ctx, &operation, &input).await;
-    let details = details_for(
-        ctx,
-        &operation,
-        &input,
-        result.as_ref().ok(),
-        result.as_ref().err(),
-    );
-    let response = match result {
-        Ok(output) => render(protocol, &operation, &output, &ctx.request_id),
-        Err(err) => {
-            if matches!(err, SqsError::Internal) {
-                tracing::error!(operation, "sqs call failed");
-            }
-            err.response(protocol, &ctx.request_id)
-        }
-    };
-    (response, details)
+opentrail_core::operations! {
+    /// The SQS operations served here.
+    pub enum Op {
+        CreateQueue,
+        GetQueueUrl,
+        ListQueues,
+        DeleteQueue,
+        GetQueueAttributes,
+        SetQueueAttributes,
+        SendMessage,
+        SendMessageBatch,
+        ReceiveMessage,
+        DeleteMessage,
+        DeleteMessageBatch,
+        ChangeMessageVisibility,
+        ChangeMessageVisibilityBatch,
+        PurgeQueue,
+        ListDeadLetterSourceQueues,
+        TagQueue,
+        UntagQueue,
+        ListQueueTags,
+        AddPermission,
+        RemovePermission,
+    }
 }
 
-/// The record details of a call from its request alone, without running it (for a call a
-/// crash left unanswered): parsed, shaped and redacted as this service's own records are.
-pub fn request_details(
-    ctx: &RequestContext,
-    route: &Route,
-    parts: &Parts,
-    body: &[u8],
-) -> Option<EventDetails> {
-    let operation = route.operation.clone().unwrap_or_default();
-    let input = parse_input(route, &operation, parts, body).ok()?;
-    details_for(ctx, &operation, &input, None, None)
-}
+/// SQS in the request pipeline.
+pub struct Sqs;
 
-fn parse_input(
-    route: &Route,
-    operation: &str,
-    parts: &Parts,
-    body: &[u8],
-) -> Result<Value, SqsError> {
-    let model = service_model();
-    if !model.has_operation(operation) {
-        return Err(SqsError::Generic(
+impl ApiService for Sqs {
+    type Op = Op;
+    type Input = Value;
+    type Output = Value;
+    type Error = SqsError;
+
+    const MODEL: EmbeddedModel = EmbeddedModel::Sqs;
+    const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const API_VERSION: Option<&'static str> = Some(API_VERSION);
+
+    fn unknown_operation(&self, name: &str) -> SqsError {
+        SqsError::Generic(
             "InvalidAction".into(),
-            format!("The action {operation} is not valid for this web service."),
-        ));
+            format!("The action {name} is not valid for this web service."),
+        )
     }
-    let mut input = if route.protocol == Protocol::AwsQuery {
-        let mut params =
-            opentrail_api::parse_query_params(parts.uri.query().unwrap_or("").as_bytes());
-        params.extend(opentrail_api::parse_query_params(body));
-        wire::query_to_json(operation, &params)?
-    } else {
-        opentrail_api::parse_json_body(body)?
-    };
-    // Query clients may name the queue by the request path instead of QueueUrl.
-    let path = parts.uri.path();
-    if input.get("QueueUrl").is_none()
-        && path.trim_matches('/').contains('/')
-        && let Some(map) = input.as_object_mut()
-    {
-        map.insert("QueueUrl".into(), Value::String(path.to_owned()));
-    }
-    let required =
-        wire::model()["shapes"][model.input_shape(operation).unwrap_or_default()]["required"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-    for name in required.iter().filter_map(Value::as_str) {
-        if input.get(name).is_none_or(Value::is_null) {
-            return Err(SqsError::MissingParameter(name.to_owned()));
-        }
-    }
-    match model.validate_input(operation, &input) {
-        // Names outside the model's enums (attribute names) get SQS's own errors in `ops`.
-        Err(err) if err.code == "ValidationException" && err.message.contains("enum value set") => {
-            Ok(input)
-        }
-        Err(err) => Err(err.into()),
-        Ok(()) => Ok(input),
-    }
-}
 
-async fn run(
-    state: &Arc<AppState>,
-    ctx: &RequestContext,
-    operation: &str,
-    input: &Value,
-) -> Result<Value, SqsError> {
-    let engine = store::engine_for(state).map_err(|err| {
-        tracing::error!(error = %err, "sqs store does not open");
-        SqsError::Internal
-    })?;
-    let call = Call {
-        engine: &engine,
-        account: &ctx.account_id,
-        region: &ctx.region,
-        base_url: format!("http://{}", ctx.host.as_deref().unwrap_or("localhost:4599")),
-        sender_id: &ctx.account_id,
-        shutdown: state.shutdown.subscribe(),
-    };
-    let result = match operation {
-        "CreateQueue" => queues::create_queue(&call, input).await,
-        "GetQueueUrl" => queues::get_queue_url(&call, input),
-        "ListQueues" => queues::list_queues(&call, input),
-        "DeleteQueue" => queues::delete_queue(&call, input).await,
-        "GetQueueAttributes" => queues::get_queue_attributes(&call, input),
-        "SetQueueAttributes" => queues::set_queue_attributes(&call, input).await,
-        "SendMessage" => messages::send_message(&call, input).await,
-        "SendMessageBatch" => messages::send_message_batch(&call, input).await,
-        "ReceiveMessage" => messages::receive_message(&call, input).await,
-        "DeleteMessage" => messages::delete_message(&call, input).await,
-        "DeleteMessageBatch" => messages::delete_message_batch(&call, input).await,
-        "ChangeMessageVisibility" => messages::change_message_visibility(&call, input).await,
-        "ChangeMessageVisibilityBatch" => {
-            messages::change_message_visibility_batch(&call, input).await
+    fn unsupported(&self, name: &str) -> SqsError {
+        SqsError::UnsupportedOperation(format!("{name} is not supported by this server"))
+    }
+
+    fn read_only(&self, name: &str) -> bool {
+        name.starts_with("Get") || name.starts_with("List") || name == "ReceiveMessage"
+    }
+
+    /// The message operations are recorded as Data events.
+    fn data_event(&self, name: &str) -> bool {
+        DATA_OPERATIONS.contains(&name)
+    }
+
+    /// Query parameters ([`wire`]) or the JSON body; query clients may name the queue by the
+    /// request path instead of `QueueUrl`.
+    fn decode(&self, name: &str, request: &Request<'_>) -> Result<Value, SqsError> {
+        let mut input = if request.route.protocol == Protocol::AwsQuery {
+            wire::query_to_json(name, &pipeline::query_params(request))?
+        } else {
+            pipeline::json_input(request)?
+        };
+        let path = request.parts.uri.path();
+        if input.get("QueueUrl").is_none()
+            && path.trim_matches('/').contains('/')
+            && let Some(map) = input.as_object_mut()
+        {
+            map.insert("QueueUrl".into(), Value::String(path.to_owned()));
         }
-        "PurgeQueue" => queues::purge_queue(&call, input).await,
-        "ListDeadLetterSourceQueues" => queues::list_dead_letter_source_queues(&call, input),
-        "TagQueue" => queues::tag_queue(&call, input).await,
-        "UntagQueue" => queues::untag_queue(&call, input).await,
-        "ListQueueTags" => queues::list_queue_tags(&call, input),
-        "AddPermission" => queues::add_permission(&call, input).await,
-        "RemovePermission" => queues::remove_permission(&call, input).await,
-        other => Err(SqsError::UnsupportedOperation(format!(
-            "{other} is not supported by this server"
-        ))),
-    };
-    if engine.wants_snapshot() {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            if let Err(err) = engine.snapshot().await {
-                tracing::error!(error = %err, "sqs snapshot failed");
+        Ok(input)
+    }
+
+    /// SQS's own missing-parameter error first, then the model.
+    fn validate(&self, _ctx: &RequestContext, name: &str, input: &Value) -> Result<(), SqsError> {
+        let model = service_model();
+        let required =
+            wire::model()["shapes"][model.input_shape(name).unwrap_or_default()]["required"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+        for member in required.iter().filter_map(Value::as_str) {
+            if input.get(member).is_none_or(Value::is_null) {
+                return Err(SqsError::MissingParameter(member.to_owned()));
             }
-        });
+        }
+        match model.validate_input(name, input) {
+            // Names outside the model's enums (attribute names) get SQS's own errors in `ops`.
+            Err(err)
+                if err.code == "ValidationException" && err.message.contains("enum value set") =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+            Ok(()) => Ok(()),
+        }
     }
-    result
-}
 
-fn render(
-    protocol: Protocol,
-    operation: &str,
-    output: &Value,
-    request_id: &str,
-) -> Response<Bytes> {
-    if protocol == Protocol::AwsQuery {
-        let xml = wire::json_to_xml(operation, output);
-        let has_output = wire::model()["operations"][operation]["output"].is_object();
-        return opentrail_api::xml::query_response(
-            operation,
-            error::XMLNS,
-            request_id,
-            has_output.then_some(xml.as_str()),
-        );
+    async fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        ctx: &'a RequestContext,
+        op: Op,
+        input: &'a Value,
+    ) -> Result<Value, SqsError> {
+        let engine = store::engine_for(state).map_err(|err| {
+            tracing::error!(error = %err, "sqs store does not open");
+            SqsError::Internal
+        })?;
+        let call = Call {
+            engine: &engine,
+            account: &ctx.account_id,
+            region: &ctx.region,
+            base_url: format!("http://{}", ctx.host.as_deref().unwrap_or("localhost:4599")),
+            sender_id: &ctx.account_id,
+            shutdown: state.shutdown.subscribe(),
+        };
+        let result = match op {
+            Op::CreateQueue => queues::create_queue(&call, input).await,
+            Op::GetQueueUrl => queues::get_queue_url(&call, input),
+            Op::ListQueues => queues::list_queues(&call, input),
+            Op::DeleteQueue => queues::delete_queue(&call, input).await,
+            Op::GetQueueAttributes => queues::get_queue_attributes(&call, input),
+            Op::SetQueueAttributes => queues::set_queue_attributes(&call, input).await,
+            Op::SendMessage => messages::send_message(&call, input).await,
+            Op::SendMessageBatch => messages::send_message_batch(&call, input).await,
+            Op::ReceiveMessage => messages::receive_message(&call, input).await,
+            Op::DeleteMessage => messages::delete_message(&call, input).await,
+            Op::DeleteMessageBatch => messages::delete_message_batch(&call, input).await,
+            Op::ChangeMessageVisibility => messages::change_message_visibility(&call, input).await,
+            Op::ChangeMessageVisibilityBatch => {
+                messages::change_message_visibility_batch(&call, input).await
+            }
+            Op::PurgeQueue => queues::purge_queue(&call, input).await,
+            Op::ListDeadLetterSourceQueues => queues::list_dead_letter_source_queues(&call, input),
+            Op::TagQueue => queues::tag_queue(&call, input).await,
+            Op::UntagQueue => queues::untag_queue(&call, input).await,
+            Op::ListQueueTags => queues::list_queue_tags(&call, input),
+            Op::AddPermission => queues::add_permission(&call, input).await,
+            Op::RemovePermission => queues::remove_permission(&call, input).await,
+        };
+        if engine.wants_snapshot() {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(err) = engine.snapshot().await {
+                    tracing::error!(error = %err, "sqs snapshot failed");
+                }
+            });
+        }
+        result
     }
-    let protocol = if protocol == Protocol::AwsJson11 {
-        Protocol::AwsJson11
-    } else {
-        Protocol::AwsJson10
-    };
-    opentrail_api::json_response(StatusCode::OK, output, request_id, protocol)
-}
 
-/// The CloudTrail details of one call.
-fn details_for(
-    ctx: &RequestContext,
-    operation: &str,
-    input: &Value,
-    output: Option<&Value>,
-    error: Option<&SqsError>,
-) -> Option<EventDetails> {
-    if operation.is_empty() {
-        return None;
+    fn render(
+        &self,
+        route: &Route,
+        name: &str,
+        output: &Value,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        if route.protocol == Protocol::AwsQuery {
+            let xml = wire::json_to_xml(name, output);
+            let has_output = wire::model()["operations"][name]["output"].is_object();
+            return opentrail_api::xml::query_response(
+                name,
+                error::XMLNS,
+                request_id,
+                has_output.then_some(xml.as_str()),
+            );
+        }
+        let protocol = if route.protocol == Protocol::AwsJson11 {
+            Protocol::AwsJson11
+        } else {
+            Protocol::AwsJson10
+        };
+        opentrail_api::json_response(StatusCode::OK, output, request_id, protocol)
     }
-    let read_only = operation.starts_with("Get")
-        || operation.starts_with("List")
-        || operation == "ReceiveMessage";
-    let mut details = EventDetails::new(EVENT_SOURCE, operation, read_only);
-    details.management = !DATA_OPERATIONS.contains(&operation);
-    details.api_version = Some(API_VERSION.to_owned());
-    let parameters = redact(input);
-    details.request_parameters = Some(if parameters.as_object().is_some_and(|m| m.is_empty()) {
-        Value::Null
-    } else {
-        request_parameters(EmbeddedModel::Sqs, operation, &parameters)
-    });
-    details.response_elements = match (operation, output) {
-        ("ReceiveMessage", _) | (_, None) => Some(Value::Null),
-        (_, Some(output)) => Some(response_elements(EmbeddedModel::Sqs, operation, output)),
-    };
-    if let Some(err) = error {
-        details.error = Some((err.query_code().to_owned(), err.to_string()));
+
+    fn render_error(&self, route: &Route, err: &SqsError, request_id: &str) -> Response<Bytes> {
+        err.response(route.protocol, request_id)
     }
-    let key = input
-        .get("QueueUrl")
-        .and_then(Value::as_str)
-        .and_then(|url| ops::key_from_url(url, &ctx.account_id, &ctx.region).ok())
-        .or_else(|| {
-            let name = input.get("QueueName").and_then(Value::as_str)?;
-            ops::key_from_url(name, &ctx.account_id, &ctx.region).ok()
-        });
-    if let Some(key) = key {
-        details.resources.push(Resource {
+
+    /// Message bodies and attribute values hidden, as AWS records them.
+    fn recorded_input(&self, _name: &str, input: &Value) -> Value {
+        redact(input)
+    }
+
+    /// Received messages are not recorded.
+    fn recorded_output(&self, name: &str, output: &Value) -> Value {
+        if name == "ReceiveMessage" {
+            Value::Null
+        } else {
+            output.clone()
+        }
+    }
+
+    fn resources(
+        &self,
+        ctx: &RequestContext,
+        _name: &str,
+        input: &Value,
+        _output: Option<&Value>,
+    ) -> Vec<Resource> {
+        let key = input
+            .get("QueueUrl")
+            .and_then(Value::as_str)
+            .and_then(|url| ops::key_from_url(url, &ctx.account_id, &ctx.region).ok())
+            .or_else(|| {
+                let name = input.get("QueueName").and_then(Value::as_str)?;
+                ops::key_from_url(name, &ctx.account_id, &ctx.region).ok()
+            });
+        key.map(|key| Resource {
             account_id: Some(key.account.clone()),
             resource_type: Some("AWS::SQS::Queue".into()),
             arn: Some(key.arn()),
-        });
+        })
+        .into_iter()
+        .collect()
     }
-    Some(details)
 }
 
 /// The input with message bodies and attribute values hidden, as AWS records them.
@@ -351,6 +345,11 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_is_in_the_embedded_model() {
+        assert_eq!(pipeline::unmodelled_operations::<Sqs>(), Vec::<&str>::new());
+    }
+
+    #[test]
     fn message_calls_are_data_events() {
         let ctx = RequestContext {
             request_id: "r".into(),
@@ -366,7 +365,7 @@ mod tests {
         let input = json!({"QueueUrl": "http://h/123456789012/q", "MessageBody": "b"});
         let output = json!({"MessageId": "m", "MD5OfMessageBody": "x"});
         let details =
-            details_for(&ctx, "SendMessage", &input, Some(&output), None).expect("details");
+            pipeline::details(&Sqs, &ctx, "SendMessage", Some(&input), Some(&output), None);
         assert!(!details.management);
         assert!(!details.read_only);
         assert_eq!(
@@ -381,14 +380,14 @@ mod tests {
             details.resources[0].arn.as_deref(),
             Some("arn:aws:sqs:us-east-1:123456789012:q")
         );
-        let details = details_for(
+        let details = pipeline::details(
+            &Sqs,
             &ctx,
             "CreateQueue",
-            &json!({"QueueName": "q"}),
+            Some(&json!({"QueueName": "q"})),
             None,
             Some(&SqsError::QueueDoesNotExist),
-        )
-        .expect("details");
+        );
         assert!(details.management);
         assert_eq!(
             details.error.as_ref().map(|e| e.0.as_str()),

@@ -28,6 +28,12 @@ pub enum SnsError {
     Internal,
 }
 
+impl opentrail_core::pipeline::ServiceError for SnsError {
+    fn to_api(&self) -> ApiError {
+        SnsError::to_api(self)
+    }
+}
+
 impl SnsError {
     pub fn topic_not_found() -> SnsError {
         SnsError::NotFound("Topic does not exist".into())

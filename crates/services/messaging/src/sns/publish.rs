@@ -510,7 +510,7 @@ pub async fn publish(call: &Call<'_>) -> Result<Option<String>, SnsError> {
         "TargetArn"
     };
     let topic = topic_for(call, field)?;
-    let outgoing = parse_outgoing(&topic, &call.params)?;
+    let outgoing = parse_outgoing(&topic, call.params)?;
     fan_out(call.state, &call.base_url, &outgoing).await;
     let mut xml = XmlWriter::new();
     xml.elem("MessageId", &outgoing.message_id);

@@ -155,6 +155,12 @@ impl SqsError {
     }
 }
 
+impl opentrail_core::pipeline::ServiceError for SqsError {
+    fn to_api(&self) -> ApiError {
+        self.to_api_error()
+    }
+}
+
 impl From<ApiError> for SqsError {
     fn from(err: ApiError) -> Self {
         if err.status.is_server_error() {
