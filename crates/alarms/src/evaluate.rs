@@ -16,7 +16,8 @@
 use serde_json::{Value, json};
 
 use crate::format::{iso_date, java_double, reason_date};
-use crate::rule::{AlarmRule, State, Statistic, TreatMissing};
+use crate::rule::{AlarmRule, State, TreatMissing};
+use crate::stats::Statistic;
 use crate::stats::{PeriodStats, statistic_value};
 
 /// The outcome of one evaluation.

@@ -8,10 +8,10 @@
 //! premature-alarm rule applies under `missing` and `ignore`.
 //!
 //! # Layout
-//! - `rule`: [`State`], [`Comparison`], [`TreatMissing`], [`Statistic`], [`AlarmRule`] and
+//! - `rule`: [`State`], [`Comparison`], [`TreatMissing`], [`AlarmRule`] and
 //!   [`validate`] (PutMetricAlarm's rules with AWS's codes and messages).
-//! - `stats`: [`ExtendedStatistic`] (percentiles, trimmed and winsorized means, percentile
-//!   rank) and [`statistic_value`].
+//! - `stats`: [`Statistic`], [`ExtendedStatistic`] (percentiles, trimmed and winsorized
+//!   means, percentile rank) and [`statistic_value`].
 //! - `evaluate`: [`evaluate`], the state reasons and the StateReasonData document.
 //! - `notify`: [`notification`] (subject and message as AWS sends them), region long names.
 //! - `format`: numbers as Java's `Double.toString` prints them, and AWS's date formats.
@@ -27,7 +27,5 @@ mod stats;
 pub use evaluate::{Evaluation, evaluate, lookback_ms};
 pub use format::java_double;
 pub use notify::{AlarmInfo, notification, region_long_name};
-pub use rule::{
-    AlarmError, AlarmRule, Comparison, RuleInput, State, Statistic, TreatMissing, validate,
-};
-pub use stats::{ExtendedStatistic, PeriodStats, statistic_value};
+pub use rule::{AlarmError, AlarmRule, Comparison, RuleInput, State, TreatMissing, validate};
+pub use stats::{ExtendedStatistic, PeriodStats, Statistic, statistic_value};

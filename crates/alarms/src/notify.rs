@@ -4,7 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::format::iso_date;
-use crate::rule::{AlarmRule, State, Statistic};
+use crate::rule::{AlarmRule, State};
+use crate::stats::Statistic;
 
 /// SNS refuses subjects longer than this.
 const MAX_SUBJECT_CHARS: usize = 100;

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use crate::stats::ExtendedStatistic;
+use crate::stats::Statistic;
 
 /// An alarm state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,43 +165,6 @@ impl FromStr for TreatMissing {
             other => Err(AlarmError::Validation(format!(
                 "The value {other} for parameter TreatMissingData is not supported: use breaching, notBreaching, ignore or missing."
             ))),
-        }
-    }
-}
-
-/// The statistic an alarm compares.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Statistic {
-    SampleCount,
-    Average,
-    Sum,
-    Minimum,
-    Maximum,
-    Extended(ExtendedStatistic),
-}
-
-impl Statistic {
-    /// The simple statistic named `text` (`Sum`, …), if it is one.
-    pub fn simple(text: &str) -> Option<Statistic> {
-        match text {
-            "SampleCount" => Some(Statistic::SampleCount),
-            "Average" => Some(Statistic::Average),
-            "Sum" => Some(Statistic::Sum),
-            "Minimum" => Some(Statistic::Minimum),
-            "Maximum" => Some(Statistic::Maximum),
-            _ => None,
-        }
-    }
-
-    /// The name as requests spell it: `Sum`, `p99`, `TM(10%:90%)`.
-    pub fn name(&self) -> String {
-        match self {
-            Statistic::SampleCount => "SampleCount".into(),
-            Statistic::Average => "Average".into(),
-            Statistic::Sum => "Sum".into(),
-            Statistic::Minimum => "Minimum".into(),
-            Statistic::Maximum => "Maximum".into(),
-            Statistic::Extended(extended) => extended.to_string(),
         }
     }
 }

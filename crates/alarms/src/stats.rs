@@ -13,7 +13,42 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::rule::Statistic;
+/// The statistic an alarm compares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statistic {
+    SampleCount,
+    Average,
+    Sum,
+    Minimum,
+    Maximum,
+    Extended(ExtendedStatistic),
+}
+
+impl Statistic {
+    /// The simple statistic named `text` (`Sum`, …), if it is one.
+    pub fn simple(text: &str) -> Option<Statistic> {
+        match text {
+            "SampleCount" => Some(Statistic::SampleCount),
+            "Average" => Some(Statistic::Average),
+            "Sum" => Some(Statistic::Sum),
+            "Minimum" => Some(Statistic::Minimum),
+            "Maximum" => Some(Statistic::Maximum),
+            _ => None,
+        }
+    }
+
+    /// The name as requests spell it: `Sum`, `p99`, `TM(10%:90%)`.
+    pub fn name(&self) -> String {
+        match self {
+            Statistic::SampleCount => "SampleCount".into(),
+            Statistic::Average => "Average".into(),
+            Statistic::Sum => "Sum".into(),
+            Statistic::Minimum => "Minimum".into(),
+            Statistic::Maximum => "Maximum".into(),
+            Statistic::Extended(extended) => extended.to_string(),
+        }
+    }
+}
 
 /// The aggregate of one period, as the metric store returns it.
 #[derive(Debug, Clone, PartialEq)]

@@ -52,13 +52,12 @@ pub use chunked::{
 };
 pub use error::ApiError;
 pub use json::{json_error_response, json_response, parse_json_body, with_query_error_header};
-pub use model::{ErrorShape, ServiceModel};
+pub use model::{ErrorShape, ServiceModel, lower_first};
 pub use models::EmbeddedModel;
-pub use protocol::{Protocol, Route, route};
-pub use record::{Side, lower_first};
+pub use protocol::{Protocol, Route, parse_query_params, route};
+pub use record::Side;
 pub use sign::{Credentials, SignError, SigningParams, sign_request};
 pub use sigv4::{AuthError, SecretLookup, Verified, verify};
 pub use xml::{
-    XmlWriter, parse_query_params, query_error_response, query_response, query_response_wrapped,
-    s3_error_response,
+    XmlWriter, query_error_response, query_response, query_response_wrapped, s3_error_response,
 };

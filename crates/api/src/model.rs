@@ -27,7 +27,6 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::json::json_kind;
-use crate::record::lower_first;
 
 /// At most this many constraint failures are spelled out in one message.
 const MAX_LISTED_ERRORS: usize = 10;
@@ -802,6 +801,16 @@ fn join_path(parent: &str, member: &str) -> String {
         member.to_owned()
     } else {
         format!("{parent}.{member}")
+    }
+}
+
+/// `TrailName` → `trailName`, `S3BucketName` → `s3BucketName`, `TrailARN` → `trailARN`: the
+/// first character lowered, the rest kept.
+pub fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! awsQuery codecs directed by the service model: form parameters in, result XML out.
 //!
 //! A request's parameters (`Action`, `Version` and the input, URL-decoded by
-//! [`parse_query_params`](crate::xml::parse_query_params)) become the JSON value an awsJson
+//! [`parse_query_params`](crate::protocol::parse_query_params)) become the JSON value an awsJson
 //! body would carry ([`ServiceModel::query_input`]). Names follow botocore's query serializer:
 //!
 //! ```text

@@ -10,9 +10,9 @@
 //! [`ServiceModel::record_elements`] walks the value alongside the operation's input or output
 //! shape:
 //!
-//! - structure: each member's name goes through [`lower_first`] and its value is walked with
-//!   the member's target shape. A key is matched to a member by its exact name, else by its
-//!   lowerCamel form, so a value that is already shaped comes out unchanged.
+//! - structure: each member's name goes through [`lower_first`](crate::lower_first) and its
+//!   value is walked with the member's target shape. A key is matched to a member by its exact
+//!   name, else by its lowerCamel form, so a value that is already shaped comes out unchanged.
 //! - list: each item is walked with the member shape.
 //! - map: keys kept verbatim, each value walked with the map's value shape.
 //! - scalars, documents, and a value whose JSON type does not fit its shape: kept as is.
@@ -30,7 +30,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{ServiceModel, Shape};
+use crate::model::{ServiceModel, Shape, lower_first};
 
 /// Which side of an operation a value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +39,6 @@ pub enum Side {
     Input,
     /// The output: a record's `responseElements`.
     Output,
-}
-
-/// `TrailName` → `trailName`, `S3BucketName` → `s3BucketName`, `TrailARN` → `trailARN`: the
-/// first character lowered, the rest kept.
-pub fn lower_first(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 impl ServiceModel {

@@ -8,7 +8,6 @@
 use bytes::Bytes;
 use http::Response;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use percent_encoding::percent_decode;
 
 use crate::error::ApiError;
 use crate::json::header_value;
@@ -221,30 +220,6 @@ pub fn query_response_wrapped(
     response
 }
 
-/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space); bytes that are not
-/// UTF-8 become U+FFFD. Never fails.
-pub fn parse_query_params(body_or_query: &[u8]) -> Vec<(String, String)> {
-    body_or_query
-        .split(|b| *b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = match pair.iter().position(|b| *b == b'=') {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, &b""[..]),
-            };
-            (form_decode(key), form_decode(value))
-        })
-        .collect()
-}
-
-fn form_decode(bytes: &[u8]) -> String {
-    let spaced: Vec<u8> = bytes
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
-    String::from_utf8_lossy(&percent_decode(&spaced).collect::<Vec<u8>>()).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,25 +319,5 @@ mod tests {
             std::str::from_utf8(response.body()).expect("utf8"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:root</Arn></GetCallerIdentityResult><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
         );
-    }
-
-    #[test]
-    fn form_params_decode() {
-        let params = parse_query_params(
-            b"Action=Publish&Message=hello+world%21&Empty=&Flag&a%3Db=c%26d&&bad=%zz%",
-        );
-        assert_eq!(
-            params,
-            vec![
-                ("Action".to_owned(), "Publish".to_owned()),
-                ("Message".to_owned(), "hello world!".to_owned()),
-                ("Empty".to_owned(), String::new()),
-                ("Flag".to_owned(), String::new()),
-                ("a=b".to_owned(), "c&d".to_owned()),
-                ("bad".to_owned(), "%zz%".to_owned()),
-            ]
-        );
-        let lossy = parse_query_params(b"k=%ff%fe");
-        assert_eq!(lossy, vec![("k".to_owned(), "\u{fffd}\u{fffd}".to_owned())]);
     }
 }

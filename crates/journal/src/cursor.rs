@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
+use crate::config::{PersistMode, Seq};
 use crate::error::JournalError;
-use crate::journal::Shared;
 use crate::segment::sync_dir;
-use crate::{PersistMode, Seq};
+use crate::shared::Shared;
 
 /// Magic bytes opening every cursor file.
 const CURSOR_MAGIC: [u8; 8] = *b"OTCURSOR";

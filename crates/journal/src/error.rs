@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::Seq;
+use crate::config::Seq;
 
 /// Everything that can go wrong while opening, appending to, reading or following the journal.
 #[derive(thiserror::Error, Debug)]

@@ -6,7 +6,7 @@ use std::io;
 
 use fs_err::os::unix::fs::FileExt;
 
-use crate::Seq;
+use crate::config::Seq;
 
 /// Magic bytes opening every segment file.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"OTJOURNL";

@@ -46,9 +46,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::config::{JournalConfig, Seq};
 use crate::cursor::Cursor;
 use crate::error::JournalError;
-use crate::journal::{Journal, JournalConfig, JournalHealth, Seq};
+use crate::journal::{Journal, JournalHealth};
 
 /// An intent's id: its seq in the intent log's journal.
 pub type IntentId = Seq;

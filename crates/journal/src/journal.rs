@@ -1,84 +1,18 @@
 //! The [`Journal`] handle: opening, appending, reading, cursors and retention.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
 use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
+use crate::config::{JournalConfig, PersistMode, Seq};
 use crate::cursor::{self, Cursor};
 use crate::error::JournalError;
 use crate::format::{FrameReader, MAX_PAYLOAD, ReadError};
 use crate::segment::{self, Segment, sync_dir};
+use crate::shared::{Faults, Shared};
 use crate::writer::{Ack, Payloads, Request, Writer};
-
-/// A sequence number. The first entry is 1; 0 means "nothing".
-pub type Seq = u64;
-
-/// Which writes survive what (fjall style). Appends are acknowledged after the chosen step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum PersistMode {
-    /// Written to the OS only: survives a process crash, not a power loss. Nothing is fsynced,
-    /// not even cursors or new segments. For tests and benchmarks.
-    Buffer,
-    /// `fdatasync` after every group: survives power loss (the default).
-    #[default]
-    SyncData,
-    /// `fsync` after every group: also flushes file metadata such as times.
-    SyncAll,
-}
-
-/// Where and how a journal stores its data.
-#[derive(Clone, Debug)]
-pub struct JournalConfig {
-    /// The journal's directory; `segments/` and `cursors/` are created inside.
-    pub dir: PathBuf,
-    /// A segment rolls over once it holds this many bytes (default 64 MiB).
-    pub segment_bytes: u64,
-    /// Durability of appends and cursor commits (default [`PersistMode::SyncData`]).
-    pub persist: PersistMode,
-    /// [`Journal::admission`] refuses while the active segment has less than this many
-    /// preallocated bytes left and the next segment is not prepared (default 4 MiB). Make it
-    /// at least the bytes of the records that the calls admitted at once may append.
-    pub reserve_bytes: u64,
-}
-
-impl JournalConfig {
-    /// The default segment size, 64 MiB.
-    pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-    /// The default admission reserve, 4 MiB.
-    pub const DEFAULT_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
-
-    /// A configuration with the defaults for `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        JournalConfig {
-            dir: dir.into(),
-            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
-            persist: PersistMode::default(),
-            reserve_bytes: Self::DEFAULT_RESERVE_BYTES,
-        }
-    }
-
-    /// Sets [`Self::segment_bytes`].
-    pub fn with_segment_bytes(mut self, segment_bytes: u64) -> Self {
-        self.segment_bytes = segment_bytes;
-        self
-    }
-
-    /// Sets [`Self::persist`].
-    pub fn with_persist(mut self, persist: PersistMode) -> Self {
-        self.persist = persist;
-        self
-    }
-
-    /// Sets [`Self::reserve_bytes`]. 0 turns the reserve off: admission then only checks that
-    /// appends work, and a segment that was not preallocated gets no room allocated ahead.
-    pub fn with_reserve_bytes(mut self, reserve_bytes: u64) -> Self {
-        self.reserve_bytes = reserve_bytes;
-        self
-    }
-}
 
 /// One journal entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,48 +47,6 @@ pub struct JournalHealth {
     pub available: bool,
     /// Why not, when it does not.
     pub reason: Option<String>,
-}
-
-/// Faults tests inject (see the `inject_*` methods of [`Journal`]).
-#[derive(Default)]
-pub(crate) struct Faults {
-    /// The writer's next sync fails.
-    pub fail_next_sync: AtomicBool,
-    /// The file system is full: writes that need new blocks fail, allocated blocks can still
-    /// be overwritten.
-    pub no_space: AtomicBool,
-    /// Preparing or creating a segment file fails for lack of space.
-    pub new_segments_no_space: AtomicBool,
-}
-
-/// State shared by every handle, the cursors and the writer thread.
-pub(crate) struct Shared {
-    pub config: JournalConfig,
-    pub segments_dir: PathBuf,
-    pub cursors_dir: PathBuf,
-    /// Kept segments, oldest first; the last one is the writer's.
-    pub segments: RwLock<Vec<Arc<Segment>>>,
-    /// Highest durable seq.
-    pub last_seq: AtomicU64,
-    pub last_seq_tx: watch::Sender<Seq>,
-    /// Set while a failed write is being repaired (the writer owns it).
-    pub unavailable: AtomicBool,
-    /// Why the journal is unavailable (or poisoned).
-    pub unavailable_reason: Mutex<Option<String>>,
-    /// Set when acknowledged bytes were found missing: appends are refused until reopening.
-    pub poisoned: AtomicBool,
-    /// Preallocated bytes left after the acknowledged frames of the active segment.
-    pub room: AtomicU64,
-    /// Whether a prepared (preallocated) next segment file is waiting.
-    pub next_prepared: AtomicBool,
-    /// Why the last preparation of a next segment failed, until one succeeds.
-    pub prepare_error: Mutex<Option<String>>,
-    pub appends: AtomicU64,
-    pub groups: AtomicU64,
-    pub fsyncs: AtomicU64,
-    /// Serializes cursor file writes with retention.
-    pub cursor_lock: Mutex<()>,
-    pub faults: Faults,
 }
 
 struct Inner {

@@ -14,7 +14,9 @@
 //!
 //! # Layout
 //!
-//! - [`journal`]: the [`Journal`] handle, configuration, reading, retention, stats
+//! - `config`: [`Seq`], [`PersistMode`], [`JournalConfig`]
+//! - [`journal`]: the [`Journal`] handle, reading, retention, stats
+//! - `shared`: the state the handles, the cursors and the writer thread share
 //! - `writer`: the writer thread (group commit, segment rolling, repair after a failed write)
 //! - `segment`: the in-memory view of segment files and recovery on open
 //! - `format`: byte layout of segment headers and frames, the frame reader
@@ -138,16 +140,19 @@
 //! journal.
 #![deny(clippy::unwrap_used)]
 
+mod config;
 pub mod cursor;
 pub mod error;
 mod format;
 pub mod intents;
 pub mod journal;
 mod segment;
+mod shared;
 mod writer;
 
+pub use config::{JournalConfig, PersistMode, Seq};
 pub use cursor::Cursor;
 pub use error::JournalError;
 pub use format::MAX_PAYLOAD;
 pub use intents::{IntentId, IntentLog, PendingIntent};
-pub use journal::{Entry, Journal, JournalConfig, JournalHealth, JournalStats, PersistMode, Seq};
+pub use journal::{Entry, Journal, JournalHealth, JournalStats};

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::config::{PersistMode, Seq};
 use crate::error::JournalError;
 use crate::format::{
     FRAME_HEADER_LEN, FrameReader, HEADER_LEN, HeaderError, ReadError, SEGMENT_VERSION,
     decode_header, encode_header, is_valid_frame_at, parse_segment_file_name, read_header_bytes,
     read_range, segment_file_name,
 };
-use crate::{PersistMode, Seq};
 
 /// Every how many entries a segment remembers a frame offset for `read_from`.
 pub(crate) const INDEX_EVERY: u64 = 256;

@@ -28,14 +28,14 @@ use std::time::{Duration, Instant};
 use fs_err::os::unix::fs::FileExt;
 use tokio::sync::oneshot;
 
+use crate::config::{PersistMode, Seq};
 use crate::error::JournalError;
 use crate::format::{HEADER_LEN, encode_frame, frame_len, segment_file_name};
-use crate::journal::Shared;
 use crate::segment::{
     INDEX_EVERY, PREPARED_FILE_NAME, Segment, allocate, create_segment, install_prepared,
     prepare_file, sync_dir,
 };
-use crate::{PersistMode, Seq};
+use crate::shared::Shared;
 
 /// A group stops taking queued requests once it holds this many payload bytes.
 const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
