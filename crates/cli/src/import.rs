@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::ingest_client::{Client, ClientError, env};
+use crate::client::{Client, ClientError, env};
 
 /// Records per request (`PutAuditEvents` takes at most 100).
 const BATCH_RECORDS: usize = 100;

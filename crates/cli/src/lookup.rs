@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::ingest_client::{Client, ClientError};
+use crate::client::{Client, ClientError};
 
 /// The LookupEvents attribute keys.
 const ATTRIBUTE_KEYS: &[&str] = &[

@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand};
 use opentrail_core::credentials::Origin;
 use opentrail_server::ServerConfig;
 
+mod client;
 mod filter_cmd;
 mod import;
-mod ingest_client;
 mod lookup;
 mod match_cmd;
 mod validate_logs;

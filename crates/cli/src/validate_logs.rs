@@ -25,15 +25,21 @@
 //! opentrail's embedded store (through its S3 endpoint) and any S3-compatible service alike.
 //! Exit status: 0 when everything found is valid, 1 when anything is invalid, 2 for usage,
 //! service or connection errors (with a message on stderr).
+//!
+//! **Independent of the writer on purpose.** A checker must not share the code it checks, so
+//! this file re-implements the digest format, the signing string, the chain walk and the key
+//! handling from the AWS documentation and the AWS CLI instead of calling `opentrail-delivery`
+//! or the CloudTrail digest worker: a bug in the writer then shows up as an invalid digest
+//! here, not as two matching mistakes. It shares only transport: the CLI's SigV4 client
+//! ([`crate::client`]) and the S3 client ([`S3Store`]) that reads the bucket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
 
+use crate::client::{Client, ClientError, credentials_from_env, env};
 use base64::Engine as _;
-use http::HeaderValue;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use opentrail_api::{Credentials, SigningParams, sign_request};
 use opentrail_delivery::{ObjectStore, StoreError};
 use opentrail_s3store::{S3Store, S3StoreConfig};
 use serde_json::{Value, json};
@@ -135,12 +141,8 @@ fn run_with(
             "Invalid time range specified: start-time must occur before end-time".to_owned(),
         ));
     }
-    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let credentials = Credentials {
-        access_key_id: env("AWS_ACCESS_KEY_ID").ok_or_else(missing_credentials)?,
-        secret_access_key: env("AWS_SECRET_ACCESS_KEY").ok_or_else(missing_credentials)?,
-        session_token: env("AWS_SESSION_TOKEN"),
-    };
+    let credentials =
+        credentials_from_env().map_err(|err| ValidateError::Usage(err.to_string()))?;
     let region = env("AWS_REGION")
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .unwrap_or_else(|| arn.region.clone());
@@ -158,15 +160,18 @@ fn run_with(
     let organizations_endpoint =
         env("AWS_ENDPOINT_URL_ORGANIZATIONS").unwrap_or_else(|| general_endpoint.clone());
 
-    let client = JsonClient::new(credentials.clone(), region.clone())?;
-    let trail = locate_trail(
-        &client,
-        &cloudtrail_endpoint,
-        &organizations_endpoint,
-        args,
-        &arn,
-        &region,
-    )?;
+    let client = |endpoint: &str| {
+        Client::new(
+            endpoint,
+            region.clone(),
+            credentials.clone(),
+            "validate-logs",
+        )
+        .map_err(|err| ValidateError::Usage(err.to_string()))
+    };
+    let cloudtrail = client(&cloudtrail_endpoint)?;
+    let organizations = client(&organizations_endpoint)?;
+    let trail = locate_trail(&cloudtrail, &organizations, args, &arn, &region)?;
     let store = S3Store::new(S3StoreConfig {
         session_token: credentials.session_token.clone(),
         ..S3StoreConfig::for_endpoint(
@@ -182,8 +187,7 @@ fn run_with(
         source,
     })?;
     let keys = CloudTrailKeys {
-        client: &client,
-        endpoint: &cloudtrail_endpoint,
+        client: &cloudtrail,
     };
     let mut validator = Validator::new(
         &store,
@@ -196,13 +200,6 @@ fn run_with(
         progress.clone(),
     );
     validator.validate()
-}
-
-fn missing_credentials() -> ValidateError {
-    ValidateError::Usage(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)"
-            .to_owned(),
-    )
 }
 
 /// The parts of a trail ARN the walk needs.
@@ -1171,117 +1168,34 @@ fn is_pkcs1_rsa_public_key(der: &[u8]) -> bool {
     trailing.is_empty() && rest.is_empty() && !modulus.is_empty() && !exponent.is_empty()
 }
 
-/// A small blocking awsJson 1.1 client signing with SigV4.
-struct JsonClient {
-    http: reqwest::blocking::Client,
-    credentials: Credentials,
-    region: String,
-}
-
-impl JsonClient {
-    fn new(credentials: Credentials, region: String) -> Result<JsonClient, ValidateError> {
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!(
-                "opentrail/",
-                env!("CARGO_PKG_VERSION"),
-                " validate-logs"
-            ))
-            .build()
-            .map_err(|error| {
-                ValidateError::Service(format!("creating the http client: {error}"))
-            })?;
-        Ok(JsonClient {
-            http,
-            credentials,
-            region,
-        })
-    }
-
-    /// Calls `<target_prefix>.<operation>` at `endpoint`; returns the JSON answer.
-    fn call(
-        &self,
-        endpoint: &str,
-        signing_name: &str,
-        target_prefix: &str,
-        operation: &str,
-        input: &Value,
-    ) -> Result<Value, ValidateError> {
-        let url = format!("{}/", endpoint.trim_end_matches('/'));
-        let body = serde_json::to_vec(input)
-            .map_err(|error| ValidateError::Service(format!("encoding {operation}: {error}")))?;
-        let target = format!("{target_prefix}.{operation}");
-        let (mut parts, ()) = http::Request::builder()
-            .method("POST")
-            .uri(url.as_str())
-            .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "x-amz-target",
-                HeaderValue::from_str(&target).map_err(|_| {
-                    ValidateError::Usage(format!("invalid operation name {target}"))
-                })?,
-            )
-            .body(())
-            .map_err(|error| {
-                ValidateError::Usage(format!("invalid endpoint URL {endpoint:?}: {error}"))
-            })?
-            .into_parts();
-        let params = SigningParams {
-            credentials: &self.credentials,
-            region: &self.region,
-            service: signing_name,
-            time: OffsetDateTime::now_utc(),
-        };
-        sign_request(&mut parts, &body, &params)
-            .map_err(|error| ValidateError::Usage(format!("signing {operation}: {error}")))?;
-        let response = self
-            .http
-            .post(url.as_str())
-            .headers(parts.headers)
-            .body(body)
-            .send()
-            .map_err(|error| {
-                ValidateError::Service(format!(
-                    "Could not connect to the endpoint URL: \"{url}\" ({error})"
-                ))
-            })?;
-        let status = response.status();
-        let bytes = response.bytes().map_err(|error| {
-            ValidateError::Service(format!("reading the {operation} response: {error}"))
-        })?;
-        let answer: Value = if bytes.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&bytes).map_err(|error| {
-                ValidateError::Service(format!(
-                    "the {operation} response (HTTP {status}) is not JSON: {error}"
-                ))
-            })?
-        };
-        if !status.is_success() {
-            let code = answer
-                .get("__type")
-                .and_then(Value::as_str)
-                .map(|code| code.rsplit('#').next().unwrap_or(code).to_owned())
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            let message = answer
-                .get("message")
-                .or_else(|| answer.get("Message"))
-                .and_then(Value::as_str)
-                .unwrap_or("Unknown");
-            return Err(ValidateError::Service(format!(
+/// Calls `<target_prefix>.<operation>` through the CLI's SigV4 client, with the AWS CLI's
+/// wording for what goes wrong.
+fn call(
+    client: &Client,
+    signing_name: &str,
+    target_prefix: &str,
+    operation: &str,
+    input: &Value,
+) -> Result<Value, ValidateError> {
+    client
+        .call_json(signing_name, target_prefix, operation, input)
+        .map_err(|err| match err {
+            ClientError::Usage(message) => ValidateError::Usage(message),
+            ClientError::Unreachable { url, message } => ValidateError::Service(format!(
+                "Could not connect to the endpoint URL: \"{url}\" ({message})"
+            )),
+            ClientError::Service { code, message, .. } => ValidateError::Service(format!(
                 "An error occurred ({code}) when calling the {operation} operation: {message}"
-            )));
-        }
-        Ok(answer)
-    }
+            )),
+            ClientError::BadAnswer { status, message } => ValidateError::Service(format!(
+                "the {operation} response (HTTP {status}) is not JSON: {message}"
+            )),
+        })
 }
 
-/// `ListPublicKeys` through [`JsonClient`].
+/// `ListPublicKeys` through the CloudTrail [`Client`].
 struct CloudTrailKeys<'a> {
-    client: &'a JsonClient,
-    endpoint: &'a str,
+    client: &'a Client,
 }
 
 impl PublicKeys for CloudTrailKeys<'_> {
@@ -1300,8 +1214,8 @@ impl PublicKeys for CloudTrailKeys<'_> {
             if let Some(token) = &next_token {
                 input["NextToken"] = json!(token);
             }
-            let answer = self.client.call(
-                self.endpoint,
+            let answer = call(
+                self.client,
                 "cloudtrail",
                 CLOUDTRAIL_TARGET_PREFIX,
                 "ListPublicKeys",
@@ -1331,9 +1245,8 @@ impl PublicKeys for CloudTrailKeys<'_> {
 
 /// Finds the bucket and prefix of the digests (`create_digest_traverser` of the AWS CLI).
 fn locate_trail(
-    client: &JsonClient,
-    cloudtrail_endpoint: &str,
-    organizations_endpoint: &str,
+    cloudtrail: &Client,
+    organizations: &Client,
     args: &Args,
     arn: &TrailArn,
     source_region: &str,
@@ -1342,8 +1255,8 @@ fn locate_trail(
     let (bucket, prefix) = match &args.s3_bucket {
         Some(bucket) => (bucket.clone(), args.s3_prefix.clone()),
         None => {
-            let answer = client.call(
-                cloudtrail_endpoint,
+            let answer = call(
+                cloudtrail,
                 "cloudtrail",
                 CLOUDTRAIL_TARGET_PREFIX,
                 "DescribeTrails",
@@ -1368,8 +1281,8 @@ fn locate_trail(
                             .to_owned(),
                     ));
                 }
-                let organization = client.call(
-                    organizations_endpoint,
+                let organization = call(
+                    organizations,
                     "organizations",
                     ORGANIZATIONS_TARGET_PREFIX,
                     "DescribeOrganization",

@@ -1,9 +1,10 @@
-//! What `opentrail import` and `opentrail lookup` share: where the server is, the caller's
-//! credentials, and one SigV4-signed HTTP call.
+//! The CLI's one SigV4 client: where a server is, the caller's credentials, and one signed
+//! HTTP call that answers JSON. `opentrail import`, `lookup` and `validate-logs` use it.
 //!
-//! The endpoint is `--endpoint-url`, else `AWS_ENDPOINT_URL`, else `http://127.0.0.1:4599`;
-//! the region `--region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`;
-//! credentials come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+//! [`Client::from_env`] takes the endpoint from `--endpoint-url`, else `AWS_ENDPOINT_URL`, else
+//! `http://127.0.0.1:4599`; the region from `--region`, else `AWS_REGION`, else
+//! `AWS_DEFAULT_REGION`, else `us-east-1`; credentials ([`credentials_from_env`]) from
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
 
 use std::time::Duration;
 
@@ -59,6 +60,22 @@ pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// The caller's credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN`.
+pub fn credentials_from_env() -> Result<Credentials, ClientError> {
+    let missing = || {
+        ClientError::Usage(
+            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)"
+                .to_owned(),
+        )
+    };
+    Ok(Credentials {
+        access_key_id: env("AWS_ACCESS_KEY_ID").ok_or_else(missing)?,
+        secret_access_key: env("AWS_SECRET_ACCESS_KEY").ok_or_else(missing)?,
+        session_token: env("AWS_SESSION_TOKEN"),
+    })
+}
+
 impl Client {
     /// A client for `endpoint` / `region` (each falling back to the environment).
     pub fn from_env(
@@ -66,17 +83,7 @@ impl Client {
         region: Option<&str>,
         command: &str,
     ) -> Result<Client, ClientError> {
-        let missing = || {
-            ClientError::Usage(
-                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)"
-                    .to_owned(),
-            )
-        };
-        let credentials = Credentials {
-            access_key_id: env("AWS_ACCESS_KEY_ID").ok_or_else(missing)?,
-            secret_access_key: env("AWS_SECRET_ACCESS_KEY").ok_or_else(missing)?,
-            session_token: env("AWS_SESSION_TOKEN"),
-        };
+        let credentials = credentials_from_env()?;
         let region = region
             .map(str::to_owned)
             .or_else(|| env("AWS_REGION"))
@@ -86,6 +93,17 @@ impl Client {
             .map(str::to_owned)
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        Client::new(&endpoint, region, credentials, command)
+    }
+
+    /// A client of `endpoint`, signing for `region` with `credentials`; `command` goes into
+    /// the user agent.
+    pub fn new(
+        endpoint: &str,
+        region: String,
+        credentials: Credentials,
+        command: &str,
+    ) -> Result<Client, ClientError> {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(ClientError::Usage(format!(
@@ -115,6 +133,29 @@ impl Client {
     /// The endpoint URL (no trailing `/`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Calls awsJson 1.1 operation `<target_prefix>.<operation>` with `input`, signed for
+    /// `service`; returns the JSON answer.
+    pub fn call_json(
+        &self,
+        service: &str,
+        target_prefix: &str,
+        operation: &str,
+        input: &Value,
+    ) -> Result<Value, ClientError> {
+        let body = serde_json::to_vec(input)
+            .map_err(|err| ClientError::Usage(format!("encoding {operation}: {err}")))?;
+        let target = format!("{target_prefix}.{operation}");
+        self.post_json(
+            service,
+            "/",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", &target),
+            ],
+            body,
+        )
     }
 
     /// POSTs `body` to `path_and_query`, signed for `service`, with extra `headers`; returns
