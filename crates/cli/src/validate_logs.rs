@@ -34,8 +34,7 @@ use base64::Engine as _;
 use http::HeaderValue;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use opentrail_api::{Credentials, SigningParams, sign_request};
-use opentrail_delivery::{ObjectStore, StoreError};
-use opentrail_s3store::{S3Store, S3StoreConfig};
+use opentrail_objects::{ObjectStore, S3Store, S3StoreConfig, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -1411,7 +1410,7 @@ mod tests {
     use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
     use flate2::Compression;
     use flate2::write::GzEncoder;
-    use opentrail_delivery::{LocalStore, PutOptions};
+    use opentrail_objects::{LocalStore, PutOptions};
 
     use super::*;
 

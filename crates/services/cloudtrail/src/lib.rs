@@ -40,8 +40,8 @@ use std::sync::Arc;
 
 use opentrail_api::ApiError;
 use opentrail_api::EmbeddedModel;
-use opentrail_delivery::StoreError;
 use opentrail_model::Resource;
+use opentrail_objects::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -45,9 +45,9 @@ use opentrail_delivery::selectors::{
     TrailSelectors,
 };
 use opentrail_delivery::signing::SigningError;
-use opentrail_delivery::{PutOptions, StoreError};
 use opentrail_journal::{Cursor, JournalError};
 use opentrail_meta::MetaError;
+use opentrail_objects::{PutOptions, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::digests;
@@ -997,8 +997,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicI64, Ordering};
 
-    use opentrail_delivery::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
     use opentrail_model::Record;
+    use opentrail_objects::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
 
     use crate::store::{STATUS_TABLE, TRAILS_TABLE as TRAIL_CONFIGS};
     use opentrail_core::ServerConfig;
