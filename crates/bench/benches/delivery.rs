@@ -41,10 +41,10 @@ use opentrail_bench::setup::{
 use opentrail_bench::stats::{Summary, Table, ms, per_second, thousands};
 use opentrail_bench::synth::{ACCOUNT_ID, Generator, ResourceKind, serialize};
 use opentrail_cloudtrail::store;
-use opentrail_cloudtrail::workers::delivery::{TRAILS_TABLE, TrailDelivery, delivery_selectors};
+use opentrail_cloudtrail::workers::delivery::{TRAILS_TABLE, TrailDelivery};
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_delivery::logfile;
-use opentrail_delivery::selectors::RecordView;
+use opentrail_delivery::selectors::{RecordView, TrailSelectors};
 use opentrail_model::{Record, Resource};
 use opentrail_objects::PutOptions;
 use opentrail_server::recorder::build_record;
@@ -515,7 +515,7 @@ fn measure_stages(state: &AppState, sample: usize) -> anyhow::Result<Vec<Stage>>
         .into_iter()
         .find(|trail| trail.name == TRAIL)
         .ok_or_else(|| anyhow::anyhow!("trail {TRAIL} is not stored"))?;
-    let selectors = delivery_selectors(&trail.selectors);
+    let selectors = TrailSelectors::from(&trail.selectors);
 
     // Journal read, as the worker reads (4,096 entries at a time).
     let clock = Instant::now();

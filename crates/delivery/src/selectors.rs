@@ -1,6 +1,9 @@
 //! Which records a trail delivers: basic event selectors (management read/write, excluded
 //! management sources, data resources) and advanced event selectors (field conditions with
-//! `Equals`, `StartsWith`, `EndsWith`, `NotEquals`, `NotStartsWith`, `NotEndsWith`).
+//! `Equals`, `StartsWith`, `EndsWith`, `NotEquals`, `NotStartsWith`, `NotEndsWith`), and the
+//! rest of a trail's choice ([`TrailFilter`]: its account, regions, global service events and
+//! logging window). This is the one place that evaluates selectors: trail delivery and the
+//! CloudWatch Logs trail worker both ask [`TrailFilter::takes`].
 //!
 //! The types here are plain structs the server converts its stored trail selectors into, so
 //! this module stays free of the API's wire shapes. Matching rules:
@@ -332,6 +335,74 @@ fn field_value<'r>(record: &'r RecordView<'_>, field: &str) -> Option<Cow<'r, st
     }
 }
 
+/// Event sources of global services, left out when a trail excludes global service events.
+pub const GLOBAL_SOURCES: [&str; 4] = [
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "cloudfront.amazonaws.com",
+    "route53.amazonaws.com",
+];
+
+/// When a trail logs: from its `StartLogging` (taken to the whole second, as record times
+/// are) while it is logging, or up to its `StopLogging`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoggingWindow {
+    pub is_logging: bool,
+    pub start_ms: Option<i64>,
+    pub stop_ms: Option<i64>,
+}
+
+impl LoggingWindow {
+    /// Whether the trail was logging at `event_ms` (record times have whole seconds).
+    pub fn covers(&self, event_ms: i64) -> bool {
+        let Some(start) = self.start_ms else {
+            return false;
+        };
+        if event_ms < start - start.rem_euclid(1000) {
+            return false;
+        }
+        if self.is_logging {
+            return true;
+        }
+        self.stop_ms.is_some_and(|stop| event_ms <= stop)
+    }
+}
+
+/// Everything that decides whether a trail takes a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailFilter {
+    /// The trail's account: it takes only records of this account.
+    pub account_id: String,
+    pub home_region: String,
+    /// A single-region trail takes only records of its home region.
+    pub is_multi_region_trail: bool,
+    /// Without it, records of [`GLOBAL_SOURCES`] are left out.
+    pub include_global_service_events: bool,
+    pub logging: LoggingWindow,
+    pub selectors: TrailSelectors,
+}
+
+impl TrailFilter {
+    /// Whether the trail takes `record`, whose event time is `event_ms`.
+    pub fn takes(&self, record: &RecordView<'_>, event_ms: i64) -> bool {
+        if record.account_id() != Some(self.account_id.as_str()) {
+            return false;
+        }
+        if !self.is_multi_region_trail && record.aws_region.as_ref() != self.home_region {
+            return false;
+        }
+        if !self.include_global_service_events
+            && record
+                .event_source
+                .as_deref()
+                .is_some_and(|source| GLOBAL_SOURCES.contains(&source))
+        {
+            return false;
+        }
+        self.logging.covers(event_ms) && self.selectors.matches(record)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +462,20 @@ mod tests {
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn logging_window_uses_start_and_stop() {
+        let mut window = LoggingWindow::default();
+        assert!(!window.covers(5_000));
+        window.is_logging = true;
+        window.start_ms = Some(10_500);
+        assert!(window.covers(10_000));
+        assert!(!window.covers(9_000));
+        window.is_logging = false;
+        window.stop_ms = Some(20_000);
+        assert!(window.covers(20_000));
+        assert!(!window.covers(21_000));
     }
 
     #[test]

@@ -8,15 +8,15 @@
 //! where its last sending batch ended: no record is lost or sent twice. The group's metric and
 //! subscription filters run on the events in that same batch ([`super::derived`]). The journal cursor `logs`
 //! only lets the journal trim segments behind it. Which trails take a record is decided as
-//! trail delivery decides it (`workers::delivery::trail_takes`); ingested records are
-//! skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
+//! trail delivery decides it (`opentrail_delivery::selectors::TrailFilter`); ingested records
+//! are skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
 //! kept in the CloudTrail status table.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentrail_delivery::selectors::{RecordView, TrailSelectors};
+use opentrail_delivery::selectors::{RecordView, TrailFilter};
 use opentrail_model::Origin;
 
 use super::derived::GroupFilters;
@@ -24,8 +24,7 @@ use super::error::LogsError;
 use super::events::{Derived, EventStore, StreamWrite};
 use super::ingest::{EVENT_OVERHEAD, retention_cutoff};
 use super::store::{self, FORMAT_VERSION, StoredGroup, StoredStream};
-use opentrail_cloudtrail::store::{self as trails, StoredTrail, TrailStatus};
-use opentrail_cloudtrail::workers::delivery::{delivery_selectors, trail_takes};
+use opentrail_cloudtrail::store::{self as trails, StoredTrail};
 use opentrail_core::AppState;
 
 pub const NAME: &str = "logs";
@@ -160,8 +159,7 @@ enum Step {
 /// A trail that sends to a log group, with what deciding needs.
 struct Sender {
     trail: StoredTrail,
-    status: TrailStatus,
-    selectors: TrailSelectors,
+    filter: TrailFilter,
     group: Option<GroupRef>,
 }
 
@@ -185,10 +183,9 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             let arn = trail.cloud_watch_logs_log_group_arn.clone()?;
             let status = trails::status(&state.meta, &trail.key()).ok()?;
             Some(Sender {
-                selectors: delivery_selectors(&trail.selectors),
+                filter: trail.filter(&status),
                 group: GroupRef::parse(&arn),
                 trail,
-                status,
             })
         })
         .collect();
@@ -236,13 +233,7 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             continue;
         }
         for sender in &senders {
-            if !trail_takes(
-                &sender.trail,
-                &sender.status,
-                &sender.selectors,
-                &record,
-                event_ms,
-            ) {
+            if !sender.filter.takes(&record, event_ms) {
                 continue;
             }
             let key = sender.trail.key();
