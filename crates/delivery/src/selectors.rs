@@ -6,7 +6,8 @@
 //! CloudWatch Logs trail worker both ask [`TrailFilter::takes`].
 //!
 //! The types here are plain structs the server converts its stored trail selectors into, so
-//! this module stays free of the API's wire shapes. Matching rules:
+//! this module stays free of the API's wire shapes. Records are read through
+//! [`opentrail_model::RecordRef`]. Matching rules:
 //!
 //! - **No selectors** ([`TrailSelectors::AllManagement`]): every management event.
 //! - **Basic**: a record matches when any selector does. A management event matches a
@@ -28,85 +29,7 @@
 
 use std::borrow::Cow;
 
-use opentrail_model::EventCategory;
-use serde::Deserialize;
-
-/// The fields of a record that delivery reads, borrowed from the record's JSON where it has no
-/// escapes; every other field (parameters, response elements, …) is skipped unparsed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordView<'a> {
-    #[serde(borrow, default)]
-    pub event_time: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub aws_region: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub event_type: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub event_name: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub read_only: Option<bool>,
-    #[serde(default)]
-    pub management_event: Option<bool>,
-    #[serde(default)]
-    pub event_category: Option<EventCategory>,
-    #[serde(borrow, default)]
-    pub recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub user_identity: Option<IdentityView<'a>>,
-    #[serde(borrow, default)]
-    pub resources: Option<Vec<ResourceView<'a>>>,
-    #[serde(borrow, default)]
-    pub error_code: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub session_credential_from_console: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub vpc_endpoint_id: Option<Cow<'a, str>>,
-}
-
-/// The `userIdentity` fields of a [`RecordView`].
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityView<'a> {
-    #[serde(borrow, default)]
-    pub arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub account_id: Option<Cow<'a, str>>,
-}
-
-/// One of a [`RecordView`]'s `resources`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ResourceView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    pub resource_type: Option<Cow<'a, str>>,
-    #[serde(rename = "ARN", borrow, default)]
-    pub arn: Option<Cow<'a, str>>,
-}
-
-impl RecordView<'_> {
-    /// The event category, as [`opentrail_model::Record::category`] derives it.
-    pub fn category(&self) -> EventCategory {
-        if let Some(category) = self.event_category {
-            return category;
-        }
-        if self.event_type == "AwsCloudTrailInsight" {
-            return EventCategory::Insight;
-        }
-        if self.management_event == Some(false) {
-            return EventCategory::Data;
-        }
-        EventCategory::Management
-    }
-
-    /// The account the record belongs to, as [`opentrail_model::Record::account_id`] finds it.
-    pub fn account_id(&self) -> Option<&str> {
-        self.recipient_account_id
-            .as_deref()
-            .or_else(|| self.user_identity.as_ref()?.account_id.as_deref())
-    }
-}
+use opentrail_model::{EventCategory, RecordRef, ResourceRef};
 
 /// A trail's event selectors, in the form delivery evaluates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -211,7 +134,7 @@ impl FieldCondition {
 
 impl TrailSelectors {
     /// Whether a trail with these selectors delivers `record`.
-    pub fn matches(&self, record: &RecordView<'_>) -> bool {
+    pub fn matches(&self, record: &RecordRef<'_>) -> bool {
         let category = record.category();
         if category == EventCategory::Insight {
             return false;
@@ -230,7 +153,7 @@ impl TrailSelectors {
 
 fn basic_matches(
     selector: &BasicSelector,
-    record: &RecordView<'_>,
+    record: &RecordRef<'_>,
     category: EventCategory,
 ) -> bool {
     if !selector.read_write.admits(record.read_only) {
@@ -258,7 +181,7 @@ fn basic_matches(
 }
 
 /// Whether `resource` of a data event falls under `data`.
-fn data_resource_matches(data: &DataResource, resource: &ResourceView<'_>) -> bool {
+fn data_resource_matches(data: &DataResource, resource: &ResourceRef<'_>) -> bool {
     let Some(arn) = resource.arn.as_deref() else {
         return false;
     };
@@ -282,7 +205,7 @@ fn data_resource_matches(data: &DataResource, resource: &ResourceView<'_>) -> bo
         })
 }
 
-fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> bool {
+fn advanced_matches(selector: &AdvancedSelector, record: &RecordRef<'_>) -> bool {
     let record_fields_hold = selector
         .conditions
         .iter()
@@ -299,8 +222,8 @@ fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> boo
     if resource_conditions.is_empty() {
         return true;
     }
-    let none = ResourceView::default();
-    let resources: Vec<&ResourceView<'_>> = match record.resources.as_deref() {
+    let none = ResourceRef::default();
+    let resources: Vec<&ResourceRef<'_>> = match record.resources.as_deref() {
         Some(list) if !list.is_empty() => list.iter().collect(),
         _ => vec![&none],
     };
@@ -317,13 +240,15 @@ fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> boo
 }
 
 /// The value of a non-resource field of `record`, as advanced selectors compare it.
-fn field_value<'r>(record: &'r RecordView<'_>, field: &str) -> Option<Cow<'r, str>> {
+fn field_value<'r>(record: &'r RecordRef<'_>, field: &str) -> Option<Cow<'r, str>> {
     let borrowed = |value: &'r Option<Cow<'_, str>>| value.as_deref().map(Cow::Borrowed);
     match field {
         "eventCategory" => Some(Cow::Borrowed(record.category().as_str())),
         "eventSource" => borrowed(&record.event_source),
         "eventName" => borrowed(&record.event_name),
-        "eventType" => Some(Cow::Borrowed(record.event_type.as_ref())),
+        "eventType" => Some(Cow::Borrowed(
+            record.event_type.as_deref().unwrap_or_default(),
+        )),
         "readOnly" => record
             .read_only
             .map(|read_only| Cow::Owned(read_only.to_string())),
@@ -384,11 +309,13 @@ pub struct TrailFilter {
 
 impl TrailFilter {
     /// Whether the trail takes `record`, whose event time is `event_ms`.
-    pub fn takes(&self, record: &RecordView<'_>, event_ms: i64) -> bool {
+    pub fn takes(&self, record: &RecordRef<'_>, event_ms: i64) -> bool {
         if record.account_id() != Some(self.account_id.as_str()) {
             return false;
         }
-        if !self.is_multi_region_trail && record.aws_region.as_ref() != self.home_region {
+        if !self.is_multi_region_trail
+            && record.aws_region.as_deref().unwrap_or_default() != self.home_region
+        {
             return false;
         }
         if !self.include_global_service_events
@@ -416,7 +343,7 @@ mod tests {
     impl MatchesRecord for TrailSelectors {
         fn matches_record(&self, record: &Record) -> bool {
             let json = serde_json::to_vec(record).expect("record json");
-            let view: RecordView<'_> = serde_json::from_slice(&json).expect("record view");
+            let view: RecordRef<'_> = serde_json::from_slice(&json).expect("record view");
             self.matches(&view)
         }
     }

@@ -40,10 +40,11 @@ use std::time::{Duration, Instant};
 
 use opentrail_delivery::digest::{DigestLogFile, HASH_ALGORITHM, format_time, sha256_hex};
 use opentrail_delivery::logfile::{self, MAX_FILE_BYTES};
-use opentrail_delivery::selectors::{RecordView, TrailFilter};
+use opentrail_delivery::selectors::TrailFilter;
 use opentrail_delivery::signing::SigningError;
 use opentrail_journal::{Cursor, JournalError};
 use opentrail_meta::MetaError;
+use opentrail_model::RecordRef;
 use opentrail_objects::{PutOptions, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -599,11 +600,9 @@ impl Deliverer {
                         return Err(DeliveryError::MissingEntry(expected));
                     }
                     expected += 1;
-                    let event_ms = serde_json::from_slice::<RecordView<'_>>(&entry.payload)
+                    let event_ms = RecordRef::parse(&entry.payload)
                         .ok()
-                        .and_then(|record| {
-                            opentrail_model::time::parse_event_time_ms(&record.event_time)
-                        })
+                        .and_then(|record| record.event_time_ms())
                         .unwrap_or(0);
                     records.push((Arc::new(entry.payload), event_ms));
                 }
@@ -845,14 +844,14 @@ fn choose(entries: &[opentrail_journal::Entry], offset: usize, takers: &[Taker])
         if opentrail_model::origin::origin(&entry.payload) == opentrail_model::Origin::Ingested {
             continue;
         }
-        let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&entry.payload) else {
+        let Ok(record) = RecordRef::parse(&entry.payload) else {
             tracing::warn!(
                 seq = entry.seq,
                 "journal entry is not a record; not delivered"
             );
             continue;
         };
-        let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time) else {
+        let Some(event_ms) = record.event_time_ms() else {
             continue;
         };
         let taking: Vec<usize> = takers
@@ -867,7 +866,7 @@ fn choose(entries: &[opentrail_journal::Entry], offset: usize, takers: &[Taker])
             chosen.push(Choice {
                 index: offset + index,
                 event_ms,
-                region: record.aws_region.into_owned(),
+                region: record.aws_region.unwrap_or_default().into_owned(),
                 takers: taking,
             });
         }

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentrail_delivery::selectors::{RecordView, TrailFilter};
-use opentrail_model::Origin;
+use opentrail_delivery::selectors::TrailFilter;
+use opentrail_model::{Origin, RecordRef};
 
 use super::derived::GroupFilters;
 use super::error::LogsError;
@@ -219,10 +219,10 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
         if opentrail_model::origin::origin(&entry.payload) == Origin::Ingested {
             continue;
         }
-        let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&entry.payload) else {
+        let Ok(record) = RecordRef::parse(&entry.payload) else {
             continue;
         };
-        let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time) else {
+        let Some(event_ms) = record.event_time_ms() else {
             continue;
         };
         let Ok(text) = std::str::from_utf8(&entry.payload) else {
@@ -246,7 +246,10 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             per_stream
                 .entry((
                     group.clone(),
-                    stream_name(&sender.trail.account_id, &record.aws_region),
+                    stream_name(
+                        &sender.trail.account_id,
+                        record.aws_region.as_deref().unwrap_or_default(),
+                    ),
                 ))
                 .or_default()
                 .push((event_ms, message.to_owned()));
