@@ -30,8 +30,7 @@ pub(crate) struct Extracted<'a> {
 /// Parses one record's JSON text; `None` when it is not a record (not UTF-8, not JSON, a
 /// required member missing, or an `eventTime` that does not parse).
 pub(crate) fn parse(bytes: &[u8]) -> Option<Extracted<'_>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut view: RecordRef<'_> = serde_json::from_str(text).ok()?;
+    let mut view = RecordRef::parse(bytes).ok()?;
     if let Some(details) = view.insight_details.take() {
         // Event history shows an Insights event under the API it is about.
         view.event_name = view.event_name.or(details.event_name);

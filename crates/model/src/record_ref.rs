@@ -116,9 +116,14 @@ pub struct InsightDetailsRef<'a> {
 }
 
 impl<'a> RecordRef<'a> {
-    /// Parses a record's JSON text.
+    /// Parses a record's JSON text (which must be UTF-8 as a whole).
+    ///
+    /// The text is checked for UTF-8 once, then parsed as a `str`: cheaper than
+    /// `serde_json::from_slice`, which checks every string it reads on its own (a quarter of
+    /// the parse of a 1.5 KB record).
     pub fn parse(json: &'a [u8]) -> serde_json::Result<RecordRef<'a>> {
-        serde_json::from_slice(json)
+        let text = std::str::from_utf8(json).map_err(serde::de::Error::custom)?;
+        serde_json::from_str(text)
     }
 
     /// The event category, as [`Record::category`](crate::Record::category) derives it.
