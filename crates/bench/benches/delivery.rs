@@ -41,11 +41,12 @@ use opentrail_bench::setup::{
 use opentrail_bench::stats::{Summary, Table, ms, per_second, thousands};
 use opentrail_bench::synth::{ACCOUNT_ID, Generator, ResourceKind, serialize};
 use opentrail_cloudtrail::store;
-use opentrail_cloudtrail::workers::delivery::{TRAILS_TABLE, TrailDelivery, delivery_selectors};
+use opentrail_cloudtrail::workers::delivery::{TRAILS_TABLE, TrailDelivery};
 use opentrail_core::context::{EventDetails, RequestContext};
-use opentrail_delivery::selectors::RecordView;
-use opentrail_delivery::{PutOptions, logfile};
-use opentrail_model::{Record, Resource};
+use opentrail_delivery::logfile;
+use opentrail_delivery::selectors::TrailSelectors;
+use opentrail_model::{Record, RecordRef, Resource};
+use opentrail_objects::PutOptions;
 use opentrail_server::recorder::build_record;
 use opentrail_server::{AppState, ServerConfig};
 use serde::Deserialize;
@@ -514,7 +515,7 @@ fn measure_stages(state: &AppState, sample: usize) -> anyhow::Result<Vec<Stage>>
         .into_iter()
         .find(|trail| trail.name == TRAIL)
         .ok_or_else(|| anyhow::anyhow!("trail {TRAIL} is not stored"))?;
-    let selectors = delivery_selectors(&trail.selectors);
+    let selectors = TrailSelectors::from(&trail.selectors);
 
     // Journal read, as the worker reads (4,096 entries at a time).
     let clock = Instant::now();
@@ -542,12 +543,12 @@ fn measure_stages(state: &AppState, sample: usize) -> anyhow::Result<Vec<Stage>>
     );
 
     let clock = Instant::now();
-    let records: Vec<RecordView<'_>> = payloads
+    let records: Vec<RecordRef<'_>> = payloads
         .iter()
-        .map(|payload| serde_json::from_slice::<RecordView<'_>>(payload))
+        .map(|payload| RecordRef::parse(payload))
         .collect::<Result<_, _>>()?;
     stages.push(Stage::step(
-        "parse RecordView (serde_json)",
+        "parse RecordRef (serde_json)",
         clock.elapsed(),
         "borrowed; parameters, elements skipped".to_owned(),
     ));
@@ -565,7 +566,7 @@ fn measure_stages(state: &AppState, sample: usize) -> anyhow::Result<Vec<Stage>>
     let clock = Instant::now();
     let mut taken = 0usize;
     for record in &records {
-        let timed = opentrail_model::time::parse_event_time_ms(&record.event_time).is_some();
+        let timed = record.event_time_ms().is_some();
         if timed
             && record.account_id() == Some(trail.account_id.as_str())
             && selectors.matches(record)

@@ -33,8 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use opentrail_delivery::ObjectStore;
-use opentrail_s3store::{S3Store, S3StoreConfig};
+use opentrail_objects::{ObjectStore, S3Store, S3StoreConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;

@@ -40,8 +40,7 @@ use std::time::Duration;
 use crate::client::{Client, ClientError, credentials_from_env, env};
 use base64::Engine as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use opentrail_delivery::{ObjectStore, StoreError};
-use opentrail_s3store::{S3Store, S3StoreConfig};
+use opentrail_objects::{ObjectStore, S3Store, S3StoreConfig, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -1324,7 +1323,7 @@ mod tests {
     use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
     use flate2::Compression;
     use flate2::write::GzEncoder;
-    use opentrail_delivery::{LocalStore, PutOptions};
+    use opentrail_objects::{LocalStore, PutOptions};
 
     use super::*;
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use opentrail_s3store::S3StoreConfig;
+use opentrail_objects::S3StoreConfig;
 
 use crate::ServerError;
 

@@ -2,15 +2,14 @@
 //!
 //! By default that is the embedded bucket store ([`AppState::objects`]), whose buckets are the
 //! embedded S3 service's bucket records. When `OPENTRAIL_DELIVERY_S3_ENDPOINT` is set, it is an
-//! external S3-compatible service reached through [`opentrail_s3store::S3Store`]: its buckets
+//! external S3-compatible service reached through [`opentrail_objects::S3Store`]: its buckets
 //! are made and deleted there, and nothing is written to the embedded store. Whether a
 //! bucket exists there is the CloudTrail service's question (`opentrail_cloudtrail::delivery_target`).
 //!
 
 use std::sync::Arc;
 
-use opentrail_delivery::ObjectStore;
-use opentrail_s3store::{S3Store, S3StoreConfig};
+use opentrail_objects::{ObjectStore, S3Store, S3StoreConfig};
 
 use crate::{AppState, ServerError};
 

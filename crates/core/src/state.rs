@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentrail_delivery::{LocalStore, ObjectStore};
 use opentrail_history::{History, HistoryConfig};
 use opentrail_journal::{Journal, JournalConfig};
 use opentrail_meta::Meta;
+use opentrail_objects::{LocalStore, ObjectStore};
 use tokio::sync::watch;
 
 use crate::credentials::{Credentials, Origin};

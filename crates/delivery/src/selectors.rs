@@ -1,9 +1,13 @@
 //! Which records a trail delivers: basic event selectors (management read/write, excluded
 //! management sources, data resources) and advanced event selectors (field conditions with
-//! `Equals`, `StartsWith`, `EndsWith`, `NotEquals`, `NotStartsWith`, `NotEndsWith`).
+//! `Equals`, `StartsWith`, `EndsWith`, `NotEquals`, `NotStartsWith`, `NotEndsWith`), and the
+//! rest of a trail's choice ([`TrailFilter`]: its account, regions, global service events and
+//! logging window). This is the one place that evaluates selectors: trail delivery and the
+//! CloudWatch Logs trail worker both ask [`TrailFilter::takes`].
 //!
 //! The types here are plain structs the server converts its stored trail selectors into, so
-//! this module stays free of the API's wire shapes. Matching rules:
+//! this module stays free of the API's wire shapes. Records are read through
+//! [`opentrail_model::RecordRef`]. Matching rules:
 //!
 //! - **No selectors** ([`TrailSelectors::AllManagement`]): every management event.
 //! - **Basic**: a record matches when any selector does. A management event matches a
@@ -25,85 +29,7 @@
 
 use std::borrow::Cow;
 
-use opentrail_model::EventCategory;
-use serde::Deserialize;
-
-/// The fields of a record that delivery reads, borrowed from the record's JSON where it has no
-/// escapes; every other field (parameters, response elements, …) is skipped unparsed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordView<'a> {
-    #[serde(borrow, default)]
-    pub event_time: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub aws_region: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub event_type: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub event_name: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub read_only: Option<bool>,
-    #[serde(default)]
-    pub management_event: Option<bool>,
-    #[serde(default)]
-    pub event_category: Option<EventCategory>,
-    #[serde(borrow, default)]
-    pub recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub user_identity: Option<IdentityView<'a>>,
-    #[serde(borrow, default)]
-    pub resources: Option<Vec<ResourceView<'a>>>,
-    #[serde(borrow, default)]
-    pub error_code: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub session_credential_from_console: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub vpc_endpoint_id: Option<Cow<'a, str>>,
-}
-
-/// The `userIdentity` fields of a [`RecordView`].
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityView<'a> {
-    #[serde(borrow, default)]
-    pub arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub account_id: Option<Cow<'a, str>>,
-}
-
-/// One of a [`RecordView`]'s `resources`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ResourceView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    pub resource_type: Option<Cow<'a, str>>,
-    #[serde(rename = "ARN", borrow, default)]
-    pub arn: Option<Cow<'a, str>>,
-}
-
-impl RecordView<'_> {
-    /// The event category, as [`opentrail_model::Record::category`] derives it.
-    pub fn category(&self) -> EventCategory {
-        if let Some(category) = self.event_category {
-            return category;
-        }
-        if self.event_type == "AwsCloudTrailInsight" {
-            return EventCategory::Insight;
-        }
-        if self.management_event == Some(false) {
-            return EventCategory::Data;
-        }
-        EventCategory::Management
-    }
-
-    /// The account the record belongs to, as [`opentrail_model::Record::account_id`] finds it.
-    pub fn account_id(&self) -> Option<&str> {
-        self.recipient_account_id
-            .as_deref()
-            .or_else(|| self.user_identity.as_ref()?.account_id.as_deref())
-    }
-}
+use opentrail_model::{EventCategory, RecordRef, ResourceRef};
 
 /// A trail's event selectors, in the form delivery evaluates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -208,7 +134,7 @@ impl FieldCondition {
 
 impl TrailSelectors {
     /// Whether a trail with these selectors delivers `record`.
-    pub fn matches(&self, record: &RecordView<'_>) -> bool {
+    pub fn matches(&self, record: &RecordRef<'_>) -> bool {
         let category = record.category();
         if category == EventCategory::Insight {
             return false;
@@ -227,7 +153,7 @@ impl TrailSelectors {
 
 fn basic_matches(
     selector: &BasicSelector,
-    record: &RecordView<'_>,
+    record: &RecordRef<'_>,
     category: EventCategory,
 ) -> bool {
     if !selector.read_write.admits(record.read_only) {
@@ -255,7 +181,7 @@ fn basic_matches(
 }
 
 /// Whether `resource` of a data event falls under `data`.
-fn data_resource_matches(data: &DataResource, resource: &ResourceView<'_>) -> bool {
+fn data_resource_matches(data: &DataResource, resource: &ResourceRef<'_>) -> bool {
     let Some(arn) = resource.arn.as_deref() else {
         return false;
     };
@@ -279,7 +205,7 @@ fn data_resource_matches(data: &DataResource, resource: &ResourceView<'_>) -> bo
         })
 }
 
-fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> bool {
+fn advanced_matches(selector: &AdvancedSelector, record: &RecordRef<'_>) -> bool {
     let record_fields_hold = selector
         .conditions
         .iter()
@@ -296,8 +222,8 @@ fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> boo
     if resource_conditions.is_empty() {
         return true;
     }
-    let none = ResourceView::default();
-    let resources: Vec<&ResourceView<'_>> = match record.resources.as_deref() {
+    let none = ResourceRef::default();
+    let resources: Vec<&ResourceRef<'_>> = match record.resources.as_deref() {
         Some(list) if !list.is_empty() => list.iter().collect(),
         _ => vec![&none],
     };
@@ -314,13 +240,15 @@ fn advanced_matches(selector: &AdvancedSelector, record: &RecordView<'_>) -> boo
 }
 
 /// The value of a non-resource field of `record`, as advanced selectors compare it.
-fn field_value<'r>(record: &'r RecordView<'_>, field: &str) -> Option<Cow<'r, str>> {
+fn field_value<'r>(record: &'r RecordRef<'_>, field: &str) -> Option<Cow<'r, str>> {
     let borrowed = |value: &'r Option<Cow<'_, str>>| value.as_deref().map(Cow::Borrowed);
     match field {
         "eventCategory" => Some(Cow::Borrowed(record.category().as_str())),
         "eventSource" => borrowed(&record.event_source),
         "eventName" => borrowed(&record.event_name),
-        "eventType" => Some(Cow::Borrowed(record.event_type.as_ref())),
+        "eventType" => Some(Cow::Borrowed(
+            record.event_type.as_deref().unwrap_or_default(),
+        )),
         "readOnly" => record
             .read_only
             .map(|read_only| Cow::Owned(read_only.to_string())),
@@ -329,6 +257,76 @@ fn field_value<'r>(record: &'r RecordView<'_>, field: &str) -> Option<Cow<'r, st
         "sessionCredentialFromConsole" => borrowed(&record.session_credential_from_console),
         "vpcEndpointId" => borrowed(&record.vpc_endpoint_id),
         _ => None,
+    }
+}
+
+/// Event sources of global services, left out when a trail excludes global service events.
+pub const GLOBAL_SOURCES: [&str; 4] = [
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "cloudfront.amazonaws.com",
+    "route53.amazonaws.com",
+];
+
+/// When a trail logs: from its `StartLogging` (taken to the whole second, as record times
+/// are) while it is logging, or up to its `StopLogging`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoggingWindow {
+    pub is_logging: bool,
+    pub start_ms: Option<i64>,
+    pub stop_ms: Option<i64>,
+}
+
+impl LoggingWindow {
+    /// Whether the trail was logging at `event_ms` (record times have whole seconds).
+    pub fn covers(&self, event_ms: i64) -> bool {
+        let Some(start) = self.start_ms else {
+            return false;
+        };
+        if event_ms < start - start.rem_euclid(1000) {
+            return false;
+        }
+        if self.is_logging {
+            return true;
+        }
+        self.stop_ms.is_some_and(|stop| event_ms <= stop)
+    }
+}
+
+/// Everything that decides whether a trail takes a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailFilter {
+    /// The trail's account: it takes only records of this account.
+    pub account_id: String,
+    pub home_region: String,
+    /// A single-region trail takes only records of its home region.
+    pub is_multi_region_trail: bool,
+    /// Without it, records of [`GLOBAL_SOURCES`] are left out.
+    pub include_global_service_events: bool,
+    pub logging: LoggingWindow,
+    pub selectors: TrailSelectors,
+}
+
+impl TrailFilter {
+    /// Whether the trail takes `record`, whose event time is `event_ms`.
+    pub fn takes(&self, record: &RecordRef<'_>, event_ms: i64) -> bool {
+        if record.account_id() != Some(self.account_id.as_str()) {
+            return false;
+        }
+        if !self.is_multi_region_trail
+            && record.aws_region.as_deref().unwrap_or_default() != self.home_region
+        {
+            return false;
+        }
+        if !self.include_global_service_events
+            && record
+                .event_source
+                .as_deref()
+                .is_some_and(|source| GLOBAL_SOURCES.contains(&source))
+        {
+            return false;
+        }
+        self.logging.covers(event_ms) && self.selectors.matches(record)
     }
 }
 
@@ -345,7 +343,7 @@ mod tests {
     impl MatchesRecord for TrailSelectors {
         fn matches_record(&self, record: &Record) -> bool {
             let json = serde_json::to_vec(record).expect("record json");
-            let view: RecordView<'_> = serde_json::from_slice(&json).expect("record view");
+            let view: RecordRef<'_> = serde_json::from_slice(&json).expect("record view");
             self.matches(&view)
         }
     }
@@ -391,6 +389,20 @@ mod tests {
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn logging_window_uses_start_and_stop() {
+        let mut window = LoggingWindow::default();
+        assert!(!window.covers(5_000));
+        window.is_logging = true;
+        window.start_ms = Some(10_500);
+        assert!(window.covers(10_000));
+        assert!(!window.covers(9_000));
+        window.is_logging = false;
+        window.stop_ms = Some(20_000);
+        assert!(window.covers(20_000));
+        assert!(!window.covers(21_000));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Reads the fields the index needs from a record's JSON text — one parse per record, borrowing
-//! strings from the input, skipping everything else (`requestParameters` & co. are never
-//! materialised).
+//! Reads the fields the index needs from a record's JSON text — one parse per record
+//! ([`RecordRef`]), borrowing strings from the input, skipping everything else
+//! (`requestParameters` & co. are never materialised).
 //!
 //! Meaning comes from `opentrail-model`: the category, the owning account and the `Username`
 //! are computed by [`Record::category`], [`Record::account_id`] and
@@ -9,82 +9,17 @@
 
 use std::borrow::Cow;
 
-use opentrail_model::{EventCategory, Record, UserIdentity};
-use serde::Deserialize;
+use opentrail_model::{EventCategory, Record, RecordRef, UserIdentity};
 
 use crate::query::{HistoryEvent, HistoryResource, LookupAttributeKey};
 
-/// The members of a record the history reads. Required members mirror the required fields of
-/// [`Record`]: without them the JSON text is not a record.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordView<'a> {
-    #[serde(borrow)]
-    event_version: Cow<'a, str>,
-    #[serde(borrow)]
-    event_time: Cow<'a, str>,
-    #[serde(borrow, default)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    aws_region: Cow<'a, str>,
-    #[serde(rename = "eventID", borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(default)]
-    read_only: Option<bool>,
-    #[serde(borrow, default)]
-    resources: Option<Vec<ResourceView<'a>>>,
-    #[serde(borrow)]
-    event_type: Cow<'a, str>,
-    #[serde(default)]
-    management_event: Option<bool>,
-    #[serde(borrow, default)]
-    recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(default)]
-    event_category: Option<EventCategory>,
-    #[serde(borrow, default)]
-    user_identity: Option<UserIdentityView<'a>>,
-    #[serde(borrow, default)]
-    insight_details: Option<InsightDetailsView<'a>>,
-}
-
-/// Insights records carry the API they are about here, not at the top level.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InsightDetailsView<'a> {
-    #[serde(borrow, default)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_name: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserIdentityView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    identity_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    access_key_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    user_name: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ResourceView<'a> {
-    #[serde(rename = "ARN", borrow, default)]
-    arn: Option<Cow<'a, str>>,
-    #[serde(rename = "type", borrow, default)]
-    resource_type: Option<Cow<'a, str>>,
-}
-
 /// A record as the history sees it.
 pub(crate) struct Extracted<'a> {
-    view: RecordView<'a>,
+    view: RecordRef<'a>,
+    /// `eventID`, required.
+    event_id: Cow<'a, str>,
+    /// `awsRegion`, required.
+    region: Cow<'a, str>,
     /// The members of [`Record`] the model's methods need, nothing else.
     partial: Record,
     /// `eventTime` in milliseconds since the epoch.
@@ -95,17 +30,21 @@ pub(crate) struct Extracted<'a> {
 /// Parses one record's JSON text; `None` when it is not a record (not UTF-8, not JSON, a
 /// required member missing, or an `eventTime` that does not parse).
 pub(crate) fn parse(bytes: &[u8]) -> Option<Extracted<'_>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut view: RecordView<'_> = serde_json::from_str(text).ok()?;
+    let mut view = RecordRef::parse(bytes).ok()?;
     if let Some(details) = view.insight_details.take() {
         // Event history shows an Insights event under the API it is about.
         view.event_name = view.event_name.or(details.event_name);
         view.event_source = view.event_source.or(details.event_source);
     }
-    if view.event_version.is_empty() {
+    // The members every record has (the required fields of [`Record`]); without them the JSON
+    // text is not a record.
+    if view.event_version.as_deref().is_none_or(str::is_empty) {
         return None;
     }
-    let time_ms = opentrail_model::time::parse_event_time_ms(&view.event_time)?;
+    let event_id = view.event_id.take()?;
+    let region = view.aws_region.take()?;
+    view.event_type.as_ref()?;
+    let time_ms = view.event_time_ms()?;
     let user_identity = view.user_identity.as_ref().map(|identity| UserIdentity {
         identity_type: owned(&identity.identity_type),
         arn: owned(&identity.arn),
@@ -120,7 +59,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Extracted<'_>> {
         // `category()` only reads eventType when eventCategory is absent.
         event_type: match view.event_category {
             Some(_) => String::new(),
-            None => view.event_type.clone().into_owned(),
+            None => view.event_type.as_deref().unwrap_or_default().to_owned(),
         },
         event_category: view.event_category,
         management_event: view.management_event,
@@ -130,6 +69,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Extracted<'_>> {
     };
     Some(Extracted {
         view,
+        event_id,
+        region,
         partial,
         time_ms,
         username,
@@ -150,11 +91,11 @@ impl<'a> Extracted<'a> {
     }
 
     pub(crate) fn region(&self) -> &str {
-        &self.view.aws_region
+        &self.region
     }
 
     pub(crate) fn event_id(&self) -> &Cow<'a, str> {
-        &self.view.event_id
+        &self.event_id
     }
 
     /// Calls `emit` once for every (attribute, value) this record can be found by. Empty values
@@ -167,7 +108,7 @@ impl<'a> Extracted<'a> {
             }
         };
         let view = &self.view;
-        emit_nonempty(LookupAttributeKey::EventId, &view.event_id);
+        emit_nonempty(LookupAttributeKey::EventId, &self.event_id);
         if let Some(name) = &view.event_name {
             emit_nonempty(LookupAttributeKey::EventName, name);
         }
@@ -230,7 +171,7 @@ impl<'a> Extracted<'a> {
         let access_key_id = self.access_key_id().map(str::to_owned);
         let view = self.view;
         HistoryEvent {
-            event_id: view.event_id.into_owned(),
+            event_id: self.event_id.into_owned(),
             event_name: view.event_name.map(Cow::into_owned),
             read_only: view.read_only.map(|b| bool_text(b).to_owned()),
             access_key_id,

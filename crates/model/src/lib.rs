@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`record`]: the CloudTrail record (eventVersion 1.11) and its parts.
+//! - [`record_ref`]: [`RecordRef`], the one borrowed view of a record's JSON text for readers
+//!   that need a few members of many records.
 //! - [`identity`]: who made a call — the `userIdentity` block and how it is derived from a key.
 //! - [`time`]: the record's timestamp format (`YYYY-MM-DDTHH:MM:SSZ`, UTC, no fraction).
 //! - [`ids`]: event ids, request ids and account-id checks.
@@ -12,8 +14,10 @@ pub mod identity;
 pub mod ids;
 pub mod origin;
 pub mod record;
+pub mod record_ref;
 pub mod time;
 
 pub use identity::{Identity, IdentityType, UserIdentity};
 pub use origin::Origin;
 pub use record::{EventCategory, Record, Resource};
+pub use record_ref::{InsightDetailsRef, RecordRef, ResourceRef, UserIdentityRef};

@@ -10,7 +10,7 @@
 
 use opentrail_core::AppState;
 use opentrail_core::delivery_target::DeliveryTarget;
-use opentrail_delivery::{ObjectStore, Sse, StoreError};
+use opentrail_objects::{ObjectStore, Sse, StoreError};
 
 /// Whether `bucket` exists where delivery writes. Blocking: the external service is asked.
 pub fn bucket_exists(state: &AppState, bucket: &str) -> Result<bool, StoreError> {
@@ -55,7 +55,7 @@ pub fn digest_encryption() -> Sse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentrail_s3store::S3StoreConfig;
+    use opentrail_objects::S3StoreConfig;
 
     fn target_store(target: &DeliveryTarget) -> &dyn ObjectStore {
         match target {

@@ -39,8 +39,8 @@ pub mod workers;
 use std::sync::Arc;
 
 use opentrail_api::ApiError;
-use opentrail_delivery::StoreError;
 use opentrail_model::Resource;
+use opentrail_objects::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

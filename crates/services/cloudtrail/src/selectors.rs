@@ -1,12 +1,19 @@
 //! Event selectors (basic and advanced) and Insights selectors: their stored form, AWS's
 //! validation rules, and the Put/Get operations.
 //!
-//! The stored form is the wire form (PascalCase members), so the delivery worker and the API
-//! read the same structs. A trail without `PutEventSelectors` has [`Selectors::Default`]: all
-//! read and write management events, no data events — what AWS gives a new trail.
+//! The stored form is the wire form (PascalCase members), so the API reads and writes it as
+//! is. Evaluating selectors against records is not done here: the stored form converts into
+//! `opentrail_delivery::selectors::TrailSelectors` (`From<&Selectors>`), which trail delivery
+//! and the CloudWatch Logs trail worker evaluate. A trail without `PutEventSelectors` has
+//! [`Selectors::Default`]: all read and write management events, no data events — what AWS
+//! gives a new trail.
 
 use std::collections::HashSet;
 
+use opentrail_delivery::selectors::{
+    AdvancedSelector, BasicSelector, DataResource as DeliveryDataResource, FieldCondition,
+    ReadWrite, TrailSelectors,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -96,6 +103,58 @@ impl Selectors {
                     .is_some_and(|field| field.equals.as_deref() == Some(&["true".to_owned()][..]));
                 management && (!write || !read_only_only)
             }),
+        }
+    }
+}
+
+/// The stored selectors in the form `opentrail_delivery::selectors` evaluates.
+impl From<&Selectors> for TrailSelectors {
+    fn from(selectors: &Selectors) -> TrailSelectors {
+        match selectors {
+            Selectors::Default => TrailSelectors::AllManagement,
+            Selectors::Basic(list) => TrailSelectors::Basic(
+                list.iter()
+                    .map(|selector| BasicSelector {
+                        read_write: match selector.read_write_type {
+                            ReadWriteType::ReadOnly => ReadWrite::ReadOnly,
+                            ReadWriteType::WriteOnly => ReadWrite::WriteOnly,
+                            ReadWriteType::All => ReadWrite::All,
+                        },
+                        include_management_events: selector.include_management_events,
+                        data_resources: selector
+                            .data_resources
+                            .iter()
+                            .map(|resource| DeliveryDataResource {
+                                resource_type: resource.resource_type.clone(),
+                                values: resource.values.clone(),
+                            })
+                            .collect(),
+                        exclude_management_event_sources: selector
+                            .exclude_management_event_sources
+                            .clone()
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            ),
+            Selectors::Advanced(list) => TrailSelectors::Advanced(
+                list.iter()
+                    .map(|selector| AdvancedSelector {
+                        conditions: selector
+                            .field_selectors
+                            .iter()
+                            .map(|field| FieldCondition {
+                                field: field.field.clone(),
+                                equals: field.equals.clone().unwrap_or_default(),
+                                starts_with: field.starts_with.clone().unwrap_or_default(),
+                                ends_with: field.ends_with.clone().unwrap_or_default(),
+                                not_equals: field.not_equals.clone().unwrap_or_default(),
+                                not_starts_with: field.not_starts_with.clone().unwrap_or_default(),
+                                not_ends_with: field.not_ends_with.clone().unwrap_or_default(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            ),
         }
     }
 }

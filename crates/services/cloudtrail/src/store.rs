@@ -11,6 +11,7 @@
 //! A multi-region trail is stored once, under its home region; the other regions see it as a
 //! shadow trail ([`visible_in`]).
 
+use opentrail_delivery::selectors::{LoggingWindow, TrailFilter, TrailSelectors};
 use opentrail_meta::{Meta, MetaError, Txn};
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +81,23 @@ impl StoredTrail {
     /// multi-region).
     pub fn visible_in(&self, region: &str) -> bool {
         self.home_region == region || self.is_multi_region_trail
+    }
+
+    /// What decides, with its logging `status`, which records this trail takes (trail
+    /// delivery and the CloudWatch Logs trail worker alike).
+    pub fn filter(&self, status: &TrailStatus) -> TrailFilter {
+        TrailFilter {
+            account_id: self.account_id.clone(),
+            home_region: self.home_region.clone(),
+            is_multi_region_trail: self.is_multi_region_trail,
+            include_global_service_events: self.include_global_service_events,
+            logging: LoggingWindow {
+                is_logging: status.is_logging,
+                start_ms: status.start_logging_time_ms,
+                stop_ms: status.stop_logging_time_ms,
+            },
+            selectors: TrailSelectors::from(&self.selectors),
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use opentrail_model::RecordRef;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -111,41 +111,20 @@ pub fn alternate_spelling(envelope: &Value) -> Option<Value> {
 
 /// What routing a record needs before it is parsed whole: the account and region whose
 /// default bus it goes to, and whether it is a read-only management event. Read from the JSON
-/// text without building a value, with the same rules as [`cloudtrail_envelope`] (`account`
-/// and `region`) and [`is_read_only_management`]; `None` when those say "not a record".
+/// text without building a value ([`RecordRef`]), with the same rules as
+/// [`cloudtrail_envelope`] (`account` and `region`) and [`is_read_only_management`]; `None`
+/// when those say "not a record", or when the text does not parse as a `RecordRef` (every
+/// record in the journal does: the server builds them from a `Record`, the ingest API checks
+/// their types).
 pub struct Route<'a> {
     pub account: Cow<'a, str>,
     pub region: Cow<'a, str>,
     pub read_only_management: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RouteView<'a> {
-    #[serde(borrow, default)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    user_identity: Option<IdentityAccount<'a>>,
-    #[serde(borrow, default)]
-    aws_region: Option<Cow<'a, str>>,
-    #[serde(default)]
-    read_only: Option<bool>,
-    #[serde(default)]
-    management_event: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IdentityAccount<'a> {
-    #[serde(borrow, default)]
-    account_id: Option<Cow<'a, str>>,
-}
-
 /// The [`Route`] of a record's JSON text.
 pub fn route_of(payload: &[u8]) -> Option<Route<'_>> {
-    let view: RouteView<'_> = serde_json::from_slice(payload).ok()?;
+    let view = RecordRef::parse(payload).ok()?;
     view.event_source.as_ref()?;
     let account = view
         .recipient_account_id

@@ -184,7 +184,7 @@ pub fn delete_bucket(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>,
     call.owned_bucket(name)?;
     match call.state.objects.delete_bucket(name) {
         // Only the metadata record is left (a create that failed half-way).
-        Ok(()) | Err(opentrail_delivery::StoreError::NoSuchBucket(_)) => {}
+        Ok(()) | Err(opentrail_objects::StoreError::NoSuchBucket(_)) => {}
         Err(err) => return Err(err.into()),
     }
     call.state.meta.delete(BUCKETS_TABLE, name)?;

@@ -2,8 +2,8 @@
 
 use http::StatusCode;
 use opentrail_api::ApiError;
-use opentrail_delivery::StoreError;
 use opentrail_meta::MetaError;
+use opentrail_objects::StoreError;
 
 /// A failed S3 call.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
 use bytes::Bytes;
 use http::Response;
 use opentrail_api::XmlWriter;
-use opentrail_delivery::{ObjectInfo, StoreError};
+use opentrail_objects::{ObjectInfo, StoreError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::error::S3Error;

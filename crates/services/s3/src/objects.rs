@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use opentrail_api::{ChunkSigner, XmlWriter};
-use opentrail_delivery::{ByteRange, ObjectInfo, PutOptions, StoreError};
 use opentrail_model::Resource;
+use opentrail_objects::{ByteRange, ObjectInfo, PutOptions, StoreError};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 

@@ -12,11 +12,8 @@
 //! size limit), `eventID` at most 128 characters, `eventVersion` 256, `eventSource` and
 //! `eventName` 1024, `awsRegion` 64.
 
-use std::borrow::Cow;
-
 use base64::Engine as _;
-use opentrail_model::{EventCategory, Record};
-use serde::Deserialize;
+use opentrail_model::{EventCategory, Record, RecordRef};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -151,9 +148,9 @@ pub fn validate(event_data: &str, checksum: Option<&str>) -> Result<ValidRecord,
         return Err(RecordError::Checksum);
     }
     if event_data.trim_start().starts_with('{')
-        && let Ok(view) = serde_json::from_str::<View<'_>>(event_data)
+        && let Ok(view) = serde_json::from_str::<RecordRef<'_>>(event_data)
     {
-        let fields = view.fields();
+        let fields = fields_of(&view);
         let checked = check_fields(&fields)?;
         return Ok(checked.into_record(minify(event_data)));
     }
@@ -296,120 +293,26 @@ fn check_fields(fields: &Fields<'_>) -> Result<Checked, RecordError> {
     })
 }
 
-/// The fast path's borrowed view: the members [`check_types`] checks, with their types.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // Members are read only to check their types.
-struct View<'a> {
-    #[serde(borrow, default)]
-    event_version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_time: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    aws_region: Option<Cow<'a, str>>,
-    #[serde(rename = "sourceIPAddress", borrow, default)]
-    source_ip_address: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    user_agent: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    error_code: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    error_message: Option<Cow<'a, str>>,
-    #[serde(rename = "requestID", borrow, default)]
-    request_id: Option<Cow<'a, str>>,
-    #[serde(rename = "eventID", borrow, default)]
-    event_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(rename = "sharedEventID", borrow, default)]
-    shared_event_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    vpc_endpoint_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    vpc_endpoint_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_category: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    session_credential_from_console: Option<Cow<'a, str>>,
-    #[serde(default)]
-    read_only: Option<bool>,
-    #[serde(default)]
-    management_event: Option<bool>,
-    #[serde(borrow, default)]
-    user_identity: Option<IdentityView<'a>>,
-    #[serde(borrow, default)]
-    insight_details: Option<InsightView<'a>>,
-    #[serde(borrow, default)]
-    resources: Option<Vec<ResourceView<'a>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct IdentityView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    identity_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    principal_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    access_key_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    user_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    invoked_by: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct InsightView<'a> {
-    #[serde(borrow, default)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_name: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct ResourceView<'a> {
-    #[serde(rename = "ARN", borrow, default)]
-    arn: Option<Cow<'a, str>>,
-    #[serde(rename = "type", borrow, default)]
-    resource_type: Option<Cow<'a, str>>,
-    #[serde(rename = "accountId", borrow, default)]
-    account_id: Option<Cow<'a, str>>,
-}
-
-impl<'a> View<'a> {
-    fn fields(&self) -> Fields<'_> {
-        Fields {
-            event_version: self.event_version.as_deref(),
-            event_time: self.event_time.as_deref(),
-            event_source: self.event_source.as_deref(),
-            event_name: self.event_name.as_deref(),
-            aws_region: self.aws_region.as_deref(),
-            event_id: self.event_id.as_deref(),
-            event_type: self.event_type.as_deref(),
-            event_category: self.event_category.as_deref(),
-            management_event: self.management_event,
-            recipient_account_id: self.recipient_account_id.as_deref(),
-            identity_account_id: self
-                .user_identity
-                .as_ref()
-                .and_then(|identity| identity.account_id.as_deref()),
-        }
+/// The [`Fields`] of the fast path's borrowed view. [`RecordRef`] holds the members
+/// [`check_types`] checks, with the same types (so a record whose view parses passes
+/// [`check_types`]); an `eventCategory` it does not know fails the view and takes the slow path,
+/// which says [`RecordError::BadCategory`].
+fn fields_of<'v>(view: &'v RecordRef<'_>) -> Fields<'v> {
+    Fields {
+        event_version: view.event_version.as_deref(),
+        event_time: view.event_time.as_deref(),
+        event_source: view.event_source.as_deref(),
+        event_name: view.event_name.as_deref(),
+        aws_region: view.aws_region.as_deref(),
+        event_id: view.event_id.as_deref(),
+        event_type: view.event_type.as_deref(),
+        event_category: view.event_category.map(EventCategory::as_str),
+        management_event: view.management_event,
+        recipient_account_id: view.recipient_account_id.as_deref(),
+        identity_account_id: view
+            .user_identity
+            .as_ref()
+            .and_then(|identity| identity.account_id.as_deref()),
     }
 }
 

@@ -40,19 +40,16 @@ use std::time::{Duration, Instant};
 
 use opentrail_delivery::digest::{DigestLogFile, HASH_ALGORITHM, format_time, sha256_hex};
 use opentrail_delivery::logfile::{self, MAX_FILE_BYTES};
-use opentrail_delivery::selectors::{
-    AdvancedSelector, BasicSelector, DataResource, FieldCondition, ReadWrite, RecordView,
-    TrailSelectors,
-};
+use opentrail_delivery::selectors::TrailFilter;
 use opentrail_delivery::signing::SigningError;
-use opentrail_delivery::{PutOptions, StoreError};
 use opentrail_journal::{Cursor, JournalError};
 use opentrail_meta::MetaError;
+use opentrail_model::RecordRef;
+use opentrail_objects::{PutOptions, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::digests;
 use crate::delivery_target;
-use crate::selectors::{ReadWriteType, Selectors};
 use crate::store::{self, StoredTrail, TrailStatus};
 use opentrail_core::AppState;
 
@@ -64,13 +61,6 @@ const CURSOR: &str = "delivery";
 const READ_BATCH: usize = 4096;
 /// Selected bytes after which a round delivers what it has and reads on.
 const ROUND_BYTES: usize = 64 * 1024 * 1024;
-/// Event sources of global services, left out when a trail excludes global service events.
-const GLOBAL_SOURCES: [&str; 4] = [
-    "iam.amazonaws.com",
-    "sts.amazonaws.com",
-    "cloudfront.amazonaws.com",
-    "route53.amazonaws.com",
-];
 
 /// Failures of delivery and digests.
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +359,7 @@ impl Deliverer {
         }
 
         // Redo started plans; a trail whose plan fails waits for its retry.
-        let mut active: Vec<(&StoredTrail, TrailSelectors)> = Vec::new();
+        let mut active: Vec<&StoredTrail> = Vec::new();
         for trail in &trails {
             let key = trail.key();
             if !self.retry_due(&key) {
@@ -391,12 +381,12 @@ impl Deliverer {
                     }
                 }
             }
-            active.push((trail, delivery_selectors(&trail.selectors)));
+            active.push(trail);
         }
 
         let mut positions: HashMap<String, u64> = active
             .iter()
-            .filter_map(|(trail, _)| {
+            .filter_map(|trail| {
                 rows.get(&trail.key())
                     .map(|row| (trail.key(), row.position))
             })
@@ -416,7 +406,7 @@ impl Deliverer {
             };
             let mut still_active = Vec::new();
             let mut plain_moves = Vec::new();
-            for (trail, selectors) in active {
+            for trail in active {
                 let key = trail.key();
                 match selected.remove(&key) {
                     Some(by_region) if !by_region.is_empty() => {
@@ -424,7 +414,7 @@ impl Deliverer {
                             Ok(()) => {
                                 self.succeeded(&key);
                                 positions.insert(key, end);
-                                still_active.push((trail, selectors));
+                                still_active.push(trail);
                             }
                             Err(err) => {
                                 self.failed(&key, &err);
@@ -434,7 +424,7 @@ impl Deliverer {
                     _ => {
                         plain_moves.push(key.clone());
                         positions.insert(key, end);
-                        still_active.push((trail, selectors));
+                        still_active.push(trail);
                     }
                 }
             }
@@ -479,21 +469,19 @@ impl Deliverer {
         &self,
         after: u64,
         last: u64,
-        active: &[(&StoredTrail, TrailSelectors)],
+        active: &[&StoredTrail],
         statuses: &HashMap<String, TrailStatus>,
         positions: &HashMap<String, u64>,
     ) -> Result<(u64, HashMap<String, BTreeMap<String, Vec<Selected>>>, bool), DeliveryError> {
         let mut selected: HashMap<String, BTreeMap<String, Vec<Selected>>> = HashMap::new();
-        let takers: Vec<Taker<'_>> = active
+        let takers: Vec<Taker> = active
             .iter()
-            .filter_map(|(trail, selectors)| {
+            .filter_map(|trail| {
                 let key = trail.key();
                 let status = statuses.get(&key)?;
                 let position = positions.get(&key).copied().unwrap_or(0);
                 Some(Taker {
-                    trail,
-                    status,
-                    selectors,
+                    filter: trail.filter(status),
                     position,
                     key,
                 })
@@ -612,11 +600,9 @@ impl Deliverer {
                         return Err(DeliveryError::MissingEntry(expected));
                     }
                     expected += 1;
-                    let event_ms = serde_json::from_slice::<RecordView<'_>>(&entry.payload)
+                    let event_ms = RecordRef::parse(&entry.payload)
                         .ok()
-                        .and_then(|record| {
-                            opentrail_model::time::parse_event_time_ms(&record.event_time)
-                        })
+                        .and_then(|record| record.event_time_ms())
                         .unwrap_or(0);
                     records.push((Arc::new(entry.payload), event_ms));
                 }
@@ -801,12 +787,9 @@ fn runs(seqs: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
     out
 }
 
-/// Whether `trail` (with `status`) delivers `record`, whose event time is `event_ms`.
 /// A trail taking part in a round's selection.
-struct Taker<'a> {
-    trail: &'a StoredTrail,
-    status: &'a TrailStatus,
-    selectors: &'a TrailSelectors,
+struct Taker {
+    filter: TrailFilter,
     /// Records at or below it are already delivered.
     position: u64,
     key: String,
@@ -829,7 +812,7 @@ const SELECT_PARALLEL_MIN: usize = 512;
 
 /// The entries each trail takes, in journal order. Parsing is most of the cost, so large
 /// batches are split over [`SELECT_THREADS`] threads; each entry's choice depends only on it.
-fn choose_all(entries: &[opentrail_journal::Entry], takers: &[Taker<'_>]) -> Vec<Choice> {
+fn choose_all(entries: &[opentrail_journal::Entry], takers: &[Taker]) -> Vec<Choice> {
     if takers.is_empty() {
         return Vec::new();
     }
@@ -855,38 +838,27 @@ fn choose_all(entries: &[opentrail_journal::Entry], takers: &[Taker<'_>]) -> Vec
 }
 
 /// [`choose_all`] on one thread; `offset` is the index of `entries[0]`.
-fn choose(
-    entries: &[opentrail_journal::Entry],
-    offset: usize,
-    takers: &[Taker<'_>],
-) -> Vec<Choice> {
+fn choose(entries: &[opentrail_journal::Entry], offset: usize, takers: &[Taker]) -> Vec<Choice> {
     let mut chosen = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         if opentrail_model::origin::origin(&entry.payload) == opentrail_model::Origin::Ingested {
             continue;
         }
-        let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&entry.payload) else {
+        let Ok(record) = RecordRef::parse(&entry.payload) else {
             tracing::warn!(
                 seq = entry.seq,
                 "journal entry is not a record; not delivered"
             );
             continue;
         };
-        let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time) else {
+        let Some(event_ms) = record.event_time_ms() else {
             continue;
         };
         let taking: Vec<usize> = takers
             .iter()
             .enumerate()
             .filter(|(_, taker)| {
-                entry.seq > taker.position
-                    && trail_takes(
-                        taker.trail,
-                        taker.status,
-                        taker.selectors,
-                        &record,
-                        event_ms,
-                    )
+                entry.seq > taker.position && taker.filter.takes(&record, event_ms)
             })
             .map(|(at, _)| at)
             .collect();
@@ -894,7 +866,7 @@ fn choose(
             chosen.push(Choice {
                 index: offset + index,
                 event_ms,
-                region: record.aws_region.into_owned(),
+                region: record.aws_region.unwrap_or_default().into_owned(),
                 takers: taking,
             });
         }
@@ -902,103 +874,13 @@ fn choose(
     chosen
 }
 
-pub fn trail_takes(
-    trail: &StoredTrail,
-    status: &TrailStatus,
-    selectors: &TrailSelectors,
-    record: &RecordView<'_>,
-    event_ms: i64,
-) -> bool {
-    if record.account_id() != Some(trail.account_id.as_str()) {
-        return false;
-    }
-    if !trail.is_multi_region_trail && record.aws_region.as_ref() != trail.home_region {
-        return false;
-    }
-    if !trail.include_global_service_events
-        && record
-            .event_source
-            .as_deref()
-            .is_some_and(|source| GLOBAL_SOURCES.contains(&source))
-    {
-        return false;
-    }
-    logging_at(status, event_ms) && selectors.matches(record)
-}
-
-/// Whether the trail was logging at `event_ms` (record times have whole seconds).
-fn logging_at(status: &TrailStatus, event_ms: i64) -> bool {
-    let Some(start) = status.start_logging_time_ms else {
-        return false;
-    };
-    if event_ms < start - start.rem_euclid(1000) {
-        return false;
-    }
-    if status.is_logging {
-        return true;
-    }
-    status
-        .stop_logging_time_ms
-        .is_some_and(|stop| event_ms <= stop)
-}
-
-/// The trail's stored selectors in the form delivery evaluates.
-pub fn delivery_selectors(selectors: &Selectors) -> TrailSelectors {
-    match selectors {
-        Selectors::Default => TrailSelectors::AllManagement,
-        Selectors::Basic(list) => TrailSelectors::Basic(
-            list.iter()
-                .map(|selector| BasicSelector {
-                    read_write: match selector.read_write_type {
-                        ReadWriteType::ReadOnly => ReadWrite::ReadOnly,
-                        ReadWriteType::WriteOnly => ReadWrite::WriteOnly,
-                        ReadWriteType::All => ReadWrite::All,
-                    },
-                    include_management_events: selector.include_management_events,
-                    data_resources: selector
-                        .data_resources
-                        .iter()
-                        .map(|resource| DataResource {
-                            resource_type: resource.resource_type.clone(),
-                            values: resource.values.clone(),
-                        })
-                        .collect(),
-                    exclude_management_event_sources: selector
-                        .exclude_management_event_sources
-                        .clone()
-                        .unwrap_or_default(),
-                })
-                .collect(),
-        ),
-        Selectors::Advanced(list) => TrailSelectors::Advanced(
-            list.iter()
-                .map(|selector| AdvancedSelector {
-                    conditions: selector
-                        .field_selectors
-                        .iter()
-                        .map(|field| FieldCondition {
-                            field: field.field.clone(),
-                            equals: field.equals.clone().unwrap_or_default(),
-                            starts_with: field.starts_with.clone().unwrap_or_default(),
-                            ends_with: field.ends_with.clone().unwrap_or_default(),
-                            not_equals: field.not_equals.clone().unwrap_or_default(),
-                            not_starts_with: field.not_starts_with.clone().unwrap_or_default(),
-                            not_ends_with: field.not_ends_with.clone().unwrap_or_default(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicI64, Ordering};
 
-    use opentrail_delivery::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
     use opentrail_model::Record;
+    use opentrail_objects::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
 
     use crate::store::{STATUS_TABLE, TRAILS_TABLE as TRAIL_CONFIGS};
     use opentrail_core::ServerConfig;
@@ -1285,11 +1167,8 @@ mod tests {
             start_logging_time_ms: Some(0),
             ..TrailStatus::default()
         };
-        let selectors = TrailSelectors::AllManagement;
         let takers = [Taker {
-            trail: &trail,
-            status: &status,
-            selectors: &selectors,
+            filter: trail.filter(&status),
             position: 40,
             key: trail.key(),
         }];
@@ -1334,19 +1213,5 @@ mod tests {
             vec![(1, 3), (7, 7), (9, 10)]
         );
         assert!(runs(std::iter::empty()).is_empty());
-    }
-
-    #[test]
-    fn logging_window_uses_start_and_stop() {
-        let mut status = TrailStatus::new();
-        assert!(!logging_at(&status, 5_000));
-        status.is_logging = true;
-        status.start_logging_time_ms = Some(10_500);
-        assert!(logging_at(&status, 10_000));
-        assert!(!logging_at(&status, 9_000));
-        status.is_logging = false;
-        status.stop_logging_time_ms = Some(20_000);
-        assert!(logging_at(&status, 20_000));
-        assert!(!logging_at(&status, 21_000));
     }
 }

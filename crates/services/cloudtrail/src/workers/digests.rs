@@ -19,12 +19,12 @@
 
 use std::collections::HashMap;
 
-use opentrail_delivery::PutOptions;
 use opentrail_delivery::digest::{
     DigestInput, DigestLogFile, PreviousDigest, SIGNATURE_ALGORITHM, sha256_hex,
 };
 use opentrail_delivery::logfile;
 use opentrail_meta::{MetaError, Txn};
+use opentrail_objects::PutOptions;
 use serde::{Deserialize, Serialize};
 
 use super::delivery::DeliveryError;

@@ -8,24 +8,23 @@
 //! where its last sending batch ended: no record is lost or sent twice. The group's metric and
 //! subscription filters run on the events in that same batch ([`super::derived`]). The journal cursor `logs`
 //! only lets the journal trim segments behind it. Which trails take a record is decided as
-//! trail delivery decides it (`workers::delivery::trail_takes`); ingested records are
-//! skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
+//! trail delivery decides it (`opentrail_delivery::selectors::TrailFilter`); ingested records
+//! are skipped. Each trail's `LatestCloudWatchLogsDeliveryTime` / `…Error` (GetTrailStatus) is
 //! kept in the CloudTrail status table.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentrail_delivery::selectors::{RecordView, TrailSelectors};
-use opentrail_model::Origin;
+use opentrail_delivery::selectors::TrailFilter;
+use opentrail_model::{Origin, RecordRef};
 
 use super::derived::GroupFilters;
 use super::error::LogsError;
 use super::events::{Derived, EventStore, StreamWrite};
 use super::ingest::{EVENT_OVERHEAD, retention_cutoff};
 use super::store::{self, FORMAT_VERSION, StoredGroup, StoredStream};
-use opentrail_cloudtrail::store::{self as trails, StoredTrail, TrailStatus};
-use opentrail_cloudtrail::workers::delivery::{delivery_selectors, trail_takes};
+use opentrail_cloudtrail::store::{self as trails, StoredTrail};
 use opentrail_core::AppState;
 
 pub const NAME: &str = "logs";
@@ -160,8 +159,7 @@ enum Step {
 /// A trail that sends to a log group, with what deciding needs.
 struct Sender {
     trail: StoredTrail,
-    status: TrailStatus,
-    selectors: TrailSelectors,
+    filter: TrailFilter,
     group: Option<GroupRef>,
 }
 
@@ -185,10 +183,9 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             let arn = trail.cloud_watch_logs_log_group_arn.clone()?;
             let status = trails::status(&state.meta, &trail.key()).ok()?;
             Some(Sender {
-                selectors: delivery_selectors(&trail.selectors),
+                filter: trail.filter(&status),
                 group: GroupRef::parse(&arn),
                 trail,
-                status,
             })
         })
         .collect();
@@ -222,10 +219,10 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
         if opentrail_model::origin::origin(&entry.payload) == Origin::Ingested {
             continue;
         }
-        let Ok(record) = serde_json::from_slice::<RecordView<'_>>(&entry.payload) else {
+        let Ok(record) = RecordRef::parse(&entry.payload) else {
             continue;
         };
-        let Some(event_ms) = opentrail_model::time::parse_event_time_ms(&record.event_time) else {
+        let Some(event_ms) = record.event_time_ms() else {
             continue;
         };
         let Ok(text) = std::str::from_utf8(&entry.payload) else {
@@ -236,13 +233,7 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             continue;
         }
         for sender in &senders {
-            if !trail_takes(
-                &sender.trail,
-                &sender.status,
-                &sender.selectors,
-                &record,
-                event_ms,
-            ) {
+            if !sender.filter.takes(&record, event_ms) {
                 continue;
             }
             let key = sender.trail.key();
@@ -255,7 +246,10 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
             per_stream
                 .entry((
                     group.clone(),
-                    stream_name(&sender.trail.account_id, &record.aws_region),
+                    stream_name(
+                        &sender.trail.account_id,
+                        record.aws_region.as_deref().unwrap_or_default(),
+                    ),
                 ))
                 .or_default()
                 .push((event_ms, message.to_owned()));

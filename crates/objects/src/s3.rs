@@ -28,9 +28,8 @@
 //!   become [`StoreError::Refused`] with that code; `NoSuchBucket` and `NoSuchKey` keep their
 //!   own variants.
 //!
-//! # Layout
-//! - [`S3StoreConfig`], [`Sse`]: how to reach the service and how to encrypt.
-//! - [`S3Store`]: the [`ObjectStore`] implementation.
+//! This module holds [`S3StoreConfig`] (how to reach the service and how to encrypt, with
+//! [`Sse`]) and [`S3Store`], the [`ObjectStore`] implementation.
 
 #![deny(clippy::unwrap_used)]
 
@@ -39,6 +38,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::store::{ByteRange, ObjectInfo, ObjectStore, PutOptions, Sse, StoreError};
 use bytes::Bytes;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
@@ -47,10 +47,6 @@ use object_store::{
     Attribute, AttributeValue, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange,
     ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig,
 };
-/// Server-side encryption (the object-store layer's type): store-wide in
-/// [`S3StoreConfig::sse`], per write in [`PutOptions::sse`].
-pub use opentrail_delivery::Sse;
-use opentrail_delivery::{ByteRange, ObjectInfo, ObjectStore, PutOptions, StoreError};
 
 /// The message of the bucket-management refusals.
 pub const BUCKET_MANAGEMENT_UNSUPPORTED: &str =

@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentrail_delivery::{ByteRange, ObjectStore, PutOptions, StoreError};
-use opentrail_s3store::{S3Store, S3StoreConfig, Sse};
+use opentrail_objects::{
+    ByteRange, ObjectStore, PutOptions, S3Store, S3StoreConfig, Sse, StoreError,
+};
 
 const BUCKET: &str = "opentrail-s3store-it";
 
