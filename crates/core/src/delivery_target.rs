@@ -1,6 +1,6 @@
 //! [`DeliveryTarget`]: where trail log files and digest files are written.
 //!
-//! By default that is the embedded bucket store ([`AppState::objects`]), whose buckets are the
+//! By default that is the embedded bucket store (`AppState::objects`), whose buckets are the
 //! embedded S3 service's bucket records. When `OPENTRAIL_DELIVERY_S3_ENDPOINT` is set, it is an
 //! external S3-compatible service reached through [`opentrail_objects::S3Store`]: its buckets
 //! are made and deleted there, and nothing is written to the embedded store. Whether a
@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use opentrail_objects::{ObjectStore, S3Store, S3StoreConfig};
 
-use crate::{AppState, ServerError};
+use crate::ServerError;
 
 /// Where delivery writes.
 pub enum DeliveryTarget {
-    /// The embedded bucket store, [`AppState::objects`].
+    /// The embedded bucket store, `AppState::objects`.
     Embedded,
     /// An external S3-compatible service.
     External {
@@ -60,10 +60,10 @@ impl DeliveryTarget {
         matches!(self, DeliveryTarget::External { .. })
     }
 
-    /// The store delivery writes into.
-    pub fn store<'a>(&'a self, state: &'a AppState) -> &'a dyn ObjectStore {
+    /// The store delivery writes into, given the `embedded` bucket store.
+    pub fn store<'a>(&'a self, embedded: &'a dyn ObjectStore) -> &'a dyn ObjectStore {
         match self {
-            DeliveryTarget::Embedded => state.objects.as_ref(),
+            DeliveryTarget::Embedded => embedded,
             DeliveryTarget::External { store, .. } => store.as_ref(),
         }
     }

@@ -91,7 +91,7 @@ impl AppState {
 
     /// The store trail delivery writes into (see [`DeliveryTarget`]).
     pub fn delivery_store(&self) -> &dyn ObjectStore {
-        self.delivery.store(self)
+        self.delivery.store(self.objects.as_ref())
     }
 
     /// Waits (at most `limit`) until the history index has applied every record that was

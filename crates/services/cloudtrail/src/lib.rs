@@ -7,12 +7,14 @@
 //! blocking pool; LookupEvents waits for the history index first and then does the same.
 //!
 //! # Layout
-//! - [`trails`]: CreateTrail … StopLogging, and how an operation reaches its trail.
-//! - [`selectors`]: event selectors (basic, advanced) and Insights selectors.
-//! - [`tags`]: AddTags, RemoveTags, ListTags.
+//! - [`trails`]: the trail operations: CreateTrail … StopLogging, the selector operations,
+//!   AddTags, RemoveTags, ListTags.
+//! - [`selectors`]: event selectors (basic, advanced) and Insights selectors: stored form, rules.
+//! - [`tags`]: trail tags and their rules.
 //! - [`lookup`]: the LookupEvents operation.
 //! - [`public_keys`]: ListPublicKeys (the keys that verify digest files).
-//! - [`store`]: the stored trail and trail status ([`store::TrailStatus`], for delivery).
+//! - [`store`]: the stored trail and trail status ([`store::TrailStatus`], for delivery), and
+//!   how a request finds the trail it names.
 //! - [`validate`]: trail names, trail ARNs and the other parameters.
 //! - [`error`]: [`CloudTrailError`] and its AWS codes.
 //! - [`ingest`]: the ingest API (`cloudtrail-data` PutAuditEvents).
@@ -143,13 +145,13 @@ pub fn handler(operation: Operation) -> Handler {
         GetTrailStatus => Handler::Blocking(trails::get_trail_status),
         StartLogging => Handler::Blocking(trails::start_logging),
         StopLogging => Handler::Blocking(trails::stop_logging),
-        PutEventSelectors => Handler::Blocking(selectors::put_event_selectors),
-        GetEventSelectors => Handler::Blocking(selectors::get_event_selectors),
-        PutInsightSelectors => Handler::Blocking(selectors::put_insight_selectors),
-        GetInsightSelectors => Handler::Blocking(selectors::get_insight_selectors),
-        AddTags => Handler::Blocking(tags::add_tags),
-        RemoveTags => Handler::Blocking(tags::remove_tags),
-        ListTags => Handler::Blocking(tags::list_tags),
+        PutEventSelectors => Handler::Blocking(trails::put_event_selectors),
+        GetEventSelectors => Handler::Blocking(trails::get_event_selectors),
+        PutInsightSelectors => Handler::Blocking(trails::put_insight_selectors),
+        GetInsightSelectors => Handler::Blocking(trails::get_insight_selectors),
+        AddTags => Handler::Blocking(trails::add_tags),
+        RemoveTags => Handler::Blocking(trails::remove_tags),
+        ListTags => Handler::Blocking(trails::list_tags),
         LookupEvents => Handler::LookupEvents,
         ListPublicKeys => Handler::Blocking(public_keys::list_public_keys),
         CancelQuery

@@ -1,5 +1,5 @@
-//! Event selectors (basic and advanced) and Insights selectors: their stored form, AWS's
-//! validation rules, and the Put/Get operations.
+//! Event selectors (basic and advanced) and Insights selectors: their stored form and AWS's
+//! validation rules (the Put/Get operations are in [`crate::trails`]).
 //!
 //! The stored form is the wire form (PascalCase members), so the API reads and writes it as
 //! is. Evaluating selectors against records is not done here: the stored form converts into
@@ -18,11 +18,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::CloudTrailError;
-use super::store::StoredTrail;
-use super::trails::{modify_trail, read_trail};
-use super::{optional_str, parse_member, required_str};
-use opentrail_core::AppState;
-use opentrail_core::context::RequestContext;
 
 /// Most basic event selectors on one trail.
 pub const MAX_EVENT_SELECTORS: usize = 5;
@@ -68,6 +63,30 @@ pub enum Selectors {
 }
 
 impl Selectors {
+    /// The selectors PutEventSelectors sets: basic or advanced ones, checked against AWS's
+    /// rules (`partition` for the ARNs of basic data resources).
+    pub fn from_input(
+        basic: Option<Vec<EventSelectorInput>>,
+        advanced: Option<Vec<AdvancedEventSelector>>,
+        partition: &str,
+    ) -> Result<Selectors, CloudTrailError> {
+        match (basic, advanced) {
+            (Some(_), Some(_)) => Err(invalid(
+                "You cannot apply both event selectors and advanced event selectors to a trail.",
+            )),
+            (None, None) => Err(invalid(
+                "Specify either EventSelectors or AdvancedEventSelectors.",
+            )),
+            (Some(basic), None) => Ok(Selectors::Basic(validate_event_selectors(
+                basic, partition,
+            )?)),
+            (None, Some(advanced)) => {
+                validate_advanced_selectors(&advanced)?;
+                Ok(Selectors::Advanced(advanced))
+            }
+        }
+    }
+
     /// `HasCustomEventSelectors` in DescribeTrails.
     pub fn is_custom(&self) -> bool {
         !matches!(self, Selectors::Default)
@@ -469,10 +488,10 @@ pub fn validate_advanced_selectors(
     Ok(())
 }
 
-/// Checks Insights selectors against the trail they would go on.
+/// Checks Insights selectors against the event selectors of the trail they would go on.
 pub fn validate_insight_selectors(
     selectors: &[InsightSelector],
-    trail: &StoredTrail,
+    event_selectors: &Selectors,
 ) -> Result<(), CloudTrailError> {
     let mut seen = HashSet::new();
     for selector in selectors {
@@ -492,7 +511,7 @@ pub fn validate_insight_selectors(
             )));
         }
         let wants_write = selector.insight_type == "ApiCallRateInsight";
-        if !trail.selectors.logs_management(wants_write) {
+        if !event_selectors.logs_management(wants_write) {
             let which = if wants_write {
                 "write management events"
             } else {
@@ -505,120 +524,6 @@ pub fn validate_insight_selectors(
         }
     }
     Ok(())
-}
-
-/// PutEventSelectors.
-pub fn put_event_selectors(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    let name = required_str(input, "TrailName")?;
-    let basic: Option<Vec<EventSelectorInput>> = parse_member(input, "EventSelectors")?;
-    let advanced: Option<Vec<AdvancedEventSelector>> =
-        parse_member(input, "AdvancedEventSelectors")?;
-    let partition = super::validate::partition(&ctx.region);
-    modify_trail(state, ctx, "PutEventSelectors", name, |trail, _| {
-        let selectors = match (basic, advanced) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "You cannot apply both event selectors and advanced event selectors to a trail.",
-                ));
-            }
-            (None, None) => {
-                return Err(invalid(
-                    "Specify either EventSelectors or AdvancedEventSelectors.",
-                ));
-            }
-            (Some(basic), None) => Selectors::Basic(validate_event_selectors(basic, partition)?),
-            (None, Some(advanced)) => {
-                validate_advanced_selectors(&advanced)?;
-                Selectors::Advanced(advanced)
-            }
-        };
-        trail.selectors = selectors;
-        Ok(with_trail_arn(trail, trail.selectors.to_wire()))
-    })
-}
-
-/// GetEventSelectors.
-pub fn get_event_selectors(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    let trail = read_trail(state, ctx, required_str(input, "TrailName")?)?;
-    Ok(with_trail_arn(&trail, trail.selectors.to_wire()))
-}
-
-fn with_trail_arn(trail: &StoredTrail, selectors: Value) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert("TrailARN".into(), Value::String(trail.arn().to_string()));
-    if let Value::Object(members) = selectors {
-        out.extend(members);
-    }
-    Value::Object(out)
-}
-
-/// The trail of an Insights call: `TrailName`, never together with `EventDataStore`.
-fn insights_trail_name(input: &Value) -> Result<&str, CloudTrailError> {
-    let trail = optional_str(input, "TrailName");
-    let store = optional_str(input, "EventDataStore");
-    match (trail, store) {
-        (Some(_), Some(_)) => Err(CloudTrailError::InvalidParameterCombination(
-            "You cannot specify both TrailName and EventDataStore.".into(),
-        )),
-        (Some(name), None) => {
-            if optional_str(input, "InsightsDestination").is_some() {
-                return Err(CloudTrailError::InvalidParameterCombination(
-                    "InsightsDestination can only be used with EventDataStore.".into(),
-                ));
-            }
-            Ok(name)
-        }
-        (None, Some(_)) => Err(CloudTrailError::Unsupported(
-            "Insights on event data stores are not supported by this server yet".into(),
-        )),
-        (None, None) => Err(CloudTrailError::InvalidParameterCombination(
-            "You must specify either TrailName or EventDataStore.".into(),
-        )),
-    }
-}
-
-/// PutInsightSelectors.
-pub fn put_insight_selectors(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    let name = insights_trail_name(input)?;
-    let selectors: Vec<InsightSelector> =
-        parse_member(input, "InsightSelectors")?.unwrap_or_default();
-    modify_trail(state, ctx, "PutInsightSelectors", name, |trail, _| {
-        validate_insight_selectors(&selectors, trail)?;
-        trail.insight_selectors = selectors;
-        Ok(json!({
-            "TrailARN": trail.arn().to_string(),
-            "InsightSelectors": trail.insight_selectors,
-        }))
-    })
-}
-
-/// GetInsightSelectors.
-pub fn get_insight_selectors(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    let name = insights_trail_name(input)?;
-    let trail = read_trail(state, ctx, name)?;
-    if trail.insight_selectors.is_empty() {
-        return Err(CloudTrailError::InsightNotEnabled(name.to_owned()));
-    }
-    Ok(json!({
-        "TrailARN": trail.arn().to_string(),
-        "InsightSelectors": trail.insight_selectors,
-    }))
 }
 
 #[cfg(test)]

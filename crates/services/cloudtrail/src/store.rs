@@ -15,9 +15,12 @@ use opentrail_delivery::selectors::{LoggingWindow, TrailFilter, TrailSelectors};
 use opentrail_meta::{Meta, MetaError, Txn};
 use serde::{Deserialize, Serialize};
 
+use super::error::CloudTrailError;
 use super::selectors::{InsightSelector, Selectors};
 use super::tags::Tag;
 use super::validate::{TrailArn, TrailRef};
+use opentrail_core::AppState;
+use opentrail_core::context::RequestContext;
 
 pub const TRAILS_TABLE: &str = "cloudtrail-trails";
 pub const STATUS_TABLE: &str = "cloudtrail-trail-status";
@@ -212,6 +215,69 @@ pub fn find<'a>(
                 && trail.visible_in(region)
         }),
     }
+}
+
+// ---- the trail a request names ----
+
+pub fn not_found(given: &str, ctx: &RequestContext) -> CloudTrailError {
+    CloudTrailError::TrailNotFound {
+        name: given.to_owned(),
+        account_id: ctx.account_id.clone(),
+    }
+}
+
+/// The trail `given` (a name or an ARN) names, as the caller's region sees it.
+pub fn read_trail(
+    state: &AppState,
+    ctx: &RequestContext,
+    given: &str,
+) -> Result<StoredTrail, CloudTrailError> {
+    let reference = TrailRef::parse(given)?;
+    let trails = account_trails(&state.meta, &ctx.account_id)?;
+    find(&trails, &ctx.account_id, &ctx.region, &reference)
+        .cloned()
+        .ok_or_else(|| not_found(given, ctx))
+}
+
+/// Runs `change` on the trail `given` names, in one transaction, when the caller is in the
+/// trail's home region; `change` does its own writes.
+pub fn with_home_trail<R>(
+    state: &AppState,
+    ctx: &RequestContext,
+    operation: &str,
+    given: &str,
+    change: impl FnOnce(StoredTrail, &mut Txn<'_>) -> Result<R, CloudTrailError>,
+) -> Result<R, CloudTrailError> {
+    let reference = TrailRef::parse(given)?;
+    state.meta.write(|txn| {
+        let trails = account_trails_txn(txn, &ctx.account_id)?;
+        let trail = find(&trails, &ctx.account_id, &ctx.region, &reference)
+            .cloned()
+            .ok_or_else(|| not_found(given, ctx))?;
+        if trail.home_region != ctx.region {
+            return Err(CloudTrailError::InvalidHomeRegion {
+                operation: operation.to_owned(),
+                home_region: trail.home_region,
+            });
+        }
+        change(trail, txn)
+    })
+}
+
+/// Changes the trail `given` names and stores it, atomically, from its home region only.
+pub fn modify_trail<R>(
+    state: &AppState,
+    ctx: &RequestContext,
+    operation: &str,
+    given: &str,
+    change: impl FnOnce(&mut StoredTrail, &mut Txn<'_>) -> Result<R, CloudTrailError>,
+) -> Result<R, CloudTrailError> {
+    with_home_trail(state, ctx, operation, given, |mut trail, txn| {
+        let out = change(&mut trail, txn)?;
+        trail.version = TRAIL_FORMAT_VERSION;
+        txn.put(TRAILS_TABLE, &trail.key(), &trail)?;
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

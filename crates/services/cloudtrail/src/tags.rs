@@ -1,4 +1,5 @@
-//! Trail tags: AddTags, RemoveTags, ListTags, and the tag rules CreateTrail shares.
+//! Trail tags and their rules (AddTags, RemoveTags, ListTags and CreateTrail's `TagsList`;
+//! the operations are in [`crate::trails`]).
 //!
 //! Tags live in the trail record ([`super::store::StoredTrail::tags`]), so deleting a trail
 //! deletes its tags. Resources are named by ARN; only trails are taggable on this server.
@@ -6,15 +7,9 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::error::CloudTrailError;
-use super::store::{self, StoredTrail};
-use super::trails::modify_trail;
-use super::validate::{TrailArn, TrailRef, invalid_arn};
-use super::{optional_str, parse_member, required_str};
-use opentrail_core::AppState;
-use opentrail_core::context::RequestContext;
+use super::validate::{TrailArn, invalid_arn};
 
 /// Most tags on one resource.
 pub const MAX_TAGS: usize = 50;
@@ -103,7 +98,7 @@ pub fn merge_tags(
 }
 
 /// Checks that `resource_id` is a trail ARN (the only taggable resource here).
-fn trail_arn_of(resource_id: &str) -> Result<TrailArn, CloudTrailError> {
+pub(crate) fn trail_arn_of(resource_id: &str) -> Result<TrailArn, CloudTrailError> {
     if let Some(arn) = TrailArn::parse(resource_id) {
         return Ok(arn);
     }
@@ -116,80 +111,6 @@ fn trail_arn_of(resource_id: &str) -> Result<TrailArn, CloudTrailError> {
         return Err(CloudTrailError::ResourceNotFound(resource_id.to_owned()));
     }
     Err(invalid_arn(resource_id))
-}
-
-fn not_found_as_resource(resource_id: &str, err: CloudTrailError) -> CloudTrailError {
-    match err {
-        CloudTrailError::TrailNotFound { .. } => {
-            CloudTrailError::ResourceNotFound(resource_id.to_owned())
-        }
-        other => other,
-    }
-}
-
-fn request_tags(input: &Value) -> Result<Vec<Tag>, CloudTrailError> {
-    let tags: Vec<Tag> = parse_member(input, "TagsList")?.unwrap_or_default();
-    validate_tags(&tags)?;
-    Ok(tags)
-}
-
-/// AddTags.
-pub fn add_tags(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    let resource_id = required_str(input, "ResourceId")?;
-    trail_arn_of(resource_id)?;
-    let tags = request_tags(input)?;
-    modify_trail(state, ctx, "AddTags", resource_id, |trail, _| {
-        let arn = trail.arn().to_string();
-        merge_tags(&mut trail.tags, tags, &arn)?;
-        Ok(json!({}))
-    })
-    .map_err(|err| not_found_as_resource(resource_id, err))
-}
-
-/// RemoveTags: removes the given keys (values are not compared, as AWS does).
-pub fn remove_tags(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    let resource_id = required_str(input, "ResourceId")?;
-    trail_arn_of(resource_id)?;
-    let tags = request_tags(input)?;
-    modify_trail(state, ctx, "RemoveTags", resource_id, |trail, _| {
-        trail
-            .tags
-            .retain(|current| !tags.iter().any(|tag| tag.key == current.key));
-        Ok(json!({}))
-    })
-    .map_err(|err| not_found_as_resource(resource_id, err))
-}
-
-/// ListTags: the tags of each listed trail visible in the caller's region, in request order.
-pub fn list_tags(
-    state: &AppState,
-    ctx: &RequestContext,
-    input: &Value,
-) -> Result<Value, CloudTrailError> {
-    if optional_str(input, "NextToken").is_some() {
-        return Err(CloudTrailError::InvalidToken(
-            "The NextToken is not valid: ListTags answers every resource in one page.".into(),
-        ));
-    }
-    let resource_ids: Vec<String> = parse_member(input, "ResourceIdList")?.unwrap_or_default();
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
-    let mut listed = Vec::with_capacity(resource_ids.len());
-    for resource_id in &resource_ids {
-        let arn = trail_arn_of(resource_id)?;
-        let trail: &StoredTrail =
-            store::find(&trails, &ctx.account_id, &ctx.region, &TrailRef::Arn(arn))
-                .ok_or_else(|| CloudTrailError::ResourceNotFound(resource_id.clone()))?;
-        listed.push(json!({ "ResourceId": resource_id, "TagsList": trail.tags }));
-    }
-    Ok(json!({ "ResourceTagList": listed }))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! Trails: CreateTrail, UpdateTrail, DeleteTrail, GetTrail, DescribeTrails, ListTrails,
-//! GetTrailStatus, StartLogging, StopLogging — and the two ways every trail operation reaches
-//! its trail ([`read_trail`], [`modify_trail`]).
+//! The trail operations: CreateTrail, UpdateTrail, DeleteTrail, GetTrail, DescribeTrails,
+//! ListTrails, GetTrailStatus, StartLogging, StopLogging; Put/GetEventSelectors and
+//! Put/GetInsightSelectors ([`crate::selectors`] holds their rules); AddTags, RemoveTags and
+//! ListTags ([`crate::tags`] holds theirs). Each reaches its trail through
+//! [`store::read_trail`] or [`store::modify_trail`].
 //!
 //! Names are unique per account and region, and a multi-region trail holds its name in every
 //! region. Changes go through one metadata transaction, so two concurrent CreateTrail calls
@@ -8,15 +10,18 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use opentrail_meta::Txn;
 use serde_json::{Map, Value, json};
 
 use super::error::CloudTrailError;
-use super::selectors::Selectors;
-use super::store::{
-    self, STATUS_TABLE, StoredTrail, TRAIL_FORMAT_VERSION, TRAILS_TABLE, TrailStatus,
+use super::selectors::{
+    AdvancedEventSelector, EventSelectorInput, InsightSelector, Selectors,
+    validate_insight_selectors,
 };
-use super::tags::{Tag, merge_tags, validate_tags};
+use super::store::{
+    self, STATUS_TABLE, StoredTrail, TRAIL_FORMAT_VERSION, TRAILS_TABLE, TrailStatus, modify_trail,
+    not_found, read_trail, with_home_trail,
+};
+use super::tags::{Tag, merge_tags, trail_arn_of, validate_tags};
 use super::validate::{
     TrailArn, TrailRef, kms_key_arn, sns_topic_arn, validate_cloudwatch_logs, validate_s3_prefix,
     validate_trail_name,
@@ -29,67 +34,6 @@ use opentrail_core::context::RequestContext;
 pub const MAX_TRAILS_PER_REGION: usize = 5;
 /// ListTrails page size.
 pub const LIST_PAGE_SIZE: usize = 50;
-
-fn not_found(given: &str, ctx: &RequestContext) -> CloudTrailError {
-    CloudTrailError::TrailNotFound {
-        name: given.to_owned(),
-        account_id: ctx.account_id.clone(),
-    }
-}
-
-/// The trail `given` (a name or an ARN) names, as the caller's region sees it.
-pub(super) fn read_trail(
-    state: &AppState,
-    ctx: &RequestContext,
-    given: &str,
-) -> Result<StoredTrail, CloudTrailError> {
-    let reference = TrailRef::parse(given)?;
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
-    store::find(&trails, &ctx.account_id, &ctx.region, &reference)
-        .cloned()
-        .ok_or_else(|| not_found(given, ctx))
-}
-
-/// Runs `change` on the trail `given` names, in one transaction, when the caller is in the
-/// trail's home region; `change` does its own writes.
-fn with_home_trail<R>(
-    state: &AppState,
-    ctx: &RequestContext,
-    operation: &str,
-    given: &str,
-    change: impl FnOnce(StoredTrail, &mut Txn<'_>) -> Result<R, CloudTrailError>,
-) -> Result<R, CloudTrailError> {
-    let reference = TrailRef::parse(given)?;
-    state.meta.write(|txn| {
-        let trails = store::account_trails_txn(txn, &ctx.account_id)?;
-        let trail = store::find(&trails, &ctx.account_id, &ctx.region, &reference)
-            .cloned()
-            .ok_or_else(|| not_found(given, ctx))?;
-        if trail.home_region != ctx.region {
-            return Err(CloudTrailError::InvalidHomeRegion {
-                operation: operation.to_owned(),
-                home_region: trail.home_region,
-            });
-        }
-        change(trail, txn)
-    })
-}
-
-/// Changes the trail `given` names and stores it, atomically, from its home region only.
-pub(super) fn modify_trail<R>(
-    state: &AppState,
-    ctx: &RequestContext,
-    operation: &str,
-    given: &str,
-    change: impl FnOnce(&mut StoredTrail, &mut Txn<'_>) -> Result<R, CloudTrailError>,
-) -> Result<R, CloudTrailError> {
-    with_home_trail(state, ctx, operation, given, |mut trail, txn| {
-        let out = change(&mut trail, txn)?;
-        trail.version = TRAIL_FORMAT_VERSION;
-        txn.put(TRAILS_TABLE, &trail.key(), &trail)?;
-        Ok(out)
-    })
-}
 
 /// The trail as CreateTrail/UpdateTrail answer (`full == false`) or as GetTrail and
 /// DescribeTrails do (`full == true`: with HomeRegion and the selector flags). Absent members
@@ -616,6 +560,181 @@ pub fn stop_logging(
     input: &Value,
 ) -> Result<Value, CloudTrailError> {
     set_logging(state, ctx, input, "StopLogging", false)
+}
+
+// ---- event selectors and Insights selectors ----
+
+/// PutEventSelectors.
+pub fn put_event_selectors(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    let name = required_str(input, "TrailName")?;
+    let basic: Option<Vec<EventSelectorInput>> = parse_member(input, "EventSelectors")?;
+    let advanced: Option<Vec<AdvancedEventSelector>> =
+        parse_member(input, "AdvancedEventSelectors")?;
+    let partition = super::validate::partition(&ctx.region);
+    modify_trail(state, ctx, "PutEventSelectors", name, |trail, _| {
+        trail.selectors = Selectors::from_input(basic, advanced, partition)?;
+        Ok(with_trail_arn(trail, trail.selectors.to_wire()))
+    })
+}
+
+/// GetEventSelectors.
+pub fn get_event_selectors(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    let trail = read_trail(state, ctx, required_str(input, "TrailName")?)?;
+    Ok(with_trail_arn(&trail, trail.selectors.to_wire()))
+}
+
+fn with_trail_arn(trail: &StoredTrail, selectors: Value) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("TrailARN".into(), Value::String(trail.arn().to_string()));
+    if let Value::Object(members) = selectors {
+        out.extend(members);
+    }
+    Value::Object(out)
+}
+
+/// The trail of an Insights call: `TrailName`, never together with `EventDataStore`.
+fn insights_trail_name(input: &Value) -> Result<&str, CloudTrailError> {
+    let trail = optional_str(input, "TrailName");
+    let store = optional_str(input, "EventDataStore");
+    match (trail, store) {
+        (Some(_), Some(_)) => Err(CloudTrailError::InvalidParameterCombination(
+            "You cannot specify both TrailName and EventDataStore.".into(),
+        )),
+        (Some(name), None) => {
+            if optional_str(input, "InsightsDestination").is_some() {
+                return Err(CloudTrailError::InvalidParameterCombination(
+                    "InsightsDestination can only be used with EventDataStore.".into(),
+                ));
+            }
+            Ok(name)
+        }
+        (None, Some(_)) => Err(CloudTrailError::Unsupported(
+            "Insights on event data stores are not supported by this server yet".into(),
+        )),
+        (None, None) => Err(CloudTrailError::InvalidParameterCombination(
+            "You must specify either TrailName or EventDataStore.".into(),
+        )),
+    }
+}
+
+/// PutInsightSelectors.
+pub fn put_insight_selectors(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    let name = insights_trail_name(input)?;
+    let selectors: Vec<InsightSelector> =
+        parse_member(input, "InsightSelectors")?.unwrap_or_default();
+    modify_trail(state, ctx, "PutInsightSelectors", name, |trail, _| {
+        validate_insight_selectors(&selectors, &trail.selectors)?;
+        trail.insight_selectors = selectors;
+        Ok(json!({
+            "TrailARN": trail.arn().to_string(),
+            "InsightSelectors": trail.insight_selectors,
+        }))
+    })
+}
+
+/// GetInsightSelectors.
+pub fn get_insight_selectors(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    let name = insights_trail_name(input)?;
+    let trail = read_trail(state, ctx, name)?;
+    if trail.insight_selectors.is_empty() {
+        return Err(CloudTrailError::InsightNotEnabled(name.to_owned()));
+    }
+    Ok(json!({
+        "TrailARN": trail.arn().to_string(),
+        "InsightSelectors": trail.insight_selectors,
+    }))
+}
+
+// ---- tags ----
+
+fn not_found_as_resource(resource_id: &str, err: CloudTrailError) -> CloudTrailError {
+    match err {
+        CloudTrailError::TrailNotFound { .. } => {
+            CloudTrailError::ResourceNotFound(resource_id.to_owned())
+        }
+        other => other,
+    }
+}
+
+fn request_tags(input: &Value) -> Result<Vec<Tag>, CloudTrailError> {
+    let tags: Vec<Tag> = parse_member(input, "TagsList")?.unwrap_or_default();
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// AddTags.
+pub fn add_tags(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    let resource_id = required_str(input, "ResourceId")?;
+    trail_arn_of(resource_id)?;
+    let tags = request_tags(input)?;
+    modify_trail(state, ctx, "AddTags", resource_id, |trail, _| {
+        let arn = trail.arn().to_string();
+        merge_tags(&mut trail.tags, tags, &arn)?;
+        Ok(json!({}))
+    })
+    .map_err(|err| not_found_as_resource(resource_id, err))
+}
+
+/// RemoveTags: removes the given keys (values are not compared, as AWS does).
+pub fn remove_tags(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    let resource_id = required_str(input, "ResourceId")?;
+    trail_arn_of(resource_id)?;
+    let tags = request_tags(input)?;
+    modify_trail(state, ctx, "RemoveTags", resource_id, |trail, _| {
+        trail
+            .tags
+            .retain(|current| !tags.iter().any(|tag| tag.key == current.key));
+        Ok(json!({}))
+    })
+    .map_err(|err| not_found_as_resource(resource_id, err))
+}
+
+/// ListTags: the tags of each listed trail visible in the caller's region, in request order.
+pub fn list_tags(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, CloudTrailError> {
+    if optional_str(input, "NextToken").is_some() {
+        return Err(CloudTrailError::InvalidToken(
+            "The NextToken is not valid: ListTags answers every resource in one page.".into(),
+        ));
+    }
+    let resource_ids: Vec<String> = parse_member(input, "ResourceIdList")?.unwrap_or_default();
+    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    let mut listed = Vec::with_capacity(resource_ids.len());
+    for resource_id in &resource_ids {
+        let arn = trail_arn_of(resource_id)?;
+        let trail: &StoredTrail =
+            store::find(&trails, &ctx.account_id, &ctx.region, &TrailRef::Arn(arn))
+                .ok_or_else(|| CloudTrailError::ResourceNotFound(resource_id.clone()))?;
+        listed.push(json!({ "ResourceId": resource_id, "TagsList": trail.tags }));
+    }
+    Ok(json!({ "ResourceTagList": listed }))
 }
 
 #[cfg(test)]
