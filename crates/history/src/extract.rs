@@ -7,6 +7,7 @@
 //! [`UserIdentity::lookup_username`] on a partial `Record` that holds just the members those
 //! methods read. A unit test checks this against a full `Record` parse of the real example data.
 
+use opentrail_model::Arn;
 use std::borrow::Cow;
 
 use opentrail_model::{EventCategory, Record, RecordRef, UserIdentity};
@@ -199,15 +200,13 @@ fn bool_text(value: bool) -> &'static str {
 /// The `ResourceName` event history shows for an ARN: the bucket name for an S3 bucket ARN
 /// (`arn:<partition>:s3:::NAME`, no slash), otherwise the full ARN.
 pub(crate) fn resource_name(arn: &str) -> &str {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_partition), Some("s3"), Some(""), Some(""), Some(name)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let Some(Arn {
+        region: "",
+        account: "",
+        resource: name,
+        ..
+    }) = Arn::of_service(arn, "s3")
+    else {
         return arn;
     };
     if name.is_empty() || name.contains('/') {

@@ -8,8 +8,10 @@
 //! - [`identity`]: who made a call — the `userIdentity` block and how it is derived from a key.
 //! - [`time`]: the record's timestamp format (`YYYY-MM-DDTHH:MM:SSZ`, UTC, no fraction).
 //! - [`ids`]: event ids, request ids and account-id checks.
+//! - [`arn`]: [`Arn`], an ARN split into partition, service, region, account and resource.
 //! - [`origin`]: recorded here or ingested from outside (the journal mark).
 
+pub mod arn;
 pub mod identity;
 pub mod ids;
 pub mod origin;
@@ -17,6 +19,7 @@ pub mod record;
 pub mod record_ref;
 pub mod time;
 
+pub use arn::Arn;
 pub use identity::{Identity, IdentityType, UserIdentity};
 pub use origin::Origin;
 pub use record::{EventCategory, Record, Resource};

@@ -4,6 +4,7 @@
 //! Tags live in the trail record ([`super::store::StoredTrail::tags`]), so deleting a trail
 //! deletes its tags. Resources are named by ARN; only trails are taggable on this server.
 
+use opentrail_model::Arn;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -102,11 +103,11 @@ pub(crate) fn trail_arn_of(resource_id: &str) -> Result<TrailArn, CloudTrailErro
     if let Some(arn) = TrailArn::parse(resource_id) {
         return Ok(arn);
     }
-    let other_cloudtrail_resource = resource_id.starts_with("arn:")
-        && resource_id.split(':').nth(2) == Some("cloudtrail")
-        && ["eventdatastore/", "channel/", "dashboard/"]
+    let other_cloudtrail_resource = Arn::of_service(resource_id, "cloudtrail").is_some_and(|arn| {
+        ["eventdatastore/", "channel/", "dashboard/"]
             .iter()
-            .any(|kind| resource_id.contains(kind));
+            .any(|kind| arn.resource.contains(kind))
+    });
     if other_cloudtrail_resource {
         return Err(CloudTrailError::ResourceNotFound(resource_id.to_owned()));
     }

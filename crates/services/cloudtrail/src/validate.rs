@@ -2,6 +2,7 @@
 //!
 //! The name messages are AWS's own (moto copies them): tools compare them verbatim.
 
+use opentrail_model::Arn;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -88,15 +89,14 @@ impl TrailArn {
 
     /// Parses a trail ARN; `None` when `text` is not one (any other resource type included).
     pub fn parse(text: &str) -> Option<TrailArn> {
-        let mut parts = text.splitn(6, ':');
-        let (Some("arn"), Some(partition_part), Some("cloudtrail")) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let region = parts.next()?;
-        let account_id = parts.next()?;
-        let name = parts.next()?.strip_prefix("trail/")?;
+        let Arn {
+            partition: partition_part,
+            region,
+            account: account_id,
+            resource,
+            ..
+        } = Arn::of_service(text, "cloudtrail")?;
+        let name = resource.strip_prefix("trail/")?;
         let valid = !region.is_empty()
             && partition(region) == partition_part
             && region
@@ -174,8 +174,9 @@ pub fn sns_topic_arn(
     account_id: &str,
 ) -> Result<String, CloudTrailError> {
     if topic.starts_with("arn:") {
-        let parts: Vec<&str> = topic.split(':').collect();
-        if parts.len() != 6 || parts[2] != "sns" || parts[5].is_empty() {
+        let valid = Arn::of_service(topic, "sns")
+            .is_some_and(|arn| !arn.resource.is_empty() && !arn.resource.contains(':'));
+        if !valid {
             return Err(CloudTrailError::InvalidSnsTopicName(format!(
                 "SNS topic ARN {topic} is not valid."
             )));
@@ -207,8 +208,7 @@ pub fn kms_key_arn(key: &str, region: &str, account_id: &str) -> Result<String, 
         ));
     }
     if key.starts_with("arn:") {
-        let parts: Vec<&str> = key.splitn(6, ':').collect();
-        if parts.len() != 6 || parts[2] != "kms" {
+        if Arn::of_service(key, "kms").is_none() {
             return Err(CloudTrailError::InvalidKmsKeyId(format!(
                 "Invalid KMS key ARN: {key}."
             )));
@@ -256,25 +256,24 @@ pub fn validate_cloudwatch_logs(
 }
 
 fn is_log_group_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    parts.len() == 7
-        && parts[0] == "arn"
-        && parts[2] == "logs"
-        && !parts[3].is_empty()
-        && opentrail_model::ids::is_account_id(parts[4])
-        && parts[5] == "log-group"
-        && !parts[6].is_empty()
+    Arn::of_service(arn, "logs").is_some_and(|arn| {
+        !arn.region.is_empty()
+            && opentrail_model::ids::is_account_id(arn.account)
+            && arn
+                .resource
+                .strip_prefix("log-group:")
+                .is_some_and(|name| !name.is_empty())
+    })
 }
 
 fn is_role_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[2] == "iam"
-        && opentrail_model::ids::is_account_id(parts[4])
-        && parts[5]
-            .strip_prefix("role/")
-            .is_some_and(|name| !name.is_empty())
+    Arn::of_service(arn, "iam").is_some_and(|arn| {
+        opentrail_model::ids::is_account_id(arn.account)
+            && arn
+                .resource
+                .strip_prefix("role/")
+                .is_some_and(|name| !name.is_empty())
+    })
 }
 
 #[cfg(test)]

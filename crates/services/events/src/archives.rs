@@ -15,6 +15,7 @@
 //! Retention: [`sweep`] drops the events older than an archive's `RetentionDays` (0 keeps them
 //! indefinitely); the `events-archives` worker ([`super::replays::run`]) calls it every minute.
 
+use opentrail_model::Arn;
 use std::collections::HashMap;
 
 use opentrail_meta::{Meta, MetaError, Txn};
@@ -198,14 +199,16 @@ fn existing(call: &Call) -> Result<StoredArchive, EventsError> {
 
 /// The archive an archive ARN names, if it exists.
 pub fn by_arn(meta: &Meta, arn: &str) -> Result<Option<StoredArchive>, MetaError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ["arn", _, "events", region, account, resource] = parts.as_slice() else {
+    let Some(arn) = Arn::of_service(arn, "events") else {
         return Ok(None);
     };
-    let Some(name) = resource.strip_prefix("archive/") else {
+    let Some(name) = arn.resource.strip_prefix("archive/") else {
         return Ok(None);
     };
-    meta.get(store::ARCHIVES, &store::archive_key(account, region, name))
+    meta.get(
+        store::ARCHIVES,
+        &store::archive_key(arn.account, arn.region, name),
+    )
 }
 
 fn retention(call: &Call) -> Result<Option<u32>, EventsError> {

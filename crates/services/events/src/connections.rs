@@ -3,6 +3,7 @@
 //! destinations. Secrets (API key values, passwords, client secrets) are stored and used for
 //! delivery but never returned.
 
+use opentrail_model::Arn;
 use serde_json::{Map, Value, json};
 
 use super::error::EventsError;
@@ -29,8 +30,13 @@ pub fn connection_by_arn(
     meta: &opentrail_meta::Meta,
     arn: &str,
 ) -> Result<Option<Connection>, EventsError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [_, _, "events", region, account, resource] = parts.as_slice() else {
+    let Some(Arn {
+        region,
+        account,
+        resource,
+        ..
+    }) = Arn::of_service(arn, "events")
+    else {
         return Ok(None);
     };
     let Some(name) = resource
@@ -47,8 +53,13 @@ pub fn destination_by_arn(
     meta: &opentrail_meta::Meta,
     arn: &str,
 ) -> Result<Option<ApiDestination>, EventsError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [_, _, "events", region, account, resource] = parts.as_slice() else {
+    let Some(Arn {
+        region,
+        account,
+        resource,
+        ..
+    }) = Arn::of_service(arn, "events")
+    else {
         return Ok(None);
     };
     let Some(name) = resource

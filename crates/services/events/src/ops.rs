@@ -1,6 +1,7 @@
 //! What every EventBridge operation shares: the [`Call`] context, bus references, pagination
 //! and tags.
 
+use opentrail_model::Arn;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -90,9 +91,13 @@ pub fn parse_bus(text: &str, account: &str, region: &str) -> Result<BusRef, Even
             name: text.to_owned(),
         });
     }
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    match parts.as_slice() {
-        [_, _, "events", arn_region, arn_account, resource] => {
+    match Arn::of_service(text, "events") {
+        Some(Arn {
+            region: arn_region,
+            account: arn_account,
+            resource,
+            ..
+        }) => {
             let name = resource
                 .strip_prefix("event-bus/")
                 .filter(|name| !name.is_empty())

@@ -2,6 +2,7 @@
 //! DisableRule, ListRuleNamesByTarget, PutTargets, RemoveTargets, ListTargetsByRule, the tag
 //! operations (rules and buses) and TestEventPattern.
 
+use opentrail_model::Arn;
 use opentrail_patterns::Pattern;
 use serde_json::{Map, Value, json};
 
@@ -281,8 +282,7 @@ pub fn list_rule_names_by_target(call: &Call) -> Result<Value, EventsError> {
 
 /// Whether an ARN has the `arn:<partition>:<service>:<region>:<account>:<resource>` form.
 fn is_arn(text: &str) -> bool {
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    parts.len() == 6 && parts[0] == "arn" && !parts[1].is_empty() && !parts[2].is_empty()
+    Arn::parse(text).is_some()
 }
 
 /// Why one target cannot be stored (a FailedEntries entry), or `None`.
@@ -425,8 +425,13 @@ enum Taggable {
 
 fn taggable(call: &Call) -> Result<Taggable, EventsError> {
     let arn = call.str("ResourceARN").unwrap_or("");
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [_, _, "events", region, account, resource] = parts.as_slice() else {
+    let Some(Arn {
+        region,
+        account,
+        resource,
+        ..
+    }) = Arn::of_service(arn, "events")
+    else {
         return Err(EventsError::Validation(format!(
             "Parameter {arn} is not valid. Reason: Provided Arn is not in correct format."
         )));

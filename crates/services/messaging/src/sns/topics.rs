@@ -1,5 +1,6 @@
 //! Topic, tag and subscription operations (everything but publishing).
 
+use opentrail_model::Arn;
 use std::collections::BTreeMap;
 
 use opentrail_api::XmlWriter;
@@ -40,18 +41,8 @@ pub fn topic_for(call: &Call<'_>, name: &str) -> Result<Topic, SnsError> {
 
 /// `(region, account, resource)` of an `arn:aws:sns:…` ARN.
 pub fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some("sns"), Some(region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    (!resource.is_empty()).then_some((region, account, resource))
+    let arn = Arn::of_service(arn, "sns")?;
+    (!arn.resource.is_empty()).then_some((arn.region, arn.account, arn.resource))
 }
 
 fn valid_topic_name(name: &str) -> bool {
@@ -576,7 +567,7 @@ fn check_endpoint(protocol: &str, endpoint: &str) -> Result<(), SnsError> {
     let ok = match protocol {
         "http" => endpoint.starts_with("http://"),
         "https" => endpoint.starts_with("https://"),
-        "sqs" => endpoint.starts_with("arn:") && endpoint.split(':').count() == 6,
+        "sqs" => Arn::parse(endpoint).is_some_and(|arn| !arn.resource.contains(':')),
         "email" | "email-json" => {
             endpoint.contains('@') && !endpoint.starts_with('@') && !endpoint.ends_with('@')
         }

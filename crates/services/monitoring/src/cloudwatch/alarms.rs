@@ -6,6 +6,7 @@
 //! SetAlarmState, and each move is one transaction with its history item and notifications.
 
 use opentrail_alarms::{AlarmRule, RuleInput, State, Statistic};
+use opentrail_model::Arn;
 use serde_json::{Map, Value, json};
 
 use super::Call;
@@ -547,10 +548,12 @@ pub async fn describe_alarm_history(call: &Call<'_>, input: &Value) -> Result<Va
 fn alarm_key_of_arn(call: &Call<'_>, arn: &str) -> Result<String, CwError> {
     let not_found =
         || CwError::ResourceNotFoundException("The specified resource does not exist.".into());
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, "cloudwatch", region, account, "alarm", name] if *account == call.account => {
-            Ok(store::alarm_key(account, region, name))
+    match Arn::of_service(arn, "cloudwatch") {
+        Some(parsed) if parsed.account == call.account => {
+            match parsed.resource.strip_prefix("alarm:") {
+                Some(name) => Ok(store::alarm_key(parsed.account, parsed.region, name)),
+                None => Err(not_found()),
+            }
         }
         _ => Err(not_found()),
     }

@@ -1,6 +1,7 @@
 //! Log group and log stream operations: create, delete, describe, retention, KMS key
 //! association, tags.
 
+use opentrail_model::Arn;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
@@ -328,19 +329,18 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 /// The log group a `resourceArn` names (`arn:aws:logs:<region>:<account>:log-group:<name>`).
 fn group_of_resource(call: &Call<'_>, input: &Value) -> Result<String, LogsError> {
     let arn = req_str(input, "resourceArn")?;
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
     let not_found =
         || LogsError::ResourceNotFound(format!("The specified resource {arn} does not exist."));
-    match parts.as_slice() {
-        ["arn", _, "logs", region, account, "log-group", name]
-            if *region == call.region && *account == call.account =>
-        {
+    let Some(parsed) = Arn::of_service(arn, "logs") else {
+        return Err(LogsError::InvalidParameter(format!(
+            "The specified resource ARN {arn} is not valid"
+        )));
+    };
+    match parsed.resource.strip_prefix("log-group:") {
+        Some(name) if parsed.region == call.region && parsed.account == call.account => {
             Ok(name.strip_suffix(":*").unwrap_or(name).to_owned())
         }
-        ["arn", _, "logs", ..] => Err(not_found()),
-        _ => Err(LogsError::InvalidParameter(format!(
-            "The specified resource ARN {arn} is not valid"
-        ))),
+        _ => Err(not_found()),
     }
 }
 
