@@ -38,6 +38,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use opentrail_api::Route;
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::recording::Unrecorded;
+use opentrail_core::workers::WorkerState;
 use opentrail_core::{AppState, Request, Service};
 use opentrail_journal::{IntentId, PendingIntent};
 use opentrail_model::{Record, UserIdentity};
@@ -318,9 +319,9 @@ pub async fn run(state: Arc<AppState>) {
             last_error = Some(format!("intent checkpoint: {err}"));
         }
         let status = if last_error.is_some() {
-            "waiting"
+            WorkerState::Waiting
         } else {
-            "idle"
+            WorkerState::Idle
         };
         state
             .workers

@@ -32,6 +32,7 @@ use super::put_events::event_time;
 use super::store::{self, Delivery};
 use super::transform;
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 use opentrail_messaging::{sns, sqs};
 
 const NAME: &str = "events-delivery";
@@ -121,7 +122,9 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             });
         }
         let count = processed.load(std::sync::atomic::Ordering::Relaxed);
-        state.workers.report(NAME, "running", count, None);
+        state
+            .workers
+            .report(NAME, WorkerState::Running, count, None);
         let wait = next_due.map_or(Duration::from_secs(5), |at| {
             Duration::from_millis(at.saturating_sub(now).clamp(1, 5_000) as u64)
         });
@@ -132,7 +135,9 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
         }
     }
     let count = processed.load(std::sync::atomic::Ordering::Relaxed);
-    state.workers.report(NAME, "stopped", count, None);
+    state
+        .workers
+        .report(NAME, WorkerState::Stopped, count, None);
 }
 
 /// One attempt of one delivery, and what follows from its outcome.

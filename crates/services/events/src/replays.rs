@@ -26,6 +26,7 @@ use super::error::EventsError;
 use super::ops::{self, Call, epoch_seconds};
 use super::store::{self, ArchivedEvent, Delivery, StoredReplay};
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 
 const NAME: &str = "events-archives";
 pub const STARTING: &str = "STARTING";
@@ -443,9 +444,12 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             }
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "replay step failed; retrying");
-                state
-                    .workers
-                    .report(NAME, "retrying", processed, Some(err.to_string()));
+                state.workers.report(
+                    NAME,
+                    WorkerState::Retrying,
+                    processed,
+                    Some(err.to_string()),
+                );
                 false
             }
             Err(err) => {
@@ -454,17 +458,23 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             }
         };
         if more {
-            state.workers.report(NAME, "running", processed, None);
+            state
+                .workers
+                .report(NAME, WorkerState::Running, processed, None);
             continue;
         }
-        state.workers.report(NAME, "idle", processed, None);
+        state
+            .workers
+            .report(NAME, WorkerState::Idle, processed, None);
         tokio::select! {
             () = engine.replays.notified() => {}
             () = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {}
         }
     }
-    state.workers.report(NAME, "stopped", processed, None);
+    state
+        .workers
+        .report(NAME, WorkerState::Stopped, processed, None);
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use super::engine::{self, Engine, Routed};
 use super::envelope;
 use super::store::{self, DEFAULT_BUS};
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 
 const NAME: &str = "events";
 const BATCH: usize = 512;
@@ -37,7 +38,7 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             tracing::error!(error = %err, "events cursor cannot be opened");
             state
                 .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
+                .report(NAME, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -70,7 +71,9 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
             }
             processed += end - position;
             position = end;
-            state.workers.report(NAME, "running", processed, None);
+            state
+                .workers
+                .report(NAME, WorkerState::Running, processed, None);
             continue;
         }
         let entries = {
@@ -94,7 +97,9 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
                 saved_position = position;
                 last_save = Instant::now();
             }
-            state.workers.report(NAME, "idle", processed, None);
+            state
+                .workers
+                .report(NAME, WorkerState::Idle, processed, None);
             tokio::select! {
                 () = state.journal.wait_beyond(position) => {}
                 () = tokio::time::sleep(SAVE_EVERY) => {}
@@ -142,12 +147,16 @@ pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
         }
         position = last;
         processed += count;
-        state.workers.report(NAME, "running", processed, None);
+        state
+            .workers
+            .report(NAME, WorkerState::Running, processed, None);
     }
     if position != saved_position {
         save(&state, &mut cursor, position, &Routed::default()).await;
     }
-    state.workers.report(NAME, "stopped", processed, None);
+    state
+        .workers
+        .report(NAME, WorkerState::Stopped, processed, None);
 }
 
 /// Whether any rule exists; `true` when that cannot be read, so that records are matched.
@@ -230,8 +239,11 @@ async fn save(
 
 async fn retry_later(state: &Arc<AppState>, processed: u64, message: &str) {
     tracing::error!(error = message, "events worker failed; retrying");
-    state
-        .workers
-        .report(NAME, "retrying", processed, Some(message.to_owned()));
+    state.workers.report(
+        NAME,
+        WorkerState::Retrying,
+        processed,
+        Some(message.to_owned()),
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
 }

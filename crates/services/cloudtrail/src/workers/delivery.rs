@@ -55,6 +55,7 @@ use crate::delivery_target;
 use crate::selectors::{ReadWriteType, Selectors};
 use crate::store::{self, StoredTrail, TrailStatus};
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 
 pub const NAME: &str = "delivery";
 pub const TRAILS_TABLE: &str = "delivery-trails";
@@ -181,7 +182,7 @@ pub async fn run(state: Arc<AppState>) {
             tracing::error!(error = %err, "delivery cursor cannot be opened");
             state
                 .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
+                .report(NAME, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -230,9 +231,12 @@ pub async fn run(state: Arc<AppState>) {
         }
     }
     let worker = worker.lock().unwrap_or_else(PoisonError::into_inner);
-    state
-        .workers
-        .report(NAME, "stopped", worker.processed, worker.last_error.clone());
+    state.workers.report(
+        NAME,
+        WorkerState::Stopped,
+        worker.processed,
+        worker.last_error.clone(),
+    );
 }
 
 impl Deliverer {
@@ -257,9 +261,9 @@ impl Deliverer {
             self.last_error = Some(err.to_string());
         }
         let state_name = if self.retries.is_empty() {
-            "idle"
+            WorkerState::Idle
         } else {
-            "retrying"
+            WorkerState::Retrying
         };
         self.state
             .workers

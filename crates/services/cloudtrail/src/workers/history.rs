@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use opentrail_core::AppState;
 use opentrail_core::lane::Lane;
+use opentrail_core::workers::WorkerState;
 
 const BATCH: usize = 4096;
 const CURSOR: &str = "history";
@@ -22,7 +23,7 @@ pub async fn run(state: Arc<AppState>) {
             tracing::error!(error = %err, "history cursor cannot be opened");
             state
                 .workers
-                .report(CURSOR, "failed", 0, Some(err.to_string()));
+                .report(CURSOR, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -34,7 +35,7 @@ pub async fn run(state: Arc<AppState>) {
             tracing::error!(error = %err, "history lane cannot start");
             state
                 .workers
-                .report(CURSOR, "failed", 0, Some(err.to_string()));
+                .report(CURSOR, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -60,7 +61,9 @@ pub async fn run(state: Arc<AppState>) {
             }
         };
         if entries.is_empty() {
-            state.workers.report(CURSOR, "idle", processed, None);
+            state
+                .workers
+                .report(CURSOR, WorkerState::Idle, processed, None);
             tokio::select! {
                 _ = state.journal.wait_beyond(applied) => {}
                 _ = shutdown.changed() => {}
@@ -83,7 +86,9 @@ pub async fn run(state: Arc<AppState>) {
                 processed += count;
                 let applied = state.history.applied_seq();
                 state.history_applied.send_replace(applied);
-                state.workers.report(CURSOR, "running", processed, None);
+                state
+                    .workers
+                    .report(CURSOR, WorkerState::Running, processed, None);
             }
             Ok(Err(err)) => report_failure(&state, processed, &err.to_string()).await,
             Err(err) => {
@@ -98,7 +103,9 @@ pub async fn run(state: Arc<AppState>) {
         }
     }
     commit_cursor(&state, &mut cursor).await;
-    state.workers.report(CURSOR, "stopped", processed, None);
+    state
+        .workers
+        .report(CURSOR, WorkerState::Stopped, processed, None);
 }
 
 /// A new lane in place of one whose thread stopped (a job panicked); the old one if none
@@ -127,9 +134,12 @@ async fn commit_cursor(state: &Arc<AppState>, cursor: &mut opentrail_journal::Cu
 
 async fn report_failure(state: &Arc<AppState>, processed: u64, message: &str) {
     tracing::error!(error = message, "history indexing failed; retrying");
-    state
-        .workers
-        .report(CURSOR, "retrying", processed, Some(message.to_owned()));
+    state.workers.report(
+        CURSOR,
+        WorkerState::Retrying,
+        processed,
+        Some(message.to_owned()),
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
@@ -153,23 +163,29 @@ pub async fn retention(state: Arc<AppState>) {
             Ok(Ok((removed, segments))) => {
                 removed_total += removed;
                 let error = segments.err();
-                state.workers.report(NAME, "idle", removed_total, error);
-            }
-            Ok(Err(err)) => {
                 state
                     .workers
-                    .report(NAME, "retrying", removed_total, Some(err.to_string()))
+                    .report(NAME, WorkerState::Idle, removed_total, error);
             }
-            Err(err) => {
-                state
-                    .workers
-                    .report(NAME, "retrying", removed_total, Some(err.to_string()))
-            }
+            Ok(Err(err)) => state.workers.report(
+                NAME,
+                WorkerState::Retrying,
+                removed_total,
+                Some(err.to_string()),
+            ),
+            Err(err) => state.workers.report(
+                NAME,
+                WorkerState::Retrying,
+                removed_total,
+                Some(err.to_string()),
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(300)) => {}
             _ = shutdown.changed() => break,
         }
     }
-    state.workers.report(NAME, "stopped", removed_total, None);
+    state
+        .workers
+        .report(NAME, WorkerState::Stopped, removed_total, None);
 }

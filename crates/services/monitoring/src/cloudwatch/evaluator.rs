@@ -23,6 +23,7 @@ use super::store::{
 };
 use crate::logs;
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 use opentrail_messaging::sns;
 
 pub const NAME: &str = "cloudwatch-alarms";
@@ -41,7 +42,7 @@ pub async fn run(state: Arc<AppState>) {
         Err(err) => {
             state
                 .workers
-                .report(NAME, "stopped", 0, Some(err.to_string()));
+                .report(NAME, WorkerState::Stopped, 0, Some(err.to_string()));
             return;
         }
     };
@@ -61,7 +62,11 @@ pub async fn run(state: Arc<AppState>) {
             Err(err) => Some(err.to_string()),
         };
         send_pending(&state).await;
-        let status = if error.is_some() { "retrying" } else { "idle" };
+        let status = if error.is_some() {
+            WorkerState::Retrying
+        } else {
+            WorkerState::Idle
+        };
         state.workers.report(NAME, status, changes, error);
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -70,7 +75,9 @@ pub async fn run(state: Arc<AppState>) {
         }
         tokio::time::sleep(MIN_GAP).await;
     }
-    state.workers.report(NAME, "stopped", changes, None);
+    state
+        .workers
+        .report(NAME, WorkerState::Stopped, changes, None);
 }
 
 /// Evaluates every alarm once; returns how many changed state.

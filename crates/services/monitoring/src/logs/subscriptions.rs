@@ -44,6 +44,7 @@ use super::ops::{Call, check_group_name, check_no_colon_star, digits56, opt_str,
 use super::pattern::{FilterPattern, parse_input, parse_stored};
 use super::store::{self, FORMAT_VERSION, StoredSubscriptionFilter};
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 use opentrail_events::delivery::{self, Failure};
 use opentrail_events::{engine, envelope, ops::BusRef, put_events::event_time};
 
@@ -530,7 +531,7 @@ pub async fn run(state: Arc<AppState>) {
             tracing::error!(error = %err, "logs store does not open; subscription delivery is off");
             state
                 .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
+                .report(NAME, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -549,7 +550,9 @@ pub async fn run(state: Arc<AppState>) {
                     Err(err) => err.to_string(),
                     Ok(Ok(_)) => String::new(),
                 };
-                state.workers.report(NAME, "retrying", sent, Some(error));
+                state
+                    .workers
+                    .report(NAME, WorkerState::Retrying, sent, Some(error));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = shutdown.changed() => {}
@@ -558,7 +561,7 @@ pub async fn run(state: Arc<AppState>) {
             }
         };
         if entries.is_empty() {
-            state.workers.report(NAME, "idle", sent, None);
+            state.workers.report(NAME, WorkerState::Idle, sent, None);
             tokio::select! {
                 () = store.outbox_added() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
@@ -614,13 +617,13 @@ pub async fn run(state: Arc<AppState>) {
         match stalled {
             None => {
                 backoff_ms = 0;
-                state.workers.report(NAME, "running", sent, None);
+                state.workers.report(NAME, WorkerState::Running, sent, None);
             }
             Some(failure) => {
                 backoff_ms = (backoff_ms * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
                 state
                     .workers
-                    .report(NAME, "retrying", sent, Some(failure.message));
+                    .report(NAME, WorkerState::Retrying, sent, Some(failure.message));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
                     _ = shutdown.changed() => {}
@@ -628,7 +631,7 @@ pub async fn run(state: Arc<AppState>) {
             }
         }
     }
-    state.workers.report(NAME, "stopped", sent, None);
+    state.workers.report(NAME, WorkerState::Stopped, sent, None);
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::store::{self, FORMAT_VERSION, StoredGroup, StoredStream};
 use opentrail_cloudtrail::store::{self as trails, StoredTrail, TrailStatus};
 use opentrail_cloudtrail::workers::delivery::{delivery_selectors, trail_takes};
 use opentrail_core::AppState;
+use opentrail_core::workers::WorkerState;
 
 pub const NAME: &str = "logs";
 const RETENTION_NAME: &str = "logs-retention";
@@ -72,7 +73,7 @@ pub async fn run(state: Arc<AppState>) {
             tracing::error!(error = %err, "logs store does not open; trail delivery to log groups is off");
             state
                 .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
+                .report(NAME, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -81,7 +82,7 @@ pub async fn run(state: Arc<AppState>) {
         Err(err) => {
             state
                 .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
+                .report(NAME, WorkerState::Failed, 0, Some(err.to_string()));
             return;
         }
     };
@@ -103,7 +104,9 @@ pub async fn run(state: Arc<AppState>) {
             Ok(Ok(Step::Applied { records, upto })) => {
                 position = upto;
                 processed += records;
-                state.workers.report(NAME, "running", processed, None);
+                state
+                    .workers
+                    .report(NAME, WorkerState::Running, processed, None);
                 if upto > cursor.position() + 10_000
                     && let Err(err) = cursor.commit(upto)
                 {
@@ -112,7 +115,9 @@ pub async fn run(state: Arc<AppState>) {
             }
             Ok(Ok(Step::Idle(applied))) => {
                 position = applied;
-                state.workers.report(NAME, "idle", processed, None);
+                state
+                    .workers
+                    .report(NAME, WorkerState::Idle, processed, None);
                 tokio::select! {
                     _ = state.journal.wait_beyond(applied) => {}
                     _ = shutdown.changed() => {}
@@ -120,18 +125,24 @@ pub async fn run(state: Arc<AppState>) {
             }
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "trail delivery to log groups failed; retrying");
-                state
-                    .workers
-                    .report(NAME, "retrying", processed, Some(err.to_string()));
+                state.workers.report(
+                    NAME,
+                    WorkerState::Retrying,
+                    processed,
+                    Some(err.to_string()),
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = shutdown.changed() => {}
                 }
             }
             Err(err) => {
-                state
-                    .workers
-                    .report(NAME, "retrying", processed, Some(err.to_string()));
+                state.workers.report(
+                    NAME,
+                    WorkerState::Retrying,
+                    processed,
+                    Some(err.to_string()),
+                );
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -145,7 +156,9 @@ pub async fn run(state: Arc<AppState>) {
             tracing::warn!(error = %err, "logs cursor commit failed");
         }
     }
-    state.workers.report(NAME, "stopped", processed, None);
+    state
+        .workers
+        .report(NAME, WorkerState::Stopped, processed, None);
 }
 
 enum Step {
@@ -394,17 +407,17 @@ pub async fn retention(state: Arc<AppState>) {
                 removed_total += removed;
                 state
                     .workers
-                    .report(RETENTION_NAME, "idle", removed_total, None);
+                    .report(RETENTION_NAME, WorkerState::Idle, removed_total, None);
             }
             Ok(Err(err)) => state.workers.report(
                 RETENTION_NAME,
-                "retrying",
+                WorkerState::Retrying,
                 removed_total,
                 Some(err.to_string()),
             ),
             Err(err) => state.workers.report(
                 RETENTION_NAME,
-                "retrying",
+                WorkerState::Retrying,
                 removed_total,
                 Some(err.to_string()),
             ),
@@ -416,7 +429,7 @@ pub async fn retention(state: Arc<AppState>) {
     }
     state
         .workers
-        .report(RETENTION_NAME, "stopped", removed_total, None);
+        .report(RETENTION_NAME, WorkerState::Stopped, removed_total, None);
 }
 
 /// One retention pass; returns the events removed. Reads already hide expired events.
