@@ -28,6 +28,8 @@ use tokio::task::JoinHandle;
 use crate::AppState;
 
 pub use follower::{JournalConsumer, JournalFollower, Progress};
+/// What a [`JournalConsumer`] reads: journal entries and their sequence numbers.
+pub use opentrail_journal::{Entry, Seq};
 
 /// A background loop of the server.
 pub trait Worker: Send + 'static {

@@ -15,8 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentrail_core::workers::{JournalConsumer, Progress};
-use opentrail_journal::{Entry, Seq};
+use opentrail_core::workers::{Entry, JournalConsumer, Progress, Seq};
 use opentrail_meta::MetaError;
 use opentrail_model::origin::{Origin, origin};
 use serde_json::Value;

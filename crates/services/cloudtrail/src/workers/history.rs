@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentrail_core::AppState;
-use opentrail_core::workers::{JournalConsumer, Progress, Worker, WorkerContext, WorkerState};
+use opentrail_core::workers::{
+    Entry, JournalConsumer, Progress, Seq, Worker, WorkerContext, WorkerState,
+};
 use opentrail_history::HistoryError;
-use opentrail_journal::{Entry, Seq};
 
 /// Entries applied between two flushes of the index that let the journal cursor move.
 const FLUSH_EVERY: u64 = 100_000;
