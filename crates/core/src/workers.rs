@@ -107,11 +107,6 @@ impl WorkerRegistry {
                 }
             }
         });
-        self.add(handle);
-    }
-
-    /// Keeps `handle` so that shutdown waits for it.
-    pub fn add(&self, handle: JoinHandle<()>) {
         if let Ok(mut handles) = self.handles.lock() {
             handles.push(handle);
         }

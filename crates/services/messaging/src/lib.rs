@@ -4,10 +4,14 @@
 //! # Layout
 //! - [`sqs`]: queues and messages (awsJson 1.0 and awsQuery), a durable in-memory engine.
 //! - [`sns`]: topics, subscriptions, filter policies, signed HTTP(S) delivery (awsQuery).
-//! - [`SqsService`], [`SnsService`]: the two services as the server dispatches to them.
+//! - [`SqsService`], [`SnsService`]: the two services as the server dispatches to them, and
+//!   their workers: `sqs-snapshots` ([`sqs::store::SnapshotWorker`]) and `sns-http`
+//!   ([`sns::delivery::HttpDelivery`]).
 
 pub mod sns;
 pub mod sqs;
+
+use std::sync::Arc;
 
 use opentrail_core::context::EventDetails;
 use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
@@ -28,6 +32,10 @@ impl Service for SqsService {
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
         sqs::request_details(request.ctx, request.route, request.parts, request.body)
+    }
+
+    fn spawn_workers(&self, state: &Arc<AppState>) {
+        state.workers.spawn(state, sqs::store::SnapshotWorker);
     }
 
     fn reset(&self, state: &AppState) {
@@ -57,5 +65,9 @@ impl Service for SnsService {
             request.parts,
             request.body,
         )
+    }
+
+    fn spawn_workers(&self, state: &Arc<AppState>) {
+        state.workers.spawn(state, sns::delivery::HttpDelivery);
     }
 }

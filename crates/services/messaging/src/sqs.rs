@@ -222,14 +222,7 @@ async fn run(
             "{other} is not supported by this server"
         ))),
     };
-    if engine.wants_snapshot() {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            if let Err(err) = engine.snapshot().await {
-                tracing::error!(error = %err, "sqs snapshot failed");
-            }
-        });
-    }
+    store::snapshot_if_due(state, &engine);
     result
 }
 
