@@ -68,7 +68,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// The `events-delivery` worker: the dispatcher that starts an attempt for every due
-/// delivery (at most [`MAX_IN_FLIGHT`] at once), until shutdown.
+/// delivery (at most `MAX_IN_FLIGHT` at once), until shutdown.
 pub struct Dispatcher {
     pub engine: Arc<Engine>,
 }

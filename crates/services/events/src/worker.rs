@@ -42,7 +42,7 @@ pub struct Matcher {
 impl JournalConsumer for Matcher {
     const NAME: &'static str = "events";
     const BATCH: usize = 512;
-    /// A position moved without matches is saved within [`SAVE_EVERY`] while idle too.
+    /// A position moved without matches is saved within `SAVE_EVERY` while idle too.
     const IDLE_RECHECK: Option<Duration> = Some(SAVE_EVERY);
     type Error = MetaError;
 

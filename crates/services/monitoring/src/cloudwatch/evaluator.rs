@@ -34,7 +34,7 @@ const TICK: Duration = Duration::from_secs(5);
 /// evaluating without pause.
 const MIN_GAP: Duration = Duration::from_millis(100);
 
-/// The `cloudwatch-alarms` worker: evaluates every alarm every [`TICK`] and whenever samples
+/// The `cloudwatch-alarms` worker: evaluates every alarm every `TICK` and whenever samples
 /// commit, then sends the pending notifications, until shutdown.
 pub struct Evaluator;
 
