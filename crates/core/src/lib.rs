@@ -1,6 +1,7 @@
 //! What every opentrail service shares: the application state that owns every store, the
 //! request context and event details of a call, configuration, credentials, the [`Service`]
-//! trait the server dispatches to, and the worker registry.
+//! trait the server dispatches to, and the background workers (their trait, registry and the
+//! journal follower).
 //!
 //! Service crates (`opentrail-cloudtrail`, `-messaging`, `-events`, `-monitoring`, `-s3`) build
 //! on this crate and never on each other's wiring; the server crate only wires them.
@@ -17,7 +18,8 @@
 //!   render → record) that model-driven services answer through ([`pipeline::ApiService`]).
 //! - [`render`]: AWS errors in the protocol of the request.
 //! - [`recording`]: the intent log and the records waiting for the journal (fail closed).
-//! - [`workers`]: the registry of named background loops and their status.
+//! - [`workers`]: the [`workers::Worker`] trait every background loop implements, the registry
+//!   of their statuses, and [`workers::JournalFollower`], the loop every journal consumer runs in.
 //! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
 
 pub mod config;

@@ -57,7 +57,8 @@ pub trait Service: Send + Sync + 'static {
         None
     }
 
-    /// Starts the service's background workers (registered in [`AppState::workers`]).
+    /// Starts the service's background workers, each a [`crate::workers::Worker`] started by
+    /// [`crate::workers::WorkerRegistry::spawn`] on [`AppState::workers`].
     fn spawn_workers(&self, _state: &Arc<AppState>) {}
 
     /// Wipes the service's own stores (development reset), after the shared ones.

@@ -38,6 +38,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use opentrail_api::Route;
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::recording::Unrecorded;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 use opentrail_core::{AppState, Request, Service};
 use opentrail_journal::{IntentId, PendingIntent};
 use opentrail_model::{Record, UserIdentity};
@@ -281,58 +282,63 @@ fn event_id_of(payload: &[u8]) -> Option<&str> {
 
 /// The `recorder` worker: appends records that waited for the journal, then finishes their
 /// intents; moves the intent checkpoint.
-pub async fn run(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let mut written = 0u64;
-    loop {
-        let waiting = state.recording.take_unrecorded();
-        let mut last_error = None;
-        if !waiting.is_empty() {
-            let mut left = Vec::new();
-            for unrecorded in waiting {
-                if !left.is_empty() {
-                    left.push(unrecorded);
-                    continue;
-                }
-                match state.journal.append(unrecorded.payload.clone()).await {
-                    Ok(_) => {
-                        if let Some(intent) = unrecorded.intent {
-                            state.recording.intents.finish(intent);
-                        }
-                        written += 1;
-                    }
-                    Err(err) => {
-                        last_error = Some(err.to_string());
+pub struct Recorder;
+
+impl Worker for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let state = ctx.state.clone();
+        let mut written = 0u64;
+        loop {
+            let waiting = state.recording.take_unrecorded();
+            let mut last_error = None;
+            if !waiting.is_empty() {
+                let mut left = Vec::new();
+                for unrecorded in waiting {
+                    if !left.is_empty() {
                         left.push(unrecorded);
+                        continue;
+                    }
+                    match state.journal.append(unrecorded.payload.clone()).await {
+                        Ok(_) => {
+                            if let Some(intent) = unrecorded.intent {
+                                state.recording.intents.finish(intent);
+                            }
+                            written += 1;
+                        }
+                        Err(err) => {
+                            last_error = Some(err.to_string());
+                            left.push(unrecorded);
+                        }
                     }
                 }
+                state.recording.put_back(left);
             }
-            state.recording.put_back(left);
-        }
-        let checkpoint_state = state.clone();
-        let checkpoint = tokio::task::spawn_blocking(move || {
-            checkpoint_state.recording.intents.checkpoint().map(|_| ())
-        })
-        .await;
-        if let Ok(Err(err)) = checkpoint {
-            last_error = Some(format!("intent checkpoint: {err}"));
-        }
-        let status = if last_error.is_some() {
-            "waiting"
-        } else {
-            "idle"
-        };
-        state
-            .workers
-            .report("recorder", status, written, last_error);
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            let checkpoint_state = state.clone();
+            let checkpoint = tokio::task::spawn_blocking(move || {
+                checkpoint_state.recording.intents.checkpoint().map(|_| ())
+            })
+            .await;
+            if let Ok(Err(err)) = checkpoint {
+                last_error = Some(format!("intent checkpoint: {err}"));
+            }
+            let status = if last_error.is_some() {
+                WorkerState::Waiting
+            } else {
+                WorkerState::Idle
+            };
+            ctx.report(status, written, last_error);
+            if !ctx.sleep(TICK).await {
+                return Ok(());
+            }
         }
     }
 }
 
-/// Keeps the record of a call the journal did not take, for the `recorder` worker ([`run`]).
+/// Keeps the record of a call the journal did not take, for the `recorder` worker ([`Recorder`]).
 /// When the record does not serialize, a call that logged an intent (and so may have taken
 /// effect) is recorded by its intent's record instead, which does not claim success; a read
 /// with no intent changed nothing and needs none.

@@ -58,7 +58,7 @@ pub async fn start(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     .await
     .map_err(|err| ServerError::Recovery(format!("the recovery task failed: {err}")))?
     .map_err(ServerError::Recovery)?;
-    state.workers.add(tokio::spawn(intents::run(state.clone())));
+    state.workers.spawn(&state, intents::Recorder);
     for service in services::all() {
         service.spawn_workers(&state);
     }

@@ -1,6 +1,7 @@
-//! CloudTrail's background loops, named workers with a status:
+//! CloudTrail's background loops, each a [`opentrail_core::workers::Worker`] with a status:
 //!
-//! - `history`: follows the journal into the event-history index ([`history`]).
+//! - `history`: follows the journal into the event-history index ([`history`]; a
+//!   [`opentrail_core::workers::JournalFollower`]).
 //! - `retention`: drops history older than the retention, and journal segments every consumer
 //!   has passed.
 //! - `delivery`: trail log files and signed digest files into the trails' buckets
@@ -14,13 +15,13 @@ pub mod keys;
 use std::sync::Arc;
 
 use opentrail_core::AppState;
+use opentrail_core::workers::JournalFollower;
 
 /// Starts the history, retention and delivery workers.
 pub fn spawn_all(state: &Arc<AppState>) {
-    let handle = tokio::spawn(history::run(state.clone()));
-    state.workers.add(handle);
-    let handle = tokio::spawn(history::retention(state.clone()));
-    state.workers.add(handle);
-    let handle = tokio::spawn(delivery::run(state.clone()));
-    state.workers.add(handle);
+    state
+        .workers
+        .spawn(state, JournalFollower::<history::Indexer>::new());
+    state.workers.spawn(state, history::Retention);
+    state.workers.spawn(state, delivery::Delivery);
 }

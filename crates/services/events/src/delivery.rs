@@ -32,6 +32,7 @@ use super::put_events::event_time;
 use super::store::{self, Delivery};
 use super::transform;
 use opentrail_core::AppState;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 use opentrail_messaging::{sns, sqs};
 
 const NAME: &str = "events-delivery";
@@ -66,73 +67,86 @@ pub fn now_ms() -> i64 {
     opentrail_model::time::now_ms()
 }
 
-/// Runs the dispatcher until shutdown.
-pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let loaded = {
-        let state = state.clone();
-        tokio::task::spawn_blocking(move || {
-            state
-                .meta
-                .list::<Delivery>(store::PENDING, "")
-                .map(|rows| rows.into_iter().map(|(_, d)| d).collect::<Vec<_>>())
-        })
-        .await
-    };
-    match loaded {
-        Ok(Ok(pending)) => engine.enqueue(pending),
-        Ok(Err(err)) => tracing::error!(error = %err, "pending events deliveries do not load"),
-        Err(err) => tracing::error!(error = %err, "pending events deliveries do not load"),
+/// The `events-delivery` worker: the dispatcher that starts an attempt for every due
+/// delivery (at most `MAX_IN_FLIGHT` at once), until shutdown.
+pub struct Dispatcher {
+    pub engine: Arc<Engine>,
+}
+
+impl Worker for Dispatcher {
+    fn name(&self) -> &'static str {
+        NAME
     }
-    let processed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let now = now_ms();
-        let (due, next_due) = {
-            let mut queue = engine.lock_queue();
-            let mut due = Vec::new();
-            let mut next_due: Option<i64> = None;
-            let room = MAX_IN_FLIGHT.saturating_sub(queue.in_flight.len());
-            for delivery in queue.pending.values() {
-                if queue.in_flight.contains(&delivery.id) {
-                    continue;
-                }
-                if delivery.next_ms <= now && due.len() < room {
-                    due.push(delivery.clone());
-                } else {
-                    next_due = Some(next_due.map_or(delivery.next_ms, |n| n.min(delivery.next_ms)));
-                }
-            }
-            for delivery in &due {
-                queue.in_flight.insert(delivery.id.clone());
-            }
-            (due, next_due)
-        };
-        for delivery in due {
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let state = ctx.state.clone();
+        let engine = self.engine;
+        let loaded = {
             let state = state.clone();
-            let engine = engine.clone();
-            let processed = processed.clone();
-            tokio::spawn(async move {
-                attempt(&state, &engine, delivery).await;
-                processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                engine.notify.notify_one();
+            tokio::task::spawn_blocking(move || {
+                state
+                    .meta
+                    .list::<Delivery>(store::PENDING, "")
+                    .map(|rows| rows.into_iter().map(|(_, d)| d).collect::<Vec<_>>())
+            })
+            .await
+        };
+        match loaded {
+            Ok(Ok(pending)) => engine.enqueue(pending),
+            Ok(Err(err)) => tracing::error!(error = %err, "pending events deliveries do not load"),
+            Err(err) => tracing::error!(error = %err, "pending events deliveries do not load"),
+        }
+        let processed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        while !ctx.stopping() {
+            let now = now_ms();
+            let (due, next_due) = {
+                let mut queue = engine.lock_queue();
+                let mut due = Vec::new();
+                let mut next_due: Option<i64> = None;
+                let room = MAX_IN_FLIGHT.saturating_sub(queue.in_flight.len());
+                for delivery in queue.pending.values() {
+                    if queue.in_flight.contains(&delivery.id) {
+                        continue;
+                    }
+                    if delivery.next_ms <= now && due.len() < room {
+                        due.push(delivery.clone());
+                    } else {
+                        next_due =
+                            Some(next_due.map_or(delivery.next_ms, |n| n.min(delivery.next_ms)));
+                    }
+                }
+                for delivery in &due {
+                    queue.in_flight.insert(delivery.id.clone());
+                }
+                (due, next_due)
+            };
+            // One task per attempt: an attempt is one send, not a loop of its own.
+            for delivery in due {
+                let state = state.clone();
+                let engine = engine.clone();
+                let processed = processed.clone();
+                tokio::spawn(async move {
+                    attempt(&state, &engine, delivery).await;
+                    processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    engine.notify.notify_one();
+                });
+            }
+            let count = processed.load(std::sync::atomic::Ordering::Relaxed);
+            ctx.report(WorkerState::Running, count, None);
+            let wait = next_due.map_or(Duration::from_secs(5), |at| {
+                Duration::from_millis(at.saturating_sub(now).clamp(1, 5_000) as u64)
             });
+            tokio::select! {
+                () = engine.notify.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+                () = ctx.stopped() => {}
+            }
         }
+        // The final count, which the registry keeps when it marks the worker stopped.
         let count = processed.load(std::sync::atomic::Ordering::Relaxed);
-        state.workers.report(NAME, "running", count, None);
-        let wait = next_due.map_or(Duration::from_secs(5), |at| {
-            Duration::from_millis(at.saturating_sub(now).clamp(1, 5_000) as u64)
-        });
-        tokio::select! {
-            () = engine.notify.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
-        }
+        ctx.report(WorkerState::Running, count, None);
+        Ok(())
     }
-    let count = processed.load(std::sync::atomic::Ordering::Relaxed);
-    state.workers.report(NAME, "stopped", count, None);
 }
 
 /// One attempt of one delivery, and what follows from its outcome.

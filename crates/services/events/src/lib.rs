@@ -307,12 +307,18 @@ fn redact(input: &Value) -> Value {
 /// Starts this service's background workers (called once at server start).
 pub fn spawn_workers(state: &Arc<AppState>) {
     let engine = engine::engine_for(state);
-    let handle = tokio::spawn(worker::run(state.clone(), engine.clone()));
-    state.workers.add(handle);
-    let handle = tokio::spawn(delivery::run(state.clone(), engine.clone()));
-    state.workers.add(handle);
-    let handle = tokio::spawn(replays::run(state.clone(), engine));
-    state.workers.add(handle);
+    let workers = &state.workers;
+    workers.spawn(
+        state,
+        opentrail_core::workers::JournalFollower::<worker::Matcher>::new(),
+    );
+    workers.spawn(
+        state,
+        delivery::Dispatcher {
+            engine: engine.clone(),
+        },
+    );
+    workers.spawn(state, replays::Replayer { engine });
 }
 
 /// Wipes this service's state (the development reset), after the shared stores.

@@ -25,7 +25,7 @@ use super::envelope;
 use super::error::EventsError;
 use super::ops::{self, Call, epoch_seconds};
 use super::store::{self, ArchivedEvent, Delivery, StoredReplay};
-use opentrail_core::AppState;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 
 const NAME: &str = "events-archives";
 pub const STARTING: &str = "STARTING";
@@ -388,83 +388,89 @@ pub fn step(
 }
 
 /// The `events-archives` worker: runs active replays, and retention every minute.
-pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let mut last_sweep: Option<Instant> = None;
-    let mut processed = 0u64;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
-            let meta_state = state.clone();
-            let swept = tokio::task::spawn_blocking(move || {
-                archives::sweep(&meta_state.meta, super::delivery::now_ms())
-            })
-            .await;
-            match swept {
-                Ok(Ok(0)) => {}
-                Ok(Ok(dropped)) => {
-                    tracing::info!(dropped, "archived events past retention dropped")
-                }
-                Ok(Err(err)) => tracing::warn!(error = %err, "archive retention failed"),
-                Err(err) => tracing::warn!(error = %err, "archive retention failed"),
-            }
-            last_sweep = Some(Instant::now());
-        }
-        let stepped = {
-            let state = state.clone();
-            let engine = engine.clone();
-            tokio::task::spawn_blocking(move || {
-                let active: Vec<String> = state
-                    .meta
-                    .list::<StoredReplay>(store::REPLAYS, "")?
-                    .into_iter()
-                    .filter(|(_, replay)| is_active(&replay.state))
-                    .map(|(key, _)| key)
-                    .collect();
-                let mut deliveries = Vec::new();
-                let mut more = false;
-                for key in active {
-                    let (sent, active) =
-                        step(&state.meta, &engine, &key, super::delivery::now_ms())?;
-                    deliveries.extend(sent);
-                    more |= active;
-                }
-                Ok::<_, MetaError>((deliveries, more))
-            })
-            .await
-        };
-        let more = match stepped {
-            Ok(Ok((deliveries, more))) => {
-                processed += deliveries.len() as u64;
-                engine.enqueue(deliveries);
-                more
-            }
-            Ok(Err(err)) => {
-                tracing::error!(error = %err, "replay step failed; retrying");
-                state
-                    .workers
-                    .report(NAME, "retrying", processed, Some(err.to_string()));
-                false
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "replay step failed; retrying");
-                false
-            }
-        };
-        if more {
-            state.workers.report(NAME, "running", processed, None);
-            continue;
-        }
-        state.workers.report(NAME, "idle", processed, None);
-        tokio::select! {
-            () = engine.replays.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
-            _ = shutdown.changed() => {}
-        }
+pub struct Replayer {
+    pub engine: Arc<Engine>,
+}
+
+impl Worker for Replayer {
+    fn name(&self) -> &'static str {
+        NAME
     }
-    state.workers.report(NAME, "stopped", processed, None);
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let state = ctx.state.clone();
+        let engine = self.engine;
+        let mut last_sweep: Option<Instant> = None;
+        let mut processed = 0u64;
+        while !ctx.stopping() {
+            if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                let meta_state = state.clone();
+                let swept = tokio::task::spawn_blocking(move || {
+                    archives::sweep(&meta_state.meta, super::delivery::now_ms())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(dropped)) => {
+                        tracing::info!(dropped, "archived events past retention dropped")
+                    }
+                    Ok(Err(err)) => tracing::warn!(error = %err, "archive retention failed"),
+                    Err(err) => tracing::warn!(error = %err, "archive retention failed"),
+                }
+                last_sweep = Some(Instant::now());
+            }
+            let stepped = {
+                let state = state.clone();
+                let engine = engine.clone();
+                tokio::task::spawn_blocking(move || {
+                    let active: Vec<String> = state
+                        .meta
+                        .list::<StoredReplay>(store::REPLAYS, "")?
+                        .into_iter()
+                        .filter(|(_, replay)| is_active(&replay.state))
+                        .map(|(key, _)| key)
+                        .collect();
+                    let mut deliveries = Vec::new();
+                    let mut more = false;
+                    for key in active {
+                        let (sent, active) =
+                            step(&state.meta, &engine, &key, super::delivery::now_ms())?;
+                        deliveries.extend(sent);
+                        more |= active;
+                    }
+                    Ok::<_, MetaError>((deliveries, more))
+                })
+                .await
+            };
+            let more = match stepped {
+                Ok(Ok((deliveries, more))) => {
+                    processed += deliveries.len() as u64;
+                    engine.enqueue(deliveries);
+                    more
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "replay step failed; retrying");
+                    ctx.report(WorkerState::Retrying, processed, Some(err.to_string()));
+                    false
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "replay step failed; retrying");
+                    false
+                }
+            };
+            if more {
+                ctx.report(WorkerState::Running, processed, None);
+                continue;
+            }
+            ctx.report(WorkerState::Idle, processed, None);
+            tokio::select! {
+                () = engine.replays.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                () = ctx.stopped() => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The `events` worker: follows the journal and puts every recorded CloudTrail event on the
-//! default bus of its account and region, in the EventBridge envelope.
+//! default bus of its account and region, in the EventBridge envelope. [`Matcher`] is the
+//! journal consumer; the shared [`opentrail_core::workers::JournalFollower`] runs it.
 //!
 //! For each batch it matches the records against the rules, then writes the deliveries, the
 //! archived copies (archives are managed rules, `super::archives`) and the new journal
@@ -14,6 +15,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentrail_core::workers::{Entry, JournalConsumer, Progress, Seq};
+use opentrail_meta::MetaError;
 use opentrail_model::origin::{Origin, origin};
 use serde_json::Value;
 
@@ -22,143 +25,141 @@ use super::envelope;
 use super::store::{self, DEFAULT_BUS};
 use opentrail_core::AppState;
 
-const NAME: &str = "events";
-const BATCH: usize = 512;
 /// How often a position without matches is saved.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// CloudTrail events larger than this never reach EventBridge.
 const MAX_EVENT_BYTES: usize = 256 * 1024;
 
-pub async fn run(state: Arc<AppState>, engine: Arc<Engine>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let mut cursor = match state.journal.cursor(NAME) {
-        Ok(cursor) => cursor,
-        Err(err) => {
-            tracing::error!(error = %err, "events cursor cannot be opened");
-            state
-                .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    let saved: Option<u64> = {
-        let state = state.clone();
-        tokio::task::spawn_blocking(move || state.meta.get(store::POSITION, store::POSITION_KEY))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
-    };
-    let mut position = saved.unwrap_or(cursor.position()).max(cursor.position());
-    let mut saved_position = position;
-    let mut last_save = Instant::now();
-    let mut processed = 0u64;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        position = position.max(engine.skip_to());
-        // With no rule anywhere no record can match (a rule only sees events recorded after
-        // it exists): move past what the journal holds without reading it.
-        let end = state.journal.last_seq();
-        if end > position && !has_rules(&state, &engine).await {
-            if last_save.elapsed() >= SAVE_EVERY
-                && save(&state, &mut cursor, end, &Routed::default()).await
-            {
-                saved_position = end;
-                last_save = Instant::now();
-            }
-            processed += end - position;
-            position = end;
-            state.workers.report(NAME, "running", processed, None);
-            continue;
-        }
-        let entries = {
-            let journal = state.journal.clone();
-            tokio::task::spawn_blocking(move || journal.read_from(position, BATCH)).await
-        };
-        let entries = match entries {
-            Ok(Ok(entries)) => entries,
-            Ok(Err(err)) => {
-                retry_later(&state, processed, &err.to_string()).await;
-                continue;
-            }
-            Err(err) => {
-                retry_later(&state, processed, &err.to_string()).await;
-                continue;
-            }
-        };
-        let Some(last) = entries.last().map(|entry| entry.seq) else {
-            if position != saved_position && last_save.elapsed() >= SAVE_EVERY {
-                save(&state, &mut cursor, position, &Routed::default()).await;
-                saved_position = position;
-                last_save = Instant::now();
-            }
-            state.workers.report(NAME, "idle", processed, None);
-            tokio::select! {
-                () = state.journal.wait_beyond(position) => {}
-                () = tokio::time::sleep(SAVE_EVERY) => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
-        };
-        let count = entries.len() as u64;
-        let matched = {
-            let state = state.clone();
-            let engine = engine.clone();
-            tokio::task::spawn_blocking(move || {
-                let now = super::delivery::now_ms();
-                let mut routed = Routed::default();
-                for entry in &entries {
-                    routed.extend(match_record(&state, &engine, &entry.payload, now)?);
-                }
-                Ok::<_, opentrail_meta::MetaError>(routed)
-            })
-            .await
-        };
-        let routed = match matched {
-            Ok(Ok(routed)) => routed,
-            Ok(Err(err)) => {
-                retry_later(&state, processed, &err.to_string()).await;
-                continue;
-            }
-            Err(err) => {
-                retry_later(&state, processed, &err.to_string()).await;
-                continue;
-            }
-        };
-        // A development reset during the batch voids it; reading resumes after the reset.
-        if engine.skip_to() > position {
-            continue;
-        }
-        if !routed.is_empty() || last_save.elapsed() >= SAVE_EVERY {
-            if !save(&state, &mut cursor, last, &routed).await {
-                retry_later(&state, processed, "saving matched events failed").await;
-                continue;
-            }
-            saved_position = last;
-            last_save = Instant::now();
-            engine.enqueue(routed.deliveries);
-        }
-        position = last;
-        processed += count;
-        state.workers.report(NAME, "running", processed, None);
-    }
-    if position != saved_position {
-        save(&state, &mut cursor, position, &Routed::default()).await;
-    }
-    state.workers.report(NAME, "stopped", processed, None);
+/// Matches journal records against the default buses' rules.
+pub struct Matcher {
+    state: Arc<AppState>,
+    engine: Arc<Engine>,
+    /// The position last saved in `events-position`, and when.
+    saved: Seq,
+    last_save: Instant,
 }
 
-/// Whether any rule exists; `true` when that cannot be read, so that records are matched.
-async fn has_rules(state: &Arc<AppState>, engine: &Arc<Engine>) -> bool {
-    let state = state.clone();
-    let engine = engine.clone();
-    tokio::task::spawn_blocking(move || engine.has_rules(&state.meta))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(true)
+impl JournalConsumer for Matcher {
+    const NAME: &'static str = "events";
+    const BATCH: usize = 512;
+    /// A position moved without matches is saved within `SAVE_EVERY` while idle too.
+    const IDLE_RECHECK: Option<Duration> = Some(SAVE_EVERY);
+    type Error = MetaError;
+
+    fn open(state: &Arc<AppState>, cursor: Seq) -> Result<(Matcher, Seq), MetaError> {
+        let saved: Option<Seq> = state
+            .meta
+            .get(store::POSITION, store::POSITION_KEY)
+            .ok()
+            .flatten();
+        let position = saved.unwrap_or(cursor).max(cursor);
+        let matcher = Matcher {
+            state: state.clone(),
+            engine: engine::engine_for(state),
+            saved: position,
+            last_save: Instant::now(),
+        };
+        Ok((matcher, position))
+    }
+
+    /// A development reset makes the worker skip what was written before it.
+    fn position(&mut self, known: Seq) -> Result<Seq, MetaError> {
+        Ok(known.max(self.engine.skip_to()))
+    }
+
+    /// With no rule anywhere no record can match (a rule only sees events recorded after it
+    /// exists): moves past what the journal holds without reading it.
+    fn skip(&mut self, after: Seq, end: Seq) -> Result<Option<Progress>, MetaError> {
+        // Whether any rule exists; `true` when that cannot be read, so that records are matched.
+        let has_rules = self.engine.has_rules(&self.state.meta).unwrap_or(true);
+        if has_rules {
+            return Ok(None);
+        }
+        let saved = self.save_lazily(end, &Routed::default());
+        Ok(Some(Progress {
+            to: end,
+            processed: end - after,
+            saved,
+        }))
+    }
+
+    fn apply(&mut self, after: Seq, entries: Vec<Entry>) -> Result<Progress, MetaError> {
+        let Some(last) = entries.last().map(|entry| entry.seq) else {
+            return Ok(Progress {
+                to: after,
+                processed: 0,
+                saved: None,
+            });
+        };
+        let now = super::delivery::now_ms();
+        let mut routed = Routed::default();
+        for entry in &entries {
+            routed.extend(match_record(
+                &self.state,
+                &self.engine,
+                &entry.payload,
+                now,
+            )?);
+        }
+        // A development reset during the batch voids it; reading resumes after the reset.
+        if self.engine.skip_to() > after {
+            return Ok(Progress {
+                to: after,
+                processed: 0,
+                saved: None,
+            });
+        }
+        let mut saved = None;
+        if !routed.is_empty() || self.last_save.elapsed() >= SAVE_EVERY {
+            self.save(last, &routed)?;
+            saved = Some(last);
+            self.engine.enqueue(routed.deliveries);
+        }
+        Ok(Progress {
+            to: last,
+            processed: entries.len() as u64,
+            saved,
+        })
+    }
+
+    fn idle(&mut self, position: Seq) -> Result<Option<Seq>, MetaError> {
+        if position == self.saved || self.last_save.elapsed() < SAVE_EVERY {
+            return Ok(None);
+        }
+        let written = self.save(position, &Routed::default());
+        // A failed save is tried again after the next batch or [`SAVE_EVERY`].
+        self.saved = position;
+        self.last_save = Instant::now();
+        Ok(written.is_ok().then_some(position))
+    }
+
+    fn finish(&mut self, position: Seq) -> Result<Seq, MetaError> {
+        if position != self.saved {
+            self.save(position, &Routed::default())?;
+        }
+        Ok(position)
+    }
+}
+
+impl Matcher {
+    /// Writes the deliveries, the archived events and the position in one transaction.
+    fn save(&mut self, position: Seq, routed: &Routed) -> Result<(), MetaError> {
+        self.state.meta.write(|txn| {
+            routed.write(txn)?;
+            txn.put(store::POSITION, store::POSITION_KEY, &position)
+        })?;
+        self.saved = position;
+        self.last_save = Instant::now();
+        Ok(())
+    }
+
+    /// Saves `position` if the last save is [`SAVE_EVERY`] old; `Some` when it did.
+    fn save_lazily(&mut self, position: Seq, routed: &Routed) -> Option<Seq> {
+        if self.last_save.elapsed() < SAVE_EVERY {
+            return None;
+        }
+        self.save(position, routed).ok().map(|()| position)
+    }
 }
 
 /// What one journal record asks for.
@@ -198,40 +199,4 @@ fn match_record(
         route.read_only_management,
         now_ms,
     )
-}
-
-/// Writes the deliveries, the archived events and the position in one transaction, then
-/// moves the cursor.
-async fn save(
-    state: &Arc<AppState>,
-    cursor: &mut opentrail_journal::Cursor,
-    position: u64,
-    routed: &Routed,
-) -> bool {
-    let written = {
-        let state = state.clone();
-        let routed = routed.clone();
-        tokio::task::spawn_blocking(move || {
-            state.meta.write(|txn| {
-                routed.write(txn)?;
-                txn.put(store::POSITION, store::POSITION_KEY, &position)
-            })
-        })
-        .await
-    };
-    if !matches!(written, Ok(Ok(()))) {
-        return false;
-    }
-    if let Err(err) = cursor.commit(position) {
-        tracing::warn!(error = %err, "events cursor commit failed");
-    }
-    true
-}
-
-async fn retry_later(state: &Arc<AppState>, processed: u64, message: &str) {
-    tracing::error!(error = message, "events worker failed; retrying");
-    state
-        .workers
-        .report(NAME, "retrying", processed, Some(message.to_owned()));
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }

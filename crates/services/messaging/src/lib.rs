@@ -4,10 +4,14 @@
 //! # Layout
 //! - [`sqs`]: queues and messages (awsJson 1.0 and awsQuery), a durable in-memory engine.
 //! - [`sns`]: topics, subscriptions, filter policies, signed HTTP(S) delivery (awsQuery).
-//! - [`SqsService`], [`SnsService`]: the two services as the server dispatches to them.
+//! - [`SqsService`], [`SnsService`]: the two services as the server dispatches to them, and
+//!   their workers: `sqs-snapshots` ([`sqs::store::SnapshotWorker`]) and `sns-http`
+//!   ([`sns::delivery::HttpDelivery`]).
 
 pub mod sns;
 pub mod sqs;
+
+use std::sync::Arc;
 
 use opentrail_core::context::EventDetails;
 use opentrail_core::pipeline;
@@ -29,6 +33,10 @@ impl Service for SqsService {
         pipeline::request_details(&sqs::Sqs, request)
     }
 
+    fn spawn_workers(&self, state: &Arc<AppState>) {
+        state.workers.spawn(state, sqs::store::SnapshotWorker);
+    }
+
     fn reset(&self, state: &AppState) {
         sqs::reset(state);
     }
@@ -48,5 +56,9 @@ impl Service for SnsService {
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
         pipeline::request_details(&sns::Sns, request)
+    }
+
+    fn spawn_workers(&self, state: &Arc<AppState>) {
+        state.workers.spawn(state, sns::delivery::HttpDelivery);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Topics and subscriptions live in the metadata store ([`store`]). Publish delivers into SQS
 //! queues through the SQS engine, durable before the call returns, and POSTs to HTTP(S)
-//! endpoints from background tasks with retries; envelopes are signed (SignatureVersion 1 and
+//! endpoints from the `sns-http` worker with retries; envelopes are signed (SignatureVersion 1 and
 //! 2) with a key whose certificate is served at [`sign::CERT_PATH`]. Email, email-json and SMS
 //! subscriptions are accepted and stay pending confirmation: nothing is sent to them. Every
 //! call is recorded; Publish and PublishBatch as Data events, without message bodies.
@@ -14,7 +14,8 @@
 //! - [`topics`]: topic, tag and subscription operations.
 //! - [`publish`]: Publish, PublishBatch, envelopes and fan-out.
 //! - [`filter`]: filter policies on the EventBridge pattern engine.
-//! - [`delivery`]: HTTP(S) POSTs with retries, the subscription handshake.
+//! - [`delivery`]: HTTP(S) POSTs with retries (the `sns-http` worker), the subscription
+//!   handshake.
 //! - [`sign`]: envelope signatures and the signing certificate.
 
 pub mod delivery;

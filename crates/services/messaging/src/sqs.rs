@@ -220,14 +220,7 @@ impl ApiService for Sqs {
             Op::AddPermission => queues::add_permission(&call, input).await,
             Op::RemovePermission => queues::remove_permission(&call, input).await,
         };
-        if engine.wants_snapshot() {
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                if let Err(err) = engine.snapshot().await {
-                    tracing::error!(error = %err, "sqs snapshot failed");
-                }
-            });
-        }
+        store::snapshot_if_due(state, &engine);
         result
     }
 

@@ -243,8 +243,7 @@ impl ApiService for CloudWatch {
 
 /// Starts this service's background workers (called once at server start).
 pub fn spawn_workers(state: &Arc<AppState>) {
-    let handle = tokio::spawn(evaluator::run(state.clone()));
-    state.workers.add(handle);
+    state.workers.spawn(state, evaluator::Evaluator);
 }
 
 #[cfg(test)]

@@ -235,12 +235,13 @@ impl ApiService for Logs {
 
 /// Starts this service's background workers (called once at server start).
 pub fn spawn_workers(state: &Arc<AppState>) {
-    let handle = tokio::spawn(trail::run(state.clone()));
-    state.workers.add(handle);
-    let handle = tokio::spawn(trail::retention(state.clone()));
-    state.workers.add(handle);
-    let handle = tokio::spawn(subscriptions::run(state.clone()));
-    state.workers.add(handle);
+    let workers = &state.workers;
+    workers.spawn(
+        state,
+        opentrail_core::workers::JournalFollower::<trail::TrailSender>::new(),
+    );
+    workers.spawn(state, trail::Retention);
+    workers.spawn(state, subscriptions::Subscriptions);
 }
 
 /// Wipes this service's state (the development reset). Call from `AppState::reset`.

@@ -52,6 +52,7 @@ use super::digests;
 use crate::delivery_target;
 use crate::store::{self, StoredTrail, TrailStatus};
 use opentrail_core::AppState;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 
 pub const NAME: &str = "delivery";
 pub const TRAILS_TABLE: &str = "delivery-trails";
@@ -163,66 +164,63 @@ pub struct Deliverer {
     pub last_error: Option<String>,
 }
 
-/// Runs delivery and digests until shutdown.
-pub async fn run(state: Arc<AppState>) {
-    let cursor = match state.journal.cursor(CURSOR) {
-        Ok(cursor) => cursor,
-        Err(err) => {
-            tracing::error!(error = %err, "delivery cursor cannot be opened");
-            state
-                .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    let mut shutdown = state.shutdown.subscribe();
-    let delivery_interval = state.config.delivery_interval;
-    let tick = delivery_interval
-        .min(state.config.digest_interval)
-        .min(Duration::from_secs(5));
-    let worker = Arc::new(Mutex::new(Deliverer {
-        state: state.clone(),
-        cursor,
-        retries: HashMap::new(),
-        processed: 0,
-        last_error: None,
-    }));
-    let mut next_delivery = Instant::now() + delivery_interval;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let now = Instant::now();
-        let deliver = now >= next_delivery;
-        if deliver {
-            next_delivery = now + delivery_interval;
-        }
-        let round_worker = worker.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut worker = round_worker.lock().unwrap_or_else(PoisonError::into_inner);
-            worker.round(deliver)
-        })
-        .await;
-        let wake = match outcome {
-            Ok(retry_at) => retry_at,
-            Err(err) => {
-                tracing::error!(error = %err, "delivery round panicked");
-                None
-            }
-        };
-        let mut until = (Instant::now() + tick).min(next_delivery);
-        if let Some(retry_at) = wake {
-            until = until.min(retry_at.max(Instant::now() + Duration::from_millis(200)));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(until.into()) => {}
-            _ = shutdown.changed() => {}
-        }
+/// The `delivery` worker: delivery rounds every `delivery_interval`, digests, and retries of
+/// failed trails, until shutdown.
+pub struct Delivery;
+
+impl Worker for Delivery {
+    fn name(&self) -> &'static str {
+        NAME
     }
-    let worker = worker.lock().unwrap_or_else(PoisonError::into_inner);
-    state
-        .workers
-        .report(NAME, "stopped", worker.processed, worker.last_error.clone());
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let state = ctx.state.clone();
+        let cursor = state
+            .journal
+            .cursor(CURSOR)
+            .map_err(|err| format!("the delivery cursor does not open: {err}"))?;
+        let delivery_interval = state.config.delivery_interval;
+        let tick = delivery_interval
+            .min(state.config.digest_interval)
+            .min(Duration::from_secs(5));
+        let worker = Arc::new(Mutex::new(Deliverer {
+            state: state.clone(),
+            cursor,
+            retries: HashMap::new(),
+            processed: 0,
+            last_error: None,
+        }));
+        let mut next_delivery = Instant::now() + delivery_interval;
+        while !ctx.stopping() {
+            let now = Instant::now();
+            let deliver = now >= next_delivery;
+            if deliver {
+                next_delivery = now + delivery_interval;
+            }
+            let round_worker = worker.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let mut worker = round_worker.lock().unwrap_or_else(PoisonError::into_inner);
+                worker.round(deliver)
+            })
+            .await;
+            let wake = match outcome {
+                Ok(retry_at) => retry_at,
+                Err(err) => {
+                    tracing::error!(error = %err, "delivery round panicked");
+                    None
+                }
+            };
+            let mut until = (Instant::now() + tick).min(next_delivery);
+            if let Some(retry_at) = wake {
+                until = until.min(retry_at.max(Instant::now() + Duration::from_millis(200)));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                () = ctx.stopped() => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Deliverer {
@@ -247,9 +245,9 @@ impl Deliverer {
             self.last_error = Some(err.to_string());
         }
         let state_name = if self.retries.is_empty() {
-            "idle"
+            WorkerState::Idle
         } else {
-            "retrying"
+            WorkerState::Retrying
         };
         self.state
             .workers

@@ -1,175 +1,117 @@
 //! The `history` worker: follows the journal into the event-history index, and the
 //! `retention` worker that enforces the history retention and trims consumed journal segments.
+//!
+//! The index keeps its own position (the last journal seq it applied), written in the same
+//! batch as the entries, so [`Indexer`] reads it back at every step (a development reset moves
+//! it). Reading and indexing run on a lane below the request handlers' priority
+//! ([`opentrail_core::lane`]): under load acknowledgements stay quick and the index catches up
+//! with the CPU left over. The journal cursor `history` only lets the journal trim segments; it
+//! follows the index after a flush every [`FLUSH_EVERY`] entries and at shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentrail_core::AppState;
-use opentrail_core::lane::Lane;
+use opentrail_core::workers::{
+    Entry, JournalConsumer, Progress, Seq, Worker, WorkerContext, WorkerState,
+};
+use opentrail_history::HistoryError;
 
-const BATCH: usize = 4096;
-const CURSOR: &str = "history";
-/// The name of the history worker's thread.
-const LANE: &str = "opentrail-history";
+/// Entries applied between two flushes of the index that let the journal cursor move.
+const FLUSH_EVERY: u64 = 100_000;
 
-/// Indexes journal entries as they become durable, until shutdown.
-pub async fn run(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let mut processed = 0u64;
-    let mut cursor = match state.journal.cursor(CURSOR) {
-        Ok(cursor) => cursor,
-        Err(err) => {
-            tracing::error!(error = %err, "history cursor cannot be opened");
-            state
-                .workers
-                .report(CURSOR, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    // Reading and indexing run on a lane below the request handlers' priority: under load
-    // acknowledgements stay quick and the index catches up with the CPU left over.
-    let mut lane = match Lane::start(LANE) {
-        Ok(lane) => lane,
-        Err(err) => {
-            tracing::error!(error = %err, "history lane cannot start");
-            state
-                .workers
-                .report(CURSOR, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let applied = state.history.applied_seq();
-        let entries = {
-            let journal = state.journal.clone();
-            lane.run(move || journal.read_from(applied, BATCH)).await
+/// Indexes journal entries as they become durable.
+pub struct Indexer {
+    state: Arc<AppState>,
+    /// The applied seq at the last flush (where the journal cursor is).
+    flushed: Seq,
+}
+
+impl JournalConsumer for Indexer {
+    const NAME: &'static str = "history";
+    const BATCH: usize = 4096;
+    const LANE: Option<&'static str> = Some("opentrail-history");
+    type Error = HistoryError;
+
+    fn open(state: &Arc<AppState>, cursor: Seq) -> Result<(Indexer, Seq), HistoryError> {
+        let indexer = Indexer {
+            state: state.clone(),
+            flushed: cursor,
         };
-        let entries = match entries {
-            Ok(Ok(entries)) => entries,
-            Ok(Err(err)) => {
-                report_failure(&state, processed, &err.to_string()).await;
-                continue;
-            }
-            Err(err) => {
-                report_failure(&state, processed, &err.to_string()).await;
-                lane = restart(lane);
-                continue;
-            }
-        };
-        if entries.is_empty() {
-            state.workers.report(CURSOR, "idle", processed, None);
-            tokio::select! {
-                _ = state.journal.wait_beyond(applied) => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
-        }
-        let history = state.history.clone();
-        let count = entries.len() as u64;
-        let indexed = lane
-            .run(move || {
-                let refs: Vec<(u64, &[u8])> = entries
-                    .iter()
-                    .map(|entry| (entry.seq, entry.payload.as_slice()))
-                    .collect();
-                history.index(&refs)
-            })
-            .await;
-        match indexed {
-            Ok(Ok(_stats)) => {
-                processed += count;
-                let applied = state.history.applied_seq();
-                state.history_applied.send_replace(applied);
-                state.workers.report(CURSOR, "running", processed, None);
-            }
-            Ok(Err(err)) => report_failure(&state, processed, &err.to_string()).await,
-            Err(err) => {
-                report_failure(&state, processed, &err.to_string()).await;
-                lane = restart(lane);
-            }
-        }
-        // The cursor only lets the journal trim segments; the index keeps its own position.
-        let durable = state.history.applied_seq();
-        if durable > cursor.position() + 100_000 {
-            commit_cursor(&state, &mut cursor).await;
-        }
+        Ok((indexer, state.history.applied_seq()))
     }
-    commit_cursor(&state, &mut cursor).await;
-    state.workers.report(CURSOR, "stopped", processed, None);
-}
 
-/// A new lane in place of one whose thread stopped (a job panicked); the old one if none
-/// can start (the next call fails again and is retried).
-fn restart(lane: Lane) -> Lane {
-    match Lane::start(LANE) {
-        Ok(fresh) => fresh,
-        Err(err) => {
-            tracing::error!(error = %err, "history lane cannot restart");
-            lane
+    fn position(&mut self, _known: Seq) -> Result<Seq, HistoryError> {
+        Ok(self.state.history.applied_seq())
+    }
+
+    fn apply(&mut self, _after: Seq, entries: Vec<Entry>) -> Result<Progress, HistoryError> {
+        let refs: Vec<(u64, &[u8])> = entries
+            .iter()
+            .map(|entry| (entry.seq, entry.payload.as_slice()))
+            .collect();
+        self.state.history.index(&refs)?;
+        let applied = self.state.history.applied_seq();
+        self.state.history_applied.send_replace(applied);
+        let mut saved = None;
+        if applied > self.flushed + FLUSH_EVERY {
+            match self.state.history.flush() {
+                Ok(()) => {
+                    self.flushed = applied;
+                    saved = Some(applied);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "history flush failed; the journal cursor stays where it was");
+                }
+            }
         }
+        Ok(Progress {
+            to: applied,
+            processed: entries.len() as u64,
+            saved,
+        })
     }
-}
 
-async fn commit_cursor(state: &Arc<AppState>, cursor: &mut opentrail_journal::Cursor) {
-    let history = state.history.clone();
-    let flushed = tokio::task::spawn_blocking(move || history.flush()).await;
-    if !matches!(flushed, Ok(Ok(()))) {
-        tracing::warn!("history flush failed; the journal cursor stays where it was");
-        return;
+    fn finish(&mut self, _position: Seq) -> Result<Seq, HistoryError> {
+        self.state.history.flush()?;
+        Ok(self.state.history.applied_seq())
     }
-    if let Err(err) = cursor.commit(state.history.applied_seq()) {
-        tracing::warn!(error = %err, "history cursor commit failed");
-    }
-}
-
-async fn report_failure(state: &Arc<AppState>, processed: u64, message: &str) {
-    tracing::error!(error = message, "history indexing failed; retrying");
-    state
-        .workers
-        .report(CURSOR, "retrying", processed, Some(message.to_owned()));
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Enforces the history retention and trims consumed journal segments every few minutes.
-pub async fn retention(state: Arc<AppState>) {
-    const NAME: &str = "retention";
-    let mut shutdown = state.shutdown.subscribe();
-    let mut removed_total = 0u64;
-    loop {
-        let history = state.history.clone();
-        let journal = state.journal.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let removed = history.enforce_retention(opentrail_model::time::now_ms())?;
-            let segments = journal
-                .remove_consumed_segments()
-                .map_err(|err| err.to_string());
-            Ok::<_, opentrail_history::HistoryError>((removed, segments))
-        })
-        .await;
-        match outcome {
-            Ok(Ok((removed, segments))) => {
-                removed_total += removed;
-                let error = segments.err();
-                state.workers.report(NAME, "idle", removed_total, error);
+pub struct Retention;
+
+impl Worker for Retention {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let mut removed_total = 0u64;
+        loop {
+            let history = ctx.state.history.clone();
+            let journal = ctx.state.journal.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let removed = history.enforce_retention(opentrail_model::time::now_ms())?;
+                let segments = journal
+                    .remove_consumed_segments()
+                    .map_err(|err| err.to_string());
+                Ok::<_, HistoryError>((removed, segments))
+            })
+            .await;
+            match outcome {
+                Ok(Ok((removed, segments))) => {
+                    removed_total += removed;
+                    ctx.report(WorkerState::Idle, removed_total, segments.err());
+                }
+                Ok(Err(err)) => {
+                    ctx.report(WorkerState::Retrying, removed_total, Some(err.to_string()))
+                }
+                Err(err) => ctx.report(WorkerState::Retrying, removed_total, Some(err.to_string())),
             }
-            Ok(Err(err)) => {
-                state
-                    .workers
-                    .report(NAME, "retrying", removed_total, Some(err.to_string()))
+            if !ctx.sleep(Duration::from_secs(300)).await {
+                return Ok(());
             }
-            Err(err) => {
-                state
-                    .workers
-                    .report(NAME, "retrying", removed_total, Some(err.to_string()))
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
-            _ = shutdown.changed() => break,
         }
     }
-    state.workers.report(NAME, "stopped", removed_total, None);
 }

@@ -1,9 +1,16 @@
 //! HTTP(S) delivery: a POST of the envelope (or the raw message) with SNS's headers, retried
-//! with exponential backoff in a background task (at most [`ATTEMPTS`] tries, stopped by
-//! shutdown), and the `SubscriptionConfirmation` handshake of new HTTP(S) subscriptions.
+//! with exponential backoff (at most [`ATTEMPTS`] tries), and the `SubscriptionConfirmation`
+//! handshake of new HTTP(S) subscriptions.
+//!
+//! Calls queue their POSTs ([`queue_post`]); the `sns-http` worker ([`HttpDelivery`]) takes
+//! them and runs each message's tries as a task of its own, counts the messages delivered and
+//! given up in its status, and at shutdown stops the tries still under way.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use serde_json::{Map, json};
 
@@ -11,6 +18,7 @@ use super::Call;
 use super::publish::{Outgoing, timestamp_now};
 use super::store::{Subscription, Topic};
 use opentrail_core::AppState;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 
 /// How many times one message is tried before it is dropped.
 pub const ATTEMPTS: u32 = 4;
@@ -68,40 +76,140 @@ async fn post_once(url: &str, headers: &Headers, body: &str) -> Result<(), Strin
 /// dead-letter queue: the subscription, the message and the base URL.
 pub type DeadLetter = (Subscription, Outgoing, String);
 
-/// POSTs `body` to `url` in the background, retrying failures with backoff; a message that
-/// never gets through goes to `dead_letter`'s queue when its subscription has one.
-pub fn spawn_post(
+/// One message for an HTTP(S) endpoint.
+struct Post {
+    url: String,
+    headers: Headers,
+    body: String,
+    dead_letter: Option<DeadLetter>,
+}
+
+/// The queue from calls to the `sns-http` worker (one per server, in its extensions).
+struct Posts {
+    queue: mpsc::UnboundedSender<Post>,
+    /// Taken by the worker when it starts.
+    taken: Mutex<Option<mpsc::UnboundedReceiver<Post>>>,
+}
+
+impl Default for Posts {
+    fn default() -> Posts {
+        let (queue, taken) = mpsc::unbounded_channel();
+        Posts {
+            queue,
+            taken: Mutex::new(Some(taken)),
+        }
+    }
+}
+
+/// Queues `body` for a POST to `url` by the `sns-http` worker, which retries failures with
+/// backoff; a message that never gets through goes to `dead_letter`'s queue when its
+/// subscription has one.
+pub fn queue_post(
     state: &Arc<AppState>,
     url: String,
     headers: Headers,
     body: String,
     dead_letter: Option<DeadLetter>,
 ) {
-    let mut shutdown = state.shutdown.subscribe();
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            match post_once(&url, &headers, &body).await {
-                Ok(()) => return,
-                Err(err) => {
-                    tracing::debug!(url, attempt, error = %err, "sns http delivery failed");
-                }
-            }
-            if attempt == ATTEMPTS {
-                break;
-            }
+    let post = Post {
+        url,
+        headers,
+        body,
+        dead_letter,
+    };
+    // The receiver lives as long as the state (in the worker, or waiting for it).
+    let _ = state
+        .extensions
+        .get_or_init(Posts::default)
+        .queue
+        .send(post);
+}
+
+/// The `sns-http` worker: delivers the queued POSTs, each message's tries in a task of its
+/// own, until shutdown.
+pub struct HttpDelivery;
+
+impl Worker for HttpDelivery {
+    fn name(&self) -> &'static str {
+        "sns-http"
+    }
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let posts = ctx.state.extensions.get_or_init(Posts::default);
+        let mut queue = posts
+            .taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or("the queue of posts was taken by another worker")?;
+        let mut tries = JoinSet::new();
+        let mut finished = 0u64;
+        let mut last_error = None;
+        loop {
+            let doing = if tries.is_empty() {
+                WorkerState::Idle
+            } else {
+                WorkerState::Running
+            };
+            ctx.report(doing, finished, last_error.clone());
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                post = queue.recv() => {
+                    let Some(post) = post else { break };
+                    tries.spawn(deliver(ctx.state.clone(), ctx.shutdown_signal(), post));
+                }
+                Some(outcome) = tries.join_next() => {
+                    finished += 1;
+                    match outcome {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => last_error = Some(error),
+                        Err(err) => last_error = Some(err.to_string()),
+                    }
+                }
+                () = ctx.stopped() => break,
             }
-            backoff *= 2;
         }
-        tracing::warn!(url, message_id = %headers.message_id, "sns http delivery gave up");
-        if let Some((sub, outgoing, base_url)) = dead_letter {
-            super::publish::redrive(&state, &base_url, &sub, &outgoing).await;
+        tries.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Tries one message, with backoff between tries; after the last, sends it to its
+/// dead-letter queue if it has one. A failure names the endpoint and its last error.
+async fn deliver(
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+    post: Post,
+) -> Result<(), String> {
+    let Post {
+        url,
+        headers,
+        body,
+        dead_letter,
+    } = post;
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_error = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match post_once(&url, &headers, &body).await {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                tracing::debug!(url, attempt, error = %err, "sns http delivery failed");
+                last_error = err;
+            }
         }
-    });
+        if attempt == ATTEMPTS {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        }
+        backoff *= 2;
+    }
+    tracing::warn!(url, message_id = %headers.message_id, "sns http delivery gave up");
+    if let Some((sub, outgoing, base_url)) = dead_letter {
+        super::publish::redrive(&state, &base_url, &sub, &outgoing).await;
+    }
+    Err(format!("{url}: {last_error}"))
 }
 
 /// The `SubscribeURL` of a pending subscription (served by [`super::public`]).
@@ -142,7 +250,7 @@ pub fn send_confirmation(call: &Call<'_>, topic: &Topic, sub: &Subscription) {
         subscription_arn: None,
         raw: false,
     };
-    spawn_post(
+    queue_post(
         call.state,
         sub.endpoint.clone(),
         headers,

@@ -441,7 +441,7 @@ pub async fn fan_out_all(state: &std::sync::Arc<AppState>, base_url: &str, outgo
                     } else {
                         envelope(state, base_url, sub, outgoing).to_string()
                     };
-                    delivery::spawn_post(
+                    delivery::queue_post(
                         state,
                         sub.endpoint.clone(),
                         delivery::Headers {

@@ -19,7 +19,9 @@
 //! A snapshot is taken once enough log has accumulated: under the lock the state is copied
 //! and a `Checkpoint` entry logged; its seq is what the snapshot covers. The snapshot is
 //! written to a temp file, fsynced and renamed; then the journal cursor `snapshot` moves to
-//! that seq and consumed segments are removed.
+//! that seq and consumed segments are removed. Snapshots are taken by the `sqs-snapshots`
+//! worker ([`SnapshotWorker`]), which a call wakes ([`snapshot_if_due`]) once enough log has
+//! accumulated.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use opentrail_core::AppState;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 use opentrail_journal::{Journal, JournalConfig, JournalError, Seq};
 use serde::{Deserialize, Serialize};
 
@@ -449,6 +452,59 @@ fn decode(payload: &[u8]) -> Result<LogOp, String> {
     let envelope: Envelope<LogOp> =
         serde_json::from_slice(payload).map_err(|err| err.to_string())?;
     Ok(envelope.op)
+}
+
+/// Wakes the `sqs-snapshots` worker. Kept apart from the [`Engine`] so that the worker can
+/// wait for it without opening the engine (which opens on the first SQS call).
+#[derive(Default)]
+struct SnapshotDue(tokio::sync::Notify);
+
+/// Asks the `sqs-snapshots` worker for a snapshot when enough log has accumulated (and none is
+/// being taken).
+pub fn snapshot_if_due(state: &AppState, engine: &Engine) {
+    if engine.wants_snapshot() {
+        state
+            .extensions
+            .get_or_init(SnapshotDue::default)
+            .0
+            .notify_one();
+    }
+}
+
+/// The `sqs-snapshots` worker: takes the snapshots calls ask for ([`snapshot_if_due`]), until
+/// shutdown.
+pub struct SnapshotWorker;
+
+impl Worker for SnapshotWorker {
+    fn name(&self) -> &'static str {
+        "sqs-snapshots"
+    }
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let due = ctx.state.extensions.get_or_init(SnapshotDue::default);
+        let mut taken = 0u64;
+        let mut last_error = None;
+        loop {
+            ctx.report(WorkerState::Idle, taken, last_error.clone());
+            tokio::select! {
+                () = due.0.notified() => {}
+                () = ctx.stopped() => return Ok(()),
+            }
+            // A call asked, so the engine is open.
+            let engine = engine_for(&ctx.state).map_err(|err| err.to_string())?;
+            ctx.report(WorkerState::Running, taken, last_error.clone());
+            match engine.snapshot().await {
+                Ok(()) => {
+                    taken += 1;
+                    last_error = None;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "sqs snapshot failed");
+                    last_error = Some(err.to_string());
+                }
+            }
+        }
+    }
 }
 
 /// The engine of a server (opened under `<data-dir>/sqs`, and its log replayed, on first use;

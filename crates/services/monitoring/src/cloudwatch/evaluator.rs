@@ -23,6 +23,7 @@ use super::store::{
 };
 use crate::logs;
 use opentrail_core::AppState;
+use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 use opentrail_messaging::sns;
 
 pub const NAME: &str = "cloudwatch-alarms";
@@ -33,44 +34,48 @@ const TICK: Duration = Duration::from_secs(5);
 /// evaluating without pause.
 const MIN_GAP: Duration = Duration::from_millis(100);
 
-/// Runs until shutdown.
-pub async fn run(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let metrics = match logs::metric_store(&state) {
-        Ok(metrics) => metrics,
-        Err(err) => {
-            state
-                .workers
-                .report(NAME, "stopped", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    let mut changes = 0u64;
-    loop {
-        let worker_state = state.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            evaluate_all(&worker_state, opentrail_model::time::now_ms())
-        })
-        .await;
-        let error = match outcome {
-            Ok(Ok(changed)) => {
-                changes += changed;
-                None
-            }
-            Ok(Err(err)) => Some(err.to_string()),
-            Err(err) => Some(err.to_string()),
-        };
-        send_pending(&state).await;
-        let status = if error.is_some() { "retrying" } else { "idle" };
-        state.workers.report(NAME, status, changes, error);
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = metrics.metrics().changed() => {}
-            _ = shutdown.changed() => break,
-        }
-        tokio::time::sleep(MIN_GAP).await;
+/// The `cloudwatch-alarms` worker: evaluates every alarm every `TICK` and whenever samples
+/// commit, then sends the pending notifications, until shutdown.
+pub struct Evaluator;
+
+impl Worker for Evaluator {
+    fn name(&self) -> &'static str {
+        NAME
     }
-    state.workers.report(NAME, "stopped", changes, None);
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let state = ctx.state.clone();
+        let metrics = logs::metric_store(&state).map_err(|err| err.to_string())?;
+        let mut changes = 0u64;
+        loop {
+            let worker_state = state.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                evaluate_all(&worker_state, opentrail_model::time::now_ms())
+            })
+            .await;
+            let error = match outcome {
+                Ok(Ok(changed)) => {
+                    changes += changed;
+                    None
+                }
+                Ok(Err(err)) => Some(err.to_string()),
+                Err(err) => Some(err.to_string()),
+            };
+            send_pending(&state).await;
+            let status = if error.is_some() {
+                WorkerState::Retrying
+            } else {
+                WorkerState::Idle
+            };
+            ctx.report(status, changes, error);
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = metrics.metrics().changed() => {}
+                () = ctx.stopped() => return Ok(()),
+            }
+            tokio::time::sleep(MIN_GAP).await;
+        }
+    }
 }
 
 /// Evaluates every alarm once; returns how many changed state.

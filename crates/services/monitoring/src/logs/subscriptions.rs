@@ -44,6 +44,7 @@ use super::ops::{Call, check_group_name, check_no_colon_star, digits56, opt_str,
 use super::pattern::{FilterPattern, parse_input, parse_stored};
 use super::store::{self, FORMAT_VERSION, StoredSubscriptionFilter};
 use opentrail_core::AppState;
+use opentrail_core::workers::{Backoff, Worker, WorkerContext, WorkerState};
 use opentrail_events::delivery::{self, Failure};
 use opentrail_events::{engine, envelope, ops::BusRef, put_events::event_time};
 
@@ -521,114 +522,108 @@ async fn remove(store: &Arc<EventStore>, keys: Vec<u64>) {
     }
 }
 
-/// Sends the outbox until shutdown.
-pub async fn run(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let store = match super::events::store_for(&state) {
-        Ok(store) => store,
-        Err(err) => {
-            tracing::error!(error = %err, "logs store does not open; subscription delivery is off");
-            state
-                .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    let mut sent = 0u64;
-    let mut backoff_ms = 0u64;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let reader = store.clone();
-        let entries = match tokio::task::spawn_blocking(move || reader.outbox_read(BATCH)).await {
-            Ok(Ok(entries)) => entries,
-            outcome => {
-                let error = match outcome {
-                    Ok(Err(err)) => err.to_string(),
-                    Err(err) => err.to_string(),
-                    Ok(Ok(_)) => String::new(),
-                };
-                state.workers.report(NAME, "retrying", sent, Some(error));
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-        };
-        if entries.is_empty() {
-            state.workers.report(NAME, "idle", sent, None);
-            tokio::select! {
-                () = store.outbox_added() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
-        }
-        let mut done = Vec::new();
-        let mut stalled: Option<Failure> = None;
-        for (key, bytes) in entries {
-            let pending = match serde_json::from_slice::<Pending>(&bytes) {
-                Ok(pending) if pending.version == OUTBOX_FORMAT_VERSION => pending,
-                Ok(pending) => {
-                    tracing::warn!(
-                        version = pending.version,
-                        "an outbox entry has a format this build does not send; dropped"
-                    );
-                    done.push(key);
-                    continue;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "an outbox entry does not decode; dropped");
-                    done.push(key);
+/// The `logs-subscriptions` worker: sends the outbox in order, until shutdown.
+pub struct Subscriptions;
+
+impl Worker for Subscriptions {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let state = ctx.state.clone();
+        let store = super::events::store_for(&state).map_err(|err| {
+            format!("the logs store does not open; subscription delivery is off: {err}")
+        })?;
+        let mut sent = 0u64;
+        let mut backoff = Backoff::new(
+            Duration::from_millis(FIRST_BACKOFF_MS),
+            Duration::from_millis(MAX_BACKOFF_MS),
+        );
+        while !ctx.stopping() {
+            let reader = store.clone();
+            let entries = match tokio::task::spawn_blocking(move || reader.outbox_read(BATCH)).await
+            {
+                Ok(Ok(entries)) => entries,
+                outcome => {
+                    let error = match outcome {
+                        Ok(Err(err)) => err.to_string(),
+                        Err(err) => err.to_string(),
+                        Ok(Ok(_)) => String::new(),
+                    };
+                    ctx.report(WorkerState::Retrying, sent, Some(error));
+                    ctx.sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            match send_pending(&state, key, &pending).await {
-                Ok(()) => {
-                    sent += 1;
-                    done.push(key);
-                }
-                Err(failure)
-                    if failure.retryable
-                        && opentrail_model::time::now_ms() - pending.created_ms < MAX_AGE_MS =>
-                {
-                    stalled = Some(failure);
-                    break;
-                }
-                Err(failure) => {
-                    tracing::warn!(
-                        filter = %pending.filter,
-                        group = %pending.group,
-                        destination = %pending.destination_arn,
-                        code = %failure.code,
-                        error = %failure.message,
-                        "subscription delivery gave up"
-                    );
-                    done.push(key);
-                }
-            }
-        }
-        remove(&store, done).await;
-        match stalled {
-            None => {
-                backoff_ms = 0;
-                state.workers.report(NAME, "running", sent, None);
-            }
-            Some(failure) => {
-                backoff_ms = (backoff_ms * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
-                state
-                    .workers
-                    .report(NAME, "retrying", sent, Some(failure.message));
+            if entries.is_empty() {
+                ctx.report(WorkerState::Idle, sent, None);
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
-                    _ = shutdown.changed() => {}
+                    () = store.outbox_added() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    () = ctx.stopped() => {}
+                }
+                continue;
+            }
+            let mut done = Vec::new();
+            let mut stalled: Option<Failure> = None;
+            for (key, bytes) in entries {
+                let pending = match serde_json::from_slice::<Pending>(&bytes) {
+                    Ok(pending) if pending.version == OUTBOX_FORMAT_VERSION => pending,
+                    Ok(pending) => {
+                        tracing::warn!(
+                            version = pending.version,
+                            "an outbox entry has a format this build does not send; dropped"
+                        );
+                        done.push(key);
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "an outbox entry does not decode; dropped");
+                        done.push(key);
+                        continue;
+                    }
+                };
+                match send_pending(&state, key, &pending).await {
+                    Ok(()) => {
+                        sent += 1;
+                        done.push(key);
+                    }
+                    Err(failure)
+                        if failure.retryable
+                            && opentrail_model::time::now_ms() - pending.created_ms
+                                < MAX_AGE_MS =>
+                    {
+                        stalled = Some(failure);
+                        break;
+                    }
+                    Err(failure) => {
+                        tracing::warn!(
+                            filter = %pending.filter,
+                            group = %pending.group,
+                            destination = %pending.destination_arn,
+                            code = %failure.code,
+                            error = %failure.message,
+                            "subscription delivery gave up"
+                        );
+                        done.push(key);
+                    }
+                }
+            }
+            remove(&store, done).await;
+            match stalled {
+                None => {
+                    backoff.succeeded();
+                    ctx.report(WorkerState::Running, sent, None);
+                }
+                Some(failure) => {
+                    ctx.report(WorkerState::Retrying, sent, Some(failure.message));
+                    ctx.sleep(backoff.failed()).await;
                 }
             }
         }
+        Ok(())
     }
-    state.workers.report(NAME, "stopped", sent, None);
 }
 
 #[cfg(test)]

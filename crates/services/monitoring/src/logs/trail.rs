@@ -3,7 +3,8 @@
 //! when missing), and the `logs-retention` worker that drops events older than their group's
 //! retention.
 //!
-//! The worker follows the journal; the journal seq it has applied is written in the same
+//! The worker follows the journal ([`TrailSender`], run by the shared
+//! [`opentrail_core::workers::JournalFollower`]); the journal seq it has applied is written in the same
 //! durable batch as the events it sends (see [`super::events`]), so after a crash it resumes
 //! where its last sending batch ended: no record is lost or sent twice. The group's metric and
 //! subscription filters run on the events in that same batch ([`super::derived`]). The journal cursor `logs`
@@ -26,10 +27,12 @@ use super::ingest::{EVENT_OVERHEAD, retention_cutoff};
 use super::store::{self, FORMAT_VERSION, StoredGroup, StoredStream};
 use opentrail_cloudtrail::store::{self as trails, StoredTrail};
 use opentrail_core::AppState;
+use opentrail_core::workers::{
+    Entry, JournalConsumer, Progress, Worker, WorkerContext, WorkerState,
+};
 
 pub const NAME: &str = "logs";
 const RETENTION_NAME: &str = "logs-retention";
-const BATCH: usize = 2048;
 /// CloudTrail does not send records larger than this to CloudWatch Logs.
 const MAX_EVENT_BYTES: usize = 256 * 1024 - EVENT_OVERHEAD;
 /// How often the retention worker runs.
@@ -62,98 +65,81 @@ pub fn stream_name(account: &str, region: &str) -> String {
     format!("{account}_CloudTrail_{region}")
 }
 
-/// Follows the journal into log groups until shutdown.
-pub async fn run(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let store = match super::events::store_for(&state) {
-        Ok(store) => store,
-        Err(err) => {
-            tracing::error!(error = %err, "logs store does not open; trail delivery to log groups is off");
-            state
-                .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    let mut cursor = match state.journal.cursor(NAME) {
-        Ok(cursor) => cursor,
-        Err(err) => {
-            state
-                .workers
-                .report(NAME, "failed", 0, Some(err.to_string()));
-            return;
-        }
-    };
-    let mut processed = 0u64;
-    // Entries no trail sends anywhere move this in memory only (persisted now and then):
-    // replaying them after a crash sends nothing, as a trail takes only records from after
-    // it started logging.
-    let mut position = 0u64;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let worker_state = state.clone();
-        let worker_store = store.clone();
-        let from = position;
-        let step =
-            tokio::task::spawn_blocking(move || step(&worker_state, &worker_store, from)).await;
-        match step {
-            Ok(Ok(Step::Applied { records, upto })) => {
-                position = upto;
-                processed += records;
-                state.workers.report(NAME, "running", processed, None);
-                if upto > cursor.position() + 10_000
-                    && let Err(err) = cursor.commit(upto)
-                {
-                    tracing::warn!(error = %err, "logs cursor commit failed");
-                }
-            }
-            Ok(Ok(Step::Idle(applied))) => {
-                position = applied;
-                state.workers.report(NAME, "idle", processed, None);
-                tokio::select! {
-                    _ = state.journal.wait_beyond(applied) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-            Ok(Err(err)) => {
-                tracing::error!(error = %err, "trail delivery to log groups failed; retrying");
-                state
-                    .workers
-                    .report(NAME, "retrying", processed, Some(err.to_string()));
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-            Err(err) => {
-                state
-                    .workers
-                    .report(NAME, "retrying", processed, Some(err.to_string()));
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-    if let Ok(applied) = store.trail_applied() {
-        let applied = applied.max(position).min(state.journal.last_seq());
-        if let Err(err) = store.set_trail_applied(applied) {
-            tracing::warn!(error = %err, "logs trail position was not saved");
-        }
-        if let Err(err) = cursor.commit(applied) {
-            tracing::warn!(error = %err, "logs cursor commit failed");
-        }
-    }
-    state.workers.report(NAME, "stopped", processed, None);
+/// Sends journal records to the log groups of the trails that select them.
+pub struct TrailSender {
+    state: Arc<AppState>,
+    store: Arc<EventStore>,
+    /// The position in the store, read at the start of the step.
+    stored: u64,
+    /// The trails that send, listed by [`JournalConsumer::skip`] for the `apply` that follows.
+    senders: Vec<Sender>,
 }
 
-enum Step {
-    /// Nothing after this seq yet.
-    Idle(u64),
-    Applied {
-        records: u64,
-        upto: u64,
-    },
+impl JournalConsumer for TrailSender {
+    const NAME: &'static str = NAME;
+    const BATCH: usize = 2048;
+    /// The cursor only lets the journal trim segments; the position is in the event store.
+    const CURSOR_LAG: u64 = 10_000;
+    type Error = LogsError;
+
+    fn open(state: &Arc<AppState>, _cursor: u64) -> Result<(TrailSender, u64), LogsError> {
+        let sender = TrailSender {
+            state: state.clone(),
+            store: super::events::store_for(state)?,
+            stored: 0,
+            senders: Vec::new(),
+        };
+        // Entries no trail sends anywhere move the position in memory only (persisted now and
+        // then): replaying them after a crash sends nothing, as a trail takes only records
+        // from after it started logging. So the follower's position starts at 0 and every
+        // step reads on after the stored one when that is further (a reset moves it too).
+        Ok((sender, 0))
+    }
+
+    fn position(&mut self, known: u64) -> Result<u64, LogsError> {
+        self.stored = self.store.trail_applied()?;
+        Ok(self.stored.max(known))
+    }
+
+    /// Lists the trails that send to a log group (after the follower took the journal's end:
+    /// a trail that starts sending after this look only takes records appended after it);
+    /// with none, moves to the end without reading.
+    fn skip(&mut self, _after: u64, end: u64) -> Result<Option<Progress>, LogsError> {
+        self.senders = senders(&self.state)?;
+        if !self.senders.is_empty() {
+            return Ok(None);
+        }
+        if end > self.stored + LAZY_ENTRIES {
+            self.store.set_trail_applied(end)?;
+        }
+        Ok(Some(Progress {
+            to: end,
+            processed: 0,
+            saved: Some(end),
+        }))
+    }
+
+    fn apply(&mut self, _after: u64, entries: Vec<Entry>) -> Result<Progress, LogsError> {
+        let senders = std::mem::take(&mut self.senders);
+        let (records, upto) = send(&self.state, &self.store, &senders, &entries)?;
+        Ok(Progress {
+            to: upto,
+            processed: records,
+            saved: Some(upto),
+        })
+    }
+
+    fn finish(&mut self, position: u64) -> Result<u64, LogsError> {
+        let applied = self
+            .store
+            .trail_applied()?
+            .max(position)
+            .min(self.state.journal.last_seq());
+        if let Err(err) = self.store.set_trail_applied(applied) {
+            tracing::warn!(error = %err, "logs trail position was not saved");
+        }
+        Ok(applied)
+    }
 }
 
 /// A trail that sends to a log group, with what deciding needs.
@@ -166,18 +152,9 @@ struct Sender {
 /// Entries passed without a sender before the position is persisted anyway.
 const LAZY_ENTRIES: u64 = 100_000;
 
-/// Applies one batch of journal entries after `position` (or after the stored position when
-/// that is further: a reset moves it).
-fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, LogsError> {
-    let stored = store.trail_applied()?;
-    let applied = stored.max(position);
-    // The end is taken before the trails are: a trail that starts sending after this look
-    // only takes records appended after it.
-    let end = state.journal.last_seq();
-    if end <= applied {
-        return Ok(Step::Idle(applied));
-    }
-    let senders: Vec<Sender> = trails::all_trails(&state.meta)?
+/// The trails that send to a log group.
+fn senders(state: &AppState) -> Result<Vec<Sender>, LogsError> {
+    Ok(trails::all_trails(&state.meta)?
         .into_iter()
         .filter_map(|trail| {
             let arn = trail.cloud_watch_logs_log_group_arn.clone()?;
@@ -188,34 +165,27 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
                 trail,
             })
         })
-        .collect();
-    if senders.is_empty() {
-        // No trail sends to a log group: nothing to read.
-        if end > stored + LAZY_ENTRIES {
-            store.set_trail_applied(end)?;
-        }
-        return Ok(Step::Applied {
-            records: 0,
-            upto: end,
-        });
-    }
-    let mut entries = state
-        .journal
-        .read_from(applied, BATCH)
-        .map_err(|err| LogsError::Internal(err.to_string()))?;
-    // Entries appended after `end` may follow a trail change (StartLogging, new selectors)
-    // that the trails read above do not show yet: they wait for the next step.
-    entries.retain(|entry| entry.seq <= end);
-    let Some(upto) = entries.last().map(|entry| entry.seq) else {
-        return Ok(Step::Idle(applied));
-    };
+        .collect())
+}
+
+/// Sends what `senders` take of `entries` (none appended after the senders were listed:
+/// those may follow a trail change, StartLogging or new selectors, that the list does not
+/// show), with the position after them in the same durable batch; returns how many records
+/// were sent and that position.
+fn send(
+    state: &AppState,
+    store: &EventStore,
+    senders: &[Sender],
+    entries: &[Entry],
+) -> Result<(u64, u64), LogsError> {
+    let upto = entries.last().map_or(0, |entry| entry.seq);
     // Per log group and stream, the (timestamp, message)s to write; per trail, whether it
     // sent anything.
     let mut per_stream: BTreeMap<(GroupRef, String), Vec<(i64, String)>> = BTreeMap::new();
     let mut sending: HashMap<String, GroupRef> = HashMap::new();
     let mut broken: HashMap<String, String> = HashMap::new();
     let mut records = 0u64;
-    for entry in &entries {
+    for entry in entries {
         if opentrail_model::origin::origin(&entry.payload) == Origin::Ingested {
             continue;
         }
@@ -232,7 +202,7 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
         if message.len() > MAX_EVENT_BYTES {
             continue;
         }
-        for sender in &senders {
+        for sender in senders {
             if !sender.filter.takes(&record, event_ms) {
                 continue;
             }
@@ -324,7 +294,7 @@ fn step(state: &AppState, store: &EventStore, position: u64) -> Result<Step, Log
     for (key, error) in broken {
         update_status(state, &key, now, Some(error));
     }
-    Ok(Step::Applied { records, upto })
+    Ok((records, upto))
 }
 
 fn update_status(state: &AppState, key: &str, now: i64, error: Option<String>) {
@@ -376,41 +346,36 @@ pub fn delivery_status(
     ))
 }
 
-/// Drops events older than their group's retention, every few minutes, until shutdown.
-pub async fn retention(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
-    let mut removed_total = 0u64;
-    loop {
-        let worker_state = state.clone();
-        let outcome = tokio::task::spawn_blocking(move || enforce_retention(&worker_state)).await;
-        match outcome {
-            Ok(Ok(removed)) => {
-                removed_total += removed;
-                state
-                    .workers
-                    .report(RETENTION_NAME, "idle", removed_total, None);
+/// The `logs-retention` worker: drops events older than their group's retention, every few
+/// minutes.
+pub struct Retention;
+
+impl Worker for Retention {
+    fn name(&self) -> &'static str {
+        RETENTION_NAME
+    }
+
+    async fn run(self, ctx: WorkerContext) -> Result<(), String> {
+        let mut removed_total = 0u64;
+        loop {
+            let worker_state = ctx.state.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || enforce_retention(&worker_state)).await;
+            match outcome {
+                Ok(Ok(removed)) => {
+                    removed_total += removed;
+                    ctx.report(WorkerState::Idle, removed_total, None);
+                }
+                Ok(Err(err)) => {
+                    ctx.report(WorkerState::Retrying, removed_total, Some(err.to_string()))
+                }
+                Err(err) => ctx.report(WorkerState::Retrying, removed_total, Some(err.to_string())),
             }
-            Ok(Err(err)) => state.workers.report(
-                RETENTION_NAME,
-                "retrying",
-                removed_total,
-                Some(err.to_string()),
-            ),
-            Err(err) => state.workers.report(
-                RETENTION_NAME,
-                "retrying",
-                removed_total,
-                Some(err.to_string()),
-            ),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(RETENTION_EVERY) => {}
-            _ = shutdown.changed() => break,
+            if !ctx.sleep(RETENTION_EVERY).await {
+                return Ok(());
+            }
         }
     }
-    state
-        .workers
-        .report(RETENTION_NAME, "stopped", removed_total, None);
 }
 
 /// One retention pass; returns the events removed. Reads already hide expired events.

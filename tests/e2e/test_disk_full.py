@@ -1,0 +1,119 @@
+"""A data directory whose file system fills up, for real: the server's data directory lives on a
+small tmpfs, a filler file takes the free space, and CreateLogGroup calls run until the server
+refuses them. While it refuses, every call (reads too) is answered ServiceUnavailable (503) and
+/_opentrail/health says why; no log group exists without the record of the call that made it;
+once the filler is removed the server takes calls again by itself, without a restart.
+
+Mounting a tmpfs needs root (CAP_SYS_ADMIN); elsewhere the test is skipped and says so."""
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import botocore.exceptions
+import pytest
+
+from conftest import wait_for
+
+SIZE_MB = 96
+# What is left free after the filler: less than the journal's 4 MiB admission reserve, so
+# admission must notice; enough for the stores to keep running a while.
+SLACK_BYTES = 2 * 1024 * 1024
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SIZE_MB}m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def health(server):
+    """(status, body) of /_opentrail/health."""
+    try:
+        with urllib.request.urlopen(f"{server.endpoint}/_opentrail/health", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def fill(mount_point, leave_free):
+    """Takes all but `leave_free` bytes of the file system with one file."""
+    stats = os.statvfs(mount_point)
+    free = stats.f_bavail * stats.f_frsize
+    filler = mount_point / "filler"
+    size = max(free - leave_free, 0)
+    with open(filler, "ab") as out:
+        os.posix_fallocate(out.fileno(), out.tell(), size)
+    return filler
+
+
+def status_of(call, **kwargs):
+    try:
+        call(**kwargs)
+        return 200
+    except botocore.exceptions.ClientError as err:
+        return err.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_a_full_disk_refuses_calls_before_they_act_and_recovers_by_itself(
+    new_server, small_disk, tmp_path
+):
+    server = new_server(small_disk / "data")
+    server.output_path = tmp_path / "server.log"  # not on the disk that fills up
+    server.start()
+    logs = server.client("logs")
+    logs.create_log_group(logGroupName="before-the-disk-fills")
+    filler = fill(small_disk, SLACK_BYTES)
+
+    answered = {}
+    refused_in_a_row = 0
+    for number in range(5_000):
+        name = f"g-{number}"
+        answered[name] = status_of(logs.create_log_group, logGroupName=name)
+        refused_in_a_row = refused_in_a_row + 1 if answered[name] == 503 else 0
+        if refused_in_a_row >= 20:
+            break
+    statuses = set(answered.values())
+    assert refused_in_a_row >= 20, f"the server never refused; answers: {statuses}"
+    assert statuses <= {200, 503}, f"answers other than success or 503: {statuses}"
+
+    # While the disk is full, reads are refused as well, and health says why.
+    assert status_of(logs.describe_log_groups) == 503
+    status, body = health(server)
+    assert status == 503, body
+    assert body.strip(), "health gives no reason"
+
+    filler.unlink()
+    wait_for("the server to take calls again", lambda: health(server)[0] == 200, timeout=60)
+    logs.create_log_group(logGroupName="after-space-returned")
+    assert server.process.poll() is None, "the server exited"
+
+    groups = set()
+    for page in logs.get_paginator("describe_log_groups").paginate():
+        groups.update(group["logGroupName"] for group in page["logGroups"])
+    succeeded = {name for name, status in answered.items() if status == 200}
+    assert succeeded <= groups, f"acknowledged groups lost: {sorted(succeeded - groups)[:10]}"
+    # A refused call either never acted, or acted and its record was kept and appended once
+    # space returned (the client was told 503 either way): no group may lack its record.
+
+    recorded = set()
+    for event in server.lookup(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateLogGroup"}]
+    ):
+        params = json.loads(event["CloudTrailEvent"]).get("requestParameters") or {}
+        if params.get("logGroupName"):
+            recorded.add(params["logGroupName"])
+    assert groups <= recorded, f"groups without a record: {sorted(groups - recorded)[:10]}"
+    assert {"before-the-disk-fills", "after-space-returned"} <= recorded
