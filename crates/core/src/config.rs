@@ -29,7 +29,14 @@ pub struct ServerConfig {
     /// The external S3-compatible service trail log files and digests go to
     /// (`OPENTRAIL_DELIVERY_S3_*`); `None` delivers into the embedded bucket store.
     pub delivery_s3: Option<S3StoreConfig>,
+    /// Free bytes the data directory's file system must keep for calls to be admitted
+    /// (`OPENTRAIL_DISK_HEADROOM_BYTES`, default 64 MiB; 0 turns the check off): below it,
+    /// calls are refused before they act instead of failing in a store that ran out of space.
+    pub disk_headroom_bytes: u64,
 }
+
+/// [`ServerConfig::disk_headroom_bytes`] when `OPENTRAIL_DISK_HEADROOM_BYTES` is unset.
+pub const DEFAULT_DISK_HEADROOM_BYTES: u64 = 64 * 1024 * 1024;
 
 impl ServerConfig {
     /// Defaults for `data_dir`, overridden by the environment.
@@ -68,6 +75,14 @@ impl ServerConfig {
             })?,
             dev: matches!(var("OPENTRAIL_DEV").as_deref(), Some("1" | "true" | "yes")),
             delivery_s3: delivery_s3(&var)?,
+            disk_headroom_bytes: match var("OPENTRAIL_DISK_HEADROOM_BYTES") {
+                None => DEFAULT_DISK_HEADROOM_BYTES,
+                Some(text) => text.parse::<u64>().map_err(|_| {
+                    ServerError::Config(format!(
+                        "OPENTRAIL_DISK_HEADROOM_BYTES must be a whole number of bytes, got {text:?}"
+                    ))
+                })?,
+            },
         })
     }
 
@@ -83,6 +98,7 @@ impl ServerConfig {
             history_retention_days: 90,
             dev: true,
             delivery_s3: None,
+            disk_headroom_bytes: 0,
         }
     }
 }

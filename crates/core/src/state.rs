@@ -60,7 +60,11 @@ impl AppState {
             Credentials::load(&dir, &config.account_id, configured)?;
         let meta = Meta::open(&dir.join("meta"))?;
         let journal = Journal::open(JournalConfig::new(dir.join("journal")))?;
-        let recording = Recording::open(dir.join("journal-intents"))?;
+        let recording = Recording::open(
+            dir.join("journal-intents"),
+            dir.clone(),
+            config.disk_headroom_bytes,
+        )?;
         let history = History::open(
             &dir.join("history"),
             HistoryConfig {

@@ -29,6 +29,17 @@ pub enum HistoryError {
 }
 
 impl HistoryError {
+    /// Whether only reopening the store cures it: fjall was poisoned by a failed write or
+    /// flush (a full disk), or the file system failed a call.
+    pub fn needs_reopen(&self) -> bool {
+        matches!(
+            self,
+            HistoryError::Storage(
+                fjall::Error::Poisoned | fjall::Error::Io(_) | fjall::Error::Storage(_),
+            ) | HistoryError::Io(_)
+        )
+    }
+
     /// The AWS error code LookupEvents answers with for this error.
     pub fn aws_code(&self) -> &'static str {
         match self {

@@ -11,7 +11,9 @@
 //! journal.
 //!
 //! # Layout
-//! - `store` — [`History`]: opening, indexing, lookups, retention.
+//! - `handle` — [`History`]: the index as the server holds it, reopened by itself after the
+//!   file system failed it (a full disk poisons fjall).
+//! - `store` — the fjall `Index`: opening, indexing, lookups, retention.
 //! - `query` — the request and response shapes ([`LookupQuery`], [`LookupPage`], …).
 //! - `keys` — posting hashes and the newest-first position of an event.
 //! - `postings` — posting blocks: grouping a batch's positions, their encoding, the merge.
@@ -70,6 +72,7 @@
 mod dedupe;
 pub mod error;
 mod extract;
+pub mod handle;
 mod keys;
 mod pages;
 mod postings;
@@ -78,5 +81,6 @@ pub mod store;
 mod token;
 
 pub use error::HistoryError;
+pub use handle::History;
 pub use query::{HistoryEvent, HistoryResource, LookupAttributeKey, LookupPage, LookupQuery};
-pub use store::{FORMAT_VERSION, History, HistoryConfig, IndexStats};
+pub use store::{FORMAT_VERSION, HistoryConfig, IndexStats};

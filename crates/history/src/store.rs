@@ -1,4 +1,4 @@
-//! [`History`]: the fjall database, its day partitions, indexing, lookups and retention.
+//! [`Index`]: the fjall database, its day partitions, indexing, lookups and retention.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -56,7 +56,7 @@ impl Default for HistoryConfig {
     }
 }
 
-/// What one [`History::index`] call did.
+/// What one [`crate::History::index`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IndexStats {
     /// Records newly indexed.
@@ -87,8 +87,9 @@ struct WriterState {
     filter: Option<IdFilter>,
 }
 
-/// The event-history index behind LookupEvents. See the crate docs for the layout.
-pub struct History {
+/// The fjall-backed index behind [`History`](crate::History), open for as long as its files
+/// can be written. See the crate docs for the layout.
+pub struct Index {
     path: PathBuf,
     db: Database,
     meta: Keyspace,
@@ -292,9 +293,9 @@ fn events_options() -> KeyspaceCreateOptions {
         .max_memtable_size(32 * 1024 * 1024)
 }
 
-impl History {
+impl Index {
     /// Opens (or creates) the index in `dir`.
-    pub fn open(dir: &Path, config: HistoryConfig) -> Result<History, HistoryError> {
+    pub fn open(dir: &Path, config: HistoryConfig) -> Result<Index, HistoryError> {
         fs_err::create_dir_all(dir)?;
         let db = Database::builder(dir)
             .cache_size(CACHE_BYTES)
@@ -381,7 +382,7 @@ impl History {
             days = partitions.len(),
             "history index opened"
         );
-        Ok(History {
+        Ok(Index {
             path: dir.to_owned(),
             db,
             meta,
@@ -450,7 +451,7 @@ impl History {
     /// (category Data / NetworkActivity) or duplicates (same eventID already indexed) are
     /// skipped. Management and Insight records are indexed. Records older than the retention
     /// are skipped. `applied_seq` advances to the last entry's seq in the same atomic write as
-    /// the index entries; writes reach the OS but are made durable only by [`History::flush`].
+    /// the index entries; writes reach the OS but are made durable only by [`Index::flush`].
     pub fn index(&self, entries: &[(u64, &[u8])]) -> Result<IndexStats, HistoryError> {
         let mut stats = IndexStats::default();
         for chunk in entries.chunks(CHUNK) {
@@ -712,7 +713,7 @@ impl History {
         self.lookup_at(query, opentrail_model::time::now_ms())
     }
 
-    /// [`History::lookup`] as if the wall clock read `now_ms` (for retention).
+    /// [`Index::lookup`] as if the wall clock read `now_ms` (for retention).
     pub fn lookup_at(&self, query: &LookupQuery, now_ms: i64) -> Result<LookupPage, HistoryError> {
         let resume = match &query.next_token {
             Some(text) => Some(token::decode(&self.token_key, text, query)?),
@@ -996,9 +997,9 @@ mod tests {
     }
 
     #[test]
-    fn history_is_send_and_sync() {
+    fn index_is_send_and_sync() {
         fn shareable<T: Send + Sync>() {}
-        shareable::<History>();
+        shareable::<Index>();
     }
 
     /// With every posting and eventID hash colliding, results must still be exact: candidates
@@ -1006,7 +1007,7 @@ mod tests {
     #[test]
     fn colliding_postings_still_give_exact_results() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut history = History::open(dir.path(), HistoryConfig::default()).expect("open");
+        let mut history = Index::open(dir.path(), HistoryConfig::default()).expect("open");
         history.hasher = PostingHasher::colliding();
         let mut records = Vec::new();
         for i in 0..60 {
