@@ -19,7 +19,8 @@
 //! - [`rules`]: rules, targets, tags, TestEventPattern.
 //! - [`connections`]: connections and API destinations.
 //! - [`put_events`]: the PutEvents operation.
-//! - [`archives`]: archives, archiving and retention.
+//! - [`archives`]: the archive operations and the managed rule that feeds each archive.
+//! - [`archived_events`]: the events stored in archives: appending them, retention.
 //! - [`replays`]: replays and the `events-archives` worker.
 //! - [`envelope`]: the EventBridge envelope of a CloudTrail record (also used by
 //!   `opentrail match --envelope`).
@@ -29,6 +30,7 @@
 //! - [`delivery`]: the dispatcher: SQS, SNS, API destinations, other buses; retries; DLQ.
 //! - [`store`]: the tables in the metadata store.
 
+pub mod archived_events;
 pub mod archives;
 pub mod buses;
 pub mod connections;
