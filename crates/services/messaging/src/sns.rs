@@ -12,15 +12,17 @@
 //! - [`params`]: awsQuery parameter decoding (maps, lists, structures).
 //! - [`store`]: durable topics and subscriptions.
 //! - [`topics`]: topic, tag and subscription operations.
-//! - [`publish`]: Publish, PublishBatch, envelopes and fan-out.
+//! - [`publish`]: Publish, PublishBatch and fan-out.
+//! - [`message`]: the outgoing message, its attributes and its envelope.
 //! - [`filter`]: filter policies on the EventBridge pattern engine.
-//! - [`delivery`]: HTTP(S) POSTs with retries (the `sns-http` worker), the subscription
-//!   handshake.
+//! - [`delivery`]: into SQS queues and dead-letter queues, HTTP(S) POSTs with retries (the
+//!   `sns-http` worker), the subscription handshake.
 //! - [`sign`]: envelope signatures and the signing certificate.
 
 pub mod delivery;
 pub mod error;
 pub mod filter;
+pub mod message;
 pub mod params;
 pub mod publish;
 pub mod sign;
