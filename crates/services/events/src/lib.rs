@@ -51,7 +51,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use opentrail_api::{ApiError, EmbeddedModel, Route};
-use opentrail_model::Resource;
+use opentrail_model::{Arn, Resource};
 use serde_json::Value;
 
 pub use error::EventsError;
@@ -215,7 +215,7 @@ impl ApiService for Events {
             return Vec::new();
         };
         vec![Resource {
-            account_id: arn.split(':').nth(4).map(str::to_owned),
+            account_id: Arn::parse(arn).map(|arn| arn.account.to_owned()),
             resource_type: Some(
                 if arn.contains(":rule/") {
                     "AWS::Events::Rule"
