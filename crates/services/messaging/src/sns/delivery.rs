@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use opentrail_model::Arn;
 use serde_json::{Map, Value, json};
 
 use super::Call;
@@ -264,18 +265,8 @@ pub fn send_confirmation(call: &Call<'_>, topic: &Topic, sub: &Subscription) {
 
 /// `(region, account, name)` of an SQS queue ARN.
 fn queue_of(arn: &str) -> Option<(&str, &str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some("sqs"), Some(region), Some(account), Some(name)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    Some((region, account, name))
+    let arn = Arn::of_service(arn, "sqs")?;
+    Some((arn.region, arn.account, arn.resource))
 }
 
 /// Sends one message into the queue of an `sqs` subscription; durable when it returns.
