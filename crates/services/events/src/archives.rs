@@ -13,7 +13,7 @@
 //! twice (its key is its event time and id).
 //!
 //! Retention ([`super::archived_events::sweep`]) drops the events older than an archive's
-//! `RetentionDays`; the `events-archives` worker ([`super::replays::run`]) calls it every
+//! `RetentionDays`; the `events-archives` worker ([`super::replays::Replayer`]) calls it every
 //! minute.
 
 use opentrail_model::Arn;

@@ -1,5 +1,5 @@
-//! Delivery to subscribers: into SQS queues ([`deliver_sqs`], through the SQS engine, durable
-//! when it returns) and to a subscription's dead-letter queue ([`redrive`]); HTTP(S) delivery,
+//! Delivery to subscribers: into SQS queues (`deliver_sqs`, through the SQS engine, durable
+//! when it returns) and to a subscription's dead-letter queue (`redrive`); HTTP(S) delivery,
 //! a POST of the envelope (or the raw message) with SNS's headers, retried with exponential
 //! backoff (at most [`ATTEMPTS`] tries); and the `SubscriptionConfirmation` handshake of new
 //! HTTP(S) subscriptions.
