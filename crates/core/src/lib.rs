@@ -18,8 +18,10 @@
 //!   render → record) that model-driven services answer through ([`pipeline::ApiService`]).
 //! - [`render`]: AWS errors in the protocol of the request.
 //! - [`recording`]: the intent log and the records waiting for the journal (fail closed).
-//! - [`workers`]: the [`workers::Worker`] trait every background loop implements, the registry
-//!   of their statuses, and [`workers::JournalFollower`], the loop every journal consumer runs in.
+//! - [`workers`]: the [`workers::Worker`] trait every background loop implements, how one is
+//!   started, and [`workers::JournalFollower`], the loop every journal consumer runs in.
+//! - [`worker_registry`]: the registry of the workers' statuses and handles (owned by the
+//!   state, below it).
 //! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
 
 pub mod config;
@@ -33,6 +35,7 @@ pub mod recording;
 pub mod render;
 pub mod service;
 pub mod state;
+pub mod worker_registry;
 pub mod workers;
 
 pub use config::ServerConfig;

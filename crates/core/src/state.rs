@@ -21,7 +21,7 @@ use crate::credentials::{Credentials, Origin};
 use crate::delivery_target::DeliveryTarget;
 use crate::extensions::Extensions;
 use crate::recording::Recording;
-use crate::workers::WorkerRegistry;
+use crate::worker_registry::WorkerRegistry;
 use crate::{ServerConfig, ServerError};
 
 /// Shared server state.

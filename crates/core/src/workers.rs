@@ -8,7 +8,9 @@
 //! through its [`WorkerContext`], which also tells it when to stop; the registry marks it
 //! `stopped` (or `failed`, with the reason, when `run` returns an error) once `run` returns.
 //! Short tasks a worker starts for single items (one HTTP delivery attempt) are the worker's
-//! own business: the loop that owns them is the worker.
+//! own business: the loop that owns them is the worker. The registry itself and the statuses
+//! live a layer down, in [`crate::worker_registry`] (the state owns the registry, and workers
+//! hold the state); they are re-exported here with the rest of the worker API.
 //!
 //! Every consumer of the journal is a [`JournalFollower`] of a [`JournalConsumer`] (see
 //! [`follower`]): reading batches after the consumer's position, waiting for appends, retrying
@@ -16,17 +18,15 @@
 
 pub mod follower;
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::AppState;
 
+pub use crate::worker_registry::{WorkerRegistry, WorkerState, WorkerStatus};
 pub use follower::{JournalConsumer, JournalFollower, Progress};
 /// What a [`JournalConsumer`] reads: journal entries and their sequence numbers.
 pub use opentrail_journal::{Entry, Seq};
@@ -42,44 +42,8 @@ pub trait Worker: Send + 'static {
     fn run(self, ctx: WorkerContext) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// What a worker is doing.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkerState {
-    /// Spawned, not reported yet.
-    Starting,
-    /// Working through a backlog.
-    Running,
-    /// Waiting for work.
-    Idle,
-    /// The last attempt failed (see `last_error`); it is tried again.
-    Retrying,
-    /// Waiting for something outside it (the journal taking writes again).
-    Waiting,
-    /// Cannot run (see `last_error`).
-    Failed,
-    /// Ended after the shutdown signal.
-    Stopped,
-}
-
-/// A worker's status.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkerStatus {
-    pub name: String,
-    pub state: WorkerState,
-    /// Items processed since start.
-    pub processed: u64,
-    pub last_error: Option<String>,
-}
-
-/// The registry of running workers.
-#[derive(Default)]
-pub struct WorkerRegistry {
-    statuses: Mutex<BTreeMap<String, WorkerStatus>>,
-    handles: Mutex<Vec<JoinHandle<()>>>,
-}
-
+// Spawning is written here, not in `worker_registry`, because a worker's context holds the
+// `AppState` that owns the registry.
 impl WorkerRegistry {
     /// Starts `worker` on the runtime: records its status (`starting`) and keeps its handle so
     /// that shutdown waits for it.
@@ -107,58 +71,7 @@ impl WorkerRegistry {
                 }
             }
         });
-        if let Ok(mut handles) = self.handles.lock() {
-            handles.push(handle);
-        }
-    }
-
-    /// Sets the status of `name`.
-    pub fn report(
-        &self,
-        name: &str,
-        state: WorkerState,
-        processed: u64,
-        last_error: Option<String>,
-    ) {
-        let status = WorkerStatus {
-            name: name.to_owned(),
-            state,
-            processed,
-            last_error,
-        };
-        if let Ok(mut statuses) = self.statuses.lock() {
-            statuses.insert(name.to_owned(), status);
-        }
-    }
-
-    /// Every worker's status, by name.
-    pub fn statuses(&self) -> Vec<WorkerStatus> {
-        self.statuses
-            .lock()
-            .map(|statuses| statuses.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// What `name` last reported as processed.
-    fn processed(&self, name: &str) -> u64 {
-        self.statuses
-            .lock()
-            .ok()
-            .and_then(|statuses| statuses.get(name).map(|status| status.processed))
-            .unwrap_or(0)
-    }
-
-    /// Waits for every worker to stop (after the shutdown signal).
-    pub async fn join_all(&self) {
-        let handles: Vec<JoinHandle<()>> = match self.handles.lock() {
-            Ok(mut handles) => handles.drain(..).collect(),
-            Err(_) => Vec::new(),
-        };
-        for handle in handles {
-            if let Err(err) = handle.await {
-                tracing::warn!(error = %err, "worker ended abnormally");
-            }
-        }
+        self.keep(handle);
     }
 }
 

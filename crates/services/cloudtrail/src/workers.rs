@@ -5,10 +5,12 @@
 //! - `retention`: drops history older than the retention, and journal segments every consumer
 //!   has passed.
 //! - `delivery`: trail log files and signed digest files into the trails' buckets
-//!   ([`delivery`], [`digests`], signing keys in [`keys`]).
+//!   ([`delivery`], [`digests`], signing keys in [`keys`]; what can fail, and the bucket check
+//!   before a write, in [`error`]).
 
 pub mod delivery;
 pub mod digests;
+pub mod error;
 mod history;
 pub mod keys;
 

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use opentrail_model::Arn;
 use serde_json::{Map, Value, json};
 
 use super::connections;
@@ -225,17 +226,6 @@ async fn attempt(state: &Arc<AppState>, engine: &Arc<Engine>, mut delivery: Deli
     }
 }
 
-/// `(service, region, account, resource)` of an ARN.
-fn split_arn(arn: &str) -> Option<(&str, &str, &str, &str)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, service, region, account, resource] => {
-            Some((*service, *region, *account, *resource))
-        }
-        _ => None,
-    }
-}
-
 async fn deliver(
     state: &Arc<AppState>,
     engine: &Arc<Engine>,
@@ -248,7 +238,14 @@ async fn deliver(
         .unwrap_or("");
     let event: Value = serde_json::from_str(&delivery.event)
         .map_err(|err| Failure::new("INVALID_EVENT", err.to_string(), false))?;
-    let Some((service, region, account, resource)) = split_arn(arn) else {
+    let Some(Arn {
+        service,
+        region,
+        account,
+        resource,
+        ..
+    }) = Arn::parse(arn)
+    else {
         return Err(Failure::new(
             "INVALID_PARAMETER",
             format!("target ARN {arn} is not valid"),
@@ -625,7 +622,13 @@ async fn dead_letter(
     else {
         return;
     };
-    let Some(("sqs", region, account, name)) = split_arn(dlq) else {
+    let Some(Arn {
+        region,
+        account,
+        resource: name,
+        ..
+    }) = Arn::of_service(dlq, "sqs")
+    else {
         tracing::warn!(dlq, "dead-letter target is not an SQS queue; event dropped");
         return;
     };

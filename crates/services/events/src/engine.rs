@@ -18,7 +18,7 @@ use opentrail_patterns::{Machine, Pattern};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::archives;
+use super::archived_events;
 use super::envelope;
 use super::store::{self, ArchivedEvent, Delivery, StoredRule};
 
@@ -264,7 +264,7 @@ impl Routed {
         for delivery in &self.deliveries {
             txn.put(store::PENDING, &delivery.id, delivery)?;
         }
-        archives::append(txn, &self.archived)
+        archived_events::append(txn, &self.archived)
     }
 }
 
@@ -297,7 +297,7 @@ pub fn route(
                         version: store::FORMAT_VERSION,
                         archive: store::archive_key(account, region, archive),
                         event: event_text.clone(),
-                        time_ms: archives::event_time_ms(event).unwrap_or(now_ms),
+                        time_ms: archived_events::event_time_ms(event).unwrap_or(now_ms),
                         ingested_ms: now_ms,
                     },
                 ));

@@ -19,7 +19,8 @@
 //! - [`rules`]: rules, targets, tags, TestEventPattern.
 //! - [`connections`]: connections and API destinations.
 //! - [`put_events`]: the PutEvents operation.
-//! - [`archives`]: archives, archiving and retention.
+//! - [`archives`]: the archive operations and the managed rule that feeds each archive.
+//! - [`archived_events`]: the events stored in archives: appending them, retention.
 //! - [`replays`]: replays and the `events-archives` worker.
 //! - [`envelope`]: the EventBridge envelope of a CloudTrail record (also used by
 //!   `opentrail match --envelope`).
@@ -29,6 +30,7 @@
 //! - [`delivery`]: the dispatcher: SQS, SNS, API destinations, other buses; retries; DLQ.
 //! - [`store`]: the tables in the metadata store.
 
+pub mod archived_events;
 pub mod archives;
 pub mod buses;
 pub mod connections;
@@ -49,7 +51,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use opentrail_api::{ApiError, EmbeddedModel, Route};
-use opentrail_model::Resource;
+use opentrail_model::{Arn, Resource};
 use serde_json::Value;
 
 pub use error::EventsError;
@@ -213,7 +215,7 @@ impl ApiService for Events {
             return Vec::new();
         };
         vec![Resource {
-            account_id: arn.split(':').nth(4).map(str::to_owned),
+            account_id: Arn::parse(arn).map(|arn| arn.account.to_owned()),
             resource_type: Some(
                 if arn.contains(":rule/") {
                     "AWS::Events::Rule"

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use opentrail_meta::{Meta, MetaError};
 use serde_json::{Map, Value, json};
 
+use super::archived_events;
 use super::archives;
 use super::engine::{self, Engine, Routed};
 use super::envelope;
@@ -406,7 +407,7 @@ impl Worker for Replayer {
             if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
                 let meta_state = state.clone();
                 let swept = tokio::task::spawn_blocking(move || {
-                    archives::sweep(&meta_state.meta, super::delivery::now_ms())
+                    archived_events::sweep(&meta_state.meta, super::delivery::now_ms())
                 })
                 .await;
                 match swept {
@@ -567,7 +568,7 @@ mod tests {
                 )
             })
             .collect();
-        meta.write(|txn| archives::append(txn, &events))
+        meta.write(|txn| archived_events::append(txn, &events))
             .expect("append");
         (meta, Arc::new(Engine::new()))
     }

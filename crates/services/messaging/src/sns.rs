@@ -12,15 +12,17 @@
 //! - [`params`]: awsQuery parameter decoding (maps, lists, structures).
 //! - [`store`]: durable topics and subscriptions.
 //! - [`topics`]: topic, tag and subscription operations.
-//! - [`publish`]: Publish, PublishBatch, envelopes and fan-out.
+//! - [`publish`]: Publish, PublishBatch and fan-out.
+//! - [`message`]: the outgoing message, its attributes and its envelope.
 //! - [`filter`]: filter policies on the EventBridge pattern engine.
-//! - [`delivery`]: HTTP(S) POSTs with retries (the `sns-http` worker), the subscription
-//!   handshake.
+//! - [`delivery`]: into SQS queues and dead-letter queues, HTTP(S) POSTs with retries (the
+//!   `sns-http` worker), the subscription handshake.
 //! - [`sign`]: envelope signatures and the signing certificate.
 
 pub mod delivery;
 pub mod error;
 pub mod filter;
+pub mod message;
 pub mod params;
 pub mod publish;
 pub mod sign;
@@ -34,7 +36,7 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use http::Response;
 use opentrail_api::{EmbeddedModel, Route, XmlWriter, lower_first};
-use opentrail_model::Resource;
+use opentrail_model::{Arn, Resource};
 use serde_json::{Map, Value, json};
 
 pub use error::SnsError;
@@ -250,9 +252,16 @@ impl ApiService for Sns {
             .or_else(|| params.get("ResourceArn"))
             .map(str::to_owned)
             .or_else(|| {
-                params
-                    .get("SubscriptionArn")
-                    .and_then(|arn| arn.rsplit_once(':').map(|(topic, _)| topic.to_owned()))
+                // `arn:aws:sns:<region>:<account>:<topic>:<subscription id>`
+                let subscription = Arn::of_service(params.get("SubscriptionArn")?, "sns")?;
+                let (topic, _id) = subscription.resource.rsplit_once(':')?;
+                Some(
+                    Arn {
+                        resource: topic,
+                        ..subscription
+                    }
+                    .to_string(),
+                )
             });
         topic
             .filter(|arn| topics::parse_arn(arn).is_some())

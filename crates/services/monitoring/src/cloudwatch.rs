@@ -16,12 +16,14 @@
 //! - [`store`]: alarms, alarm history and pending notifications in the metadata store.
 //! - [`metrics`]: the metric operations.
 //! - [`alarms`]: the alarm operations.
+//! - [`rule`]: what an alarm's configuration means: the metric it watches and its rule.
 //! - [`evaluator`]: the `cloudwatch-alarms` worker (evaluation, state changes, SNS actions).
 
 pub mod alarms;
 pub mod error;
 pub mod evaluator;
 pub mod metrics;
+pub mod rule;
 pub mod store;
 
 use std::sync::Arc;

@@ -41,14 +41,14 @@ use std::time::{Duration, Instant};
 use opentrail_delivery::digest::{DigestLogFile, HASH_ALGORITHM, format_time, sha256_hex};
 use opentrail_delivery::logfile::{self, MAX_FILE_BYTES};
 use opentrail_delivery::selectors::TrailFilter;
-use opentrail_delivery::signing::SigningError;
-use opentrail_journal::{Cursor, JournalError};
+use opentrail_journal::Cursor;
 use opentrail_meta::MetaError;
 use opentrail_model::RecordRef;
-use opentrail_objects::{PutOptions, StoreError};
+use opentrail_objects::PutOptions;
 use serde::{Deserialize, Serialize};
 
 use super::digests;
+use super::error::{DeliveryError, check_bucket};
 use crate::delivery_target;
 use crate::store::{self, StoredTrail, TrailStatus};
 use opentrail_core::AppState;
@@ -62,48 +62,6 @@ const CURSOR: &str = "delivery";
 const READ_BATCH: usize = 4096;
 /// Selected bytes after which a round delivers what it has and reads on.
 const ROUND_BYTES: usize = 64 * 1024 * 1024;
-
-/// Failures of delivery and digests.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    #[error(transparent)]
-    Meta(#[from] MetaError),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("writing to bucket {bucket} failed: {source}")]
-    Store { bucket: String, source: StoreError },
-    #[error("bucket {0} does not exist")]
-    NoSuchBucket(String),
-    #[error(transparent)]
-    Signing(#[from] SigningError),
-    #[error("signing key: {0}")]
-    Key(String),
-    #[error("reading the bucket record failed: {0}")]
-    Bucket(String),
-    #[error("compressing a file failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("journal entry {0} of a delivery plan is no longer in the journal")]
-    MissingEntry(u64),
-}
-
-impl DeliveryError {
-    /// The S3-style code GetTrailStatus shows (`LatestDeliveryError`): `NoSuchBucket`, the
-    /// code an external S3 service refused a write with, else `InternalError`.
-    pub fn status_code(&self) -> String {
-        match self {
-            DeliveryError::NoSuchBucket(_)
-            | DeliveryError::Store {
-                source: StoreError::NoSuchBucket(_),
-                ..
-            } => "NoSuchBucket".to_owned(),
-            DeliveryError::Store {
-                source: StoreError::Refused { code, .. },
-                ..
-            } => code.clone(),
-            _ => "InternalError".to_owned(),
-        }
-    }
-}
 
 /// One trail's delivery bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -758,21 +716,6 @@ fn pack_files(contents: &[FileRecords], level: u32) -> Vec<PackedFile> {
         .collect()
 }
 
-/// Fails with [`DeliveryError::NoSuchBucket`] when the embedded store has no `bucket`. An
-/// external service is not asked first: its answer to the write says the same, and a
-/// delivery policy may allow writing without allowing a listing.
-pub(crate) fn check_bucket(state: &AppState, bucket: &str) -> Result<(), DeliveryError> {
-    if state.delivery.is_external() {
-        return Ok(());
-    }
-    let exists = delivery_target::bucket_exists(state, bucket)
-        .map_err(|err| DeliveryError::Bucket(err.to_string()))?;
-    if !exists {
-        return Err(DeliveryError::NoSuchBucket(bucket.to_owned()));
-    }
-    Ok(())
-}
-
 /// Consecutive seqs as inclusive runs.
 fn runs(seqs: impl Iterator<Item = u64>) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
@@ -878,7 +821,7 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     use opentrail_model::Record;
-    use opentrail_objects::{ByteRange, LocalStore, ObjectInfo, ObjectStore};
+    use opentrail_objects::{ByteRange, LocalStore, ObjectInfo, ObjectStore, StoreError};
 
     use crate::store::{STATUS_TABLE, TRAILS_TABLE as TRAIL_CONFIGS};
     use opentrail_core::ServerConfig;

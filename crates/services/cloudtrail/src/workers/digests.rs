@@ -27,7 +27,7 @@ use opentrail_meta::{MetaError, Txn};
 use opentrail_objects::PutOptions;
 use serde::{Deserialize, Serialize};
 
-use super::delivery::DeliveryError;
+use super::error::DeliveryError;
 use super::keys;
 use crate::delivery_target;
 use crate::store::{self, StoredTrail, TrailStatus};
@@ -262,7 +262,7 @@ fn write_digest(
             end_ms
         }
     };
-    super::delivery::check_bucket(state, &chain.bucket)?;
+    super::error::check_bucket(state, &chain.bucket)?;
     let (stored_key, signing_key) = keys::signing_key(&state.meta, &chain.region, now)?;
     let key = logfile::digest_key(
         chain.prefix.as_deref(),

@@ -13,7 +13,7 @@ use opentrail_delivery::signing::SigningKey;
 use opentrail_meta::{Meta, MetaError};
 use serde::{Deserialize, Serialize};
 
-use super::delivery::DeliveryError;
+use super::error::DeliveryError;
 
 pub const KEYS_TABLE: &str = "delivery-signing-keys";
 pub const KEY_FORMAT_VERSION: u32 = 1;

@@ -1,6 +1,8 @@
-//! HTTP(S) delivery: a POST of the envelope (or the raw message) with SNS's headers, retried
-//! with exponential backoff (at most [`ATTEMPTS`] tries), and the `SubscriptionConfirmation`
-//! handshake of new HTTP(S) subscriptions.
+//! Delivery to subscribers: into SQS queues (`deliver_sqs`, through the SQS engine, durable
+//! when it returns) and to a subscription's dead-letter queue (`redrive`); HTTP(S) delivery,
+//! a POST of the envelope (or the raw message) with SNS's headers, retried with exponential
+//! backoff (at most [`ATTEMPTS`] tries); and the `SubscriptionConfirmation` handshake of new
+//! HTTP(S) subscriptions.
 //!
 //! Calls queue their POSTs ([`queue_post`]); the `sns-http` worker ([`HttpDelivery`]) takes
 //! them and runs each message's tries as a task of its own, counts the messages delivered and
@@ -12,11 +14,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use serde_json::{Map, json};
+use opentrail_model::Arn;
+use serde_json::{Map, Value, json};
 
 use super::Call;
-use super::publish::{Outgoing, timestamp_now};
+use super::message::{self, Outgoing, timestamp_now};
 use super::store::{Subscription, Topic};
+use crate::sqs;
 use opentrail_core::AppState;
 use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 
@@ -207,7 +211,7 @@ async fn deliver(
     }
     tracing::warn!(url, message_id = %headers.message_id, "sns http delivery gave up");
     if let Some((sub, outgoing, base_url)) = dead_letter {
-        super::publish::redrive(&state, &base_url, &sub, &outgoing).await;
+        redrive(&state, &base_url, &sub, &outgoing).await;
     }
     Err(format!("{url}: {last_error}"))
 }
@@ -257,4 +261,99 @@ pub fn send_confirmation(call: &Call<'_>, topic: &Topic, sub: &Subscription) {
         serde_json::Value::Object(envelope).to_string(),
         None,
     );
+}
+
+/// `(region, account, name)` of an SQS queue ARN.
+fn queue_of(arn: &str) -> Option<(&str, &str, &str)> {
+    let arn = Arn::of_service(arn, "sqs")?;
+    Some((arn.region, arn.account, arn.resource))
+}
+
+/// Sends one message into the queue of an `sqs` subscription; durable when it returns.
+pub(super) async fn deliver_sqs(
+    state: &AppState,
+    base_url: &str,
+    sub: &Subscription,
+    outgoing: &Outgoing,
+) -> Result<(), String> {
+    let (region, account, name) =
+        queue_of(&sub.endpoint).ok_or_else(|| format!("not a queue arn: {}", sub.endpoint))?;
+    let engine = sqs::store::engine_for(state).map_err(|e| e.to_string())?;
+    let mut input = Map::new();
+    input.insert("QueueUrl".into(), json!(name));
+    if sub.raw() {
+        input.insert(
+            "MessageBody".into(),
+            json!(outgoing.message_for(&sub.protocol)),
+        );
+        let attributes: Map<String, Value> = outgoing
+            .attributes
+            .iter()
+            .map(|(name, attribute)| {
+                let mut value = Map::new();
+                value.insert("DataType".into(), json!(attribute.data_type));
+                if let Some(text) = &attribute.string_value {
+                    value.insert("StringValue".into(), json!(text));
+                }
+                if let Some(binary) = &attribute.binary_value {
+                    value.insert("BinaryValue".into(), json!(binary));
+                }
+                (name.clone(), Value::Object(value))
+            })
+            .collect();
+        if !attributes.is_empty() {
+            input.insert("MessageAttributes".into(), Value::Object(attributes));
+        }
+    } else {
+        input.insert(
+            "MessageBody".into(),
+            json!(message::envelope(state, base_url, sub, outgoing).to_string()),
+        );
+    }
+    if let Some(group) = &outgoing.group_id {
+        input.insert("MessageGroupId".into(), json!(group));
+    }
+    if let Some(dedup) = &outgoing.dedup_id {
+        input.insert("MessageDeduplicationId".into(), json!(dedup));
+    }
+    let call = sqs::ops::Call {
+        engine: &engine,
+        account,
+        region,
+        base_url: base_url.to_owned(),
+        sender_id: account,
+        shutdown: state.shutdown.subscribe(),
+    };
+    sqs::messages::send_message(&call, &Value::Object(input))
+        .await
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
+/// Sends a message its subscription's queue did not take to the subscription's dead-letter
+/// queue (`RedrivePolicy.deadLetterTargetArn`), in the subscription's format.
+pub(super) async fn redrive(
+    state: &AppState,
+    base_url: &str,
+    sub: &Subscription,
+    outgoing: &Outgoing,
+) {
+    let Some(target) = sub
+        .attributes
+        .get("RedrivePolicy")
+        .and_then(|policy| serde_json::from_str::<Value>(policy).ok())
+        .and_then(|policy| {
+            policy
+                .get("deadLetterTargetArn")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+    else {
+        return;
+    };
+    let mut dead_letter = sub.clone();
+    dead_letter.endpoint = target;
+    if let Err(err) = deliver_sqs(state, base_url, &dead_letter, outgoing).await {
+        tracing::warn!(subscription = %sub.arn, error = %err, "sns redrive to the dead-letter queue failed");
+    }
 }

@@ -9,7 +9,7 @@ use opentrail_patterns::Pattern;
 use serde_json::{Map, Value};
 
 use super::error::SnsError;
-use super::publish::Attribute;
+use super::message::Attribute;
 
 /// AWS's limit on the value combinations of one policy.
 const MAX_COMBINATIONS: u64 = 150;

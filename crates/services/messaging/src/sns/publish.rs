@@ -1,83 +1,28 @@
-//! Publish and PublishBatch: validation, filter policies, and delivery — into SQS queues
-//! through the SQS engine (durable before the call returns), to HTTP(S) endpoints by a
-//! background task ([`super::delivery`]). Email, email-json, SMS and application endpoints
+//! Publish and PublishBatch: validation, filter policies, and fan-out to the subscriptions —
+//! into SQS queues (durable before the call returns) and to HTTP(S) endpoints by a background
+//! task, both through [`super::delivery`]. Email, email-json, SMS and application endpoints
 //! are not delivered to (their subscriptions stay pending confirmation).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentrail_api::XmlWriter;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::Call;
+use super::delivery::{self, deliver_sqs, redrive};
 use super::error::SnsError;
 use super::filter::FilterPolicy;
+use super::message::{Attribute, Outgoing, envelope, timestamp_now};
 use super::params::Params;
-use super::sign::SignatureCache;
 use super::store::{self, Subscription, Topic};
 use super::topics::topic_for;
-use super::{Call, delivery};
-use crate::sqs;
 use opentrail_core::AppState;
 
 /// The largest message SNS accepts (256 KiB).
 const MAX_MESSAGE_BYTES: usize = 262_144;
 const MAX_BATCH: usize = 10;
-
-/// One message attribute as published.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attribute {
-    pub data_type: String,
-    pub string_value: Option<String>,
-    pub binary_value: Option<String>,
-}
-
-/// A validated message, ready for delivery.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub message_id: String,
-    pub topic_arn: String,
-    /// The default message (or the whole message when no structure is given).
-    pub message: String,
-    /// `MessageStructure=json`: per-protocol messages.
-    pub per_protocol: Option<Map<String, Value>>,
-    pub subject: Option<String>,
-    pub attributes: BTreeMap<String, Attribute>,
-    pub group_id: Option<String>,
-    pub dedup_id: Option<String>,
-    pub sequence_number: Option<String>,
-    pub timestamp: String,
-    /// The topic's `SignatureVersion` (`1` or `2`).
-    pub signature_version: String,
-    /// The envelope signatures made for this message, shared by its subscriptions.
-    pub signatures: std::sync::Arc<SignatureCache>,
-}
-
-impl Outgoing {
-    /// The message a subscriber of `protocol` gets.
-    pub fn message_for(&self, protocol: &str) -> &str {
-        self.per_protocol
-            .as_ref()
-            .and_then(|map| map.get(protocol))
-            .and_then(Value::as_str)
-            .unwrap_or(&self.message)
-    }
-}
-
-/// `2012-05-02T00:54:06.655Z`, the timestamp format of SNS envelopes.
-pub fn timestamp_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.millisecond()
-    )
-}
 
 fn parse_attributes(params: &Params) -> Result<BTreeMap<String, Attribute>, SnsError> {
     let mut out = BTreeMap::new();
@@ -240,166 +185,6 @@ fn wants(sub: &Subscription, outgoing: &Outgoing) -> bool {
     match FilterPolicy::parse(policy, scope) {
         Ok(policy) => policy.matches(outgoing.message_for(&sub.protocol), &outgoing.attributes),
         Err(_) => false,
-    }
-}
-
-/// The JSON envelope (`Type: Notification`) a non-raw subscriber gets.
-pub fn envelope(
-    state: &AppState,
-    base_url: &str,
-    sub: &Subscription,
-    outgoing: &Outgoing,
-) -> Value {
-    let message = outgoing.message_for(&sub.protocol);
-    let mut envelope = Map::new();
-    envelope.insert("Type".into(), json!("Notification"));
-    envelope.insert("MessageId".into(), json!(outgoing.message_id));
-    if let Some(seq) = &outgoing.sequence_number {
-        envelope.insert("SequenceNumber".into(), json!(seq));
-    }
-    envelope.insert("TopicArn".into(), json!(outgoing.topic_arn));
-    if let Some(subject) = &outgoing.subject {
-        envelope.insert("Subject".into(), json!(subject));
-    }
-    envelope.insert("Message".into(), json!(message));
-    envelope.insert("Timestamp".into(), json!(outgoing.timestamp));
-    envelope.insert(
-        "UnsubscribeURL".into(),
-        json!(format!(
-            "{base_url}/_opentrail/sns/unsubscribe?SubscriptionArn={}",
-            sub.arn
-        )),
-    );
-    if !outgoing.attributes.is_empty() {
-        let attributes: Map<String, Value> = outgoing
-            .attributes
-            .iter()
-            .map(|(name, attribute)| {
-                let value = attribute
-                    .string_value
-                    .clone()
-                    .or_else(|| attribute.binary_value.clone())
-                    .unwrap_or_default();
-                (
-                    name.clone(),
-                    json!({"Type": attribute.data_type, "Value": value}),
-                )
-            })
-            .collect();
-        envelope.insert("MessageAttributes".into(), Value::Object(attributes));
-    }
-    super::sign::sign_envelope(
-        state,
-        base_url,
-        &outgoing.signature_version,
-        &mut envelope,
-        Some(&outgoing.signatures),
-    );
-    Value::Object(envelope)
-}
-
-/// `(region, account, name)` of an SQS queue ARN.
-fn queue_of(arn: &str) -> Option<(&str, &str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some("sqs"), Some(region), Some(account), Some(name)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    Some((region, account, name))
-}
-
-/// Sends one message into the queue of an `sqs` subscription; durable when it returns.
-async fn deliver_sqs(
-    state: &AppState,
-    base_url: &str,
-    sub: &Subscription,
-    outgoing: &Outgoing,
-) -> Result<(), String> {
-    let (region, account, name) =
-        queue_of(&sub.endpoint).ok_or_else(|| format!("not a queue arn: {}", sub.endpoint))?;
-    let engine = sqs::store::engine_for(state).map_err(|e| e.to_string())?;
-    let mut input = Map::new();
-    input.insert("QueueUrl".into(), json!(name));
-    if sub.raw() {
-        input.insert(
-            "MessageBody".into(),
-            json!(outgoing.message_for(&sub.protocol)),
-        );
-        let attributes: Map<String, Value> = outgoing
-            .attributes
-            .iter()
-            .map(|(name, attribute)| {
-                let mut value = Map::new();
-                value.insert("DataType".into(), json!(attribute.data_type));
-                if let Some(text) = &attribute.string_value {
-                    value.insert("StringValue".into(), json!(text));
-                }
-                if let Some(binary) = &attribute.binary_value {
-                    value.insert("BinaryValue".into(), json!(binary));
-                }
-                (name.clone(), Value::Object(value))
-            })
-            .collect();
-        if !attributes.is_empty() {
-            input.insert("MessageAttributes".into(), Value::Object(attributes));
-        }
-    } else {
-        input.insert(
-            "MessageBody".into(),
-            json!(envelope(state, base_url, sub, outgoing).to_string()),
-        );
-    }
-    if let Some(group) = &outgoing.group_id {
-        input.insert("MessageGroupId".into(), json!(group));
-    }
-    if let Some(dedup) = &outgoing.dedup_id {
-        input.insert("MessageDeduplicationId".into(), json!(dedup));
-    }
-    let call = sqs::ops::Call {
-        engine: &engine,
-        account,
-        region,
-        base_url: base_url.to_owned(),
-        sender_id: account,
-        shutdown: state.shutdown.subscribe(),
-    };
-    sqs::messages::send_message(&call, &Value::Object(input))
-        .await
-        .map(|_| ())
-        .map_err(|err| err.to_string())
-}
-
-/// Sends a message its subscription's queue did not take to the subscription's dead-letter
-/// queue (`RedrivePolicy.deadLetterTargetArn`), in the subscription's format.
-pub(super) async fn redrive(
-    state: &AppState,
-    base_url: &str,
-    sub: &Subscription,
-    outgoing: &Outgoing,
-) {
-    let Some(target) = sub
-        .attributes
-        .get("RedrivePolicy")
-        .and_then(|policy| serde_json::from_str::<Value>(policy).ok())
-        .and_then(|policy| {
-            policy
-                .get("deadLetterTargetArn")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-    else {
-        return;
-    };
-    let mut dead_letter = sub.clone();
-    dead_letter.endpoint = target;
-    if let Err(err) = deliver_sqs(state, base_url, &dead_letter, outgoing).await {
-        tracing::warn!(subscription = %sub.arn, error = %err, "sns redrive to the dead-letter queue failed");
     }
 }
 

@@ -2,16 +2,18 @@
 //! SetAlarmState, Enable/DisableAlarmActions, DescribeAlarmHistory and the tag operations.
 //!
 //! An alarm's configuration is kept as PutMetricAlarm gave it (model member names) and checked
-//! by `opentrail_alarms::validate`; its state moves on evaluation ([`super::evaluator`]) or
-//! SetAlarmState, and each move is one transaction with its history item and notifications.
+//! by `opentrail_alarms::validate` ([`super::rule`]); its state moves on evaluation
+//! ([`super::evaluator`]) or SetAlarmState, and each move is one transaction with its history
+//! item and notifications.
 
-use opentrail_alarms::{AlarmRule, RuleInput, State, Statistic};
+use opentrail_alarms::State;
 use opentrail_model::Arn;
 use serde_json::{Map, Value, json};
 
 use super::Call;
 use super::error::CwError;
 use super::metrics::{seconds, timestamp_ms};
+use super::rule::{metric_stat, rule_of, watched};
 use super::store::{
     self, ALARMS_TABLE, FORMAT_VERSION, HISTORY_TABLE, HistoryItem, StoredAlarm, string_list,
 };
@@ -43,78 +45,6 @@ const CONFIG_MEMBERS: &[&str] = &[
 ];
 /// Reason of a new alarm's first state, as AWS words it.
 const INITIAL_REASON: &str = "Unchecked: Initial alarm creation";
-
-fn int(value: Option<&Value>) -> Option<i64> {
-    value.and_then(Value::as_i64)
-}
-
-fn text(value: Option<&Value>) -> Option<String> {
-    value.and_then(Value::as_str).map(str::to_owned)
-}
-
-/// The metric an alarm watches, from its top-level members or its single MetricStat query.
-pub struct Watched {
-    pub namespace: String,
-    pub name: String,
-    pub dimensions: Vec<(String, String)>,
-}
-
-/// The metric of `config` (PutMetricAlarm members).
-pub fn watched(config: &Value) -> Watched {
-    if let Some(stat) = metric_stat(config) {
-        let metric = stat.get("Metric").cloned().unwrap_or(Value::Null);
-        return Watched {
-            namespace: text(metric.get("Namespace")).unwrap_or_default(),
-            name: text(metric.get("MetricName")).unwrap_or_default(),
-            dimensions: store::dimensions_of(metric.get("Dimensions")),
-        };
-    }
-    Watched {
-        namespace: text(config.get("Namespace")).unwrap_or_default(),
-        name: text(config.get("MetricName")).unwrap_or_default(),
-        dimensions: store::dimensions_of(config.get("Dimensions")),
-    }
-}
-
-fn metric_stat(config: &Value) -> Option<&Value> {
-    config
-        .get("Metrics")
-        .and_then(Value::as_array)
-        .and_then(|queries| queries.first())
-        .and_then(|query| query.get("MetricStat"))
-}
-
-/// The evaluation rule of an alarm configuration.
-pub fn rule_of(config: &Value) -> Result<AlarmRule, CwError> {
-    let mut input = RuleInput {
-        period: int(config.get("Period")),
-        evaluation_periods: int(config.get("EvaluationPeriods")),
-        datapoints_to_alarm: int(config.get("DatapointsToAlarm")),
-        threshold: config.get("Threshold").and_then(Value::as_f64),
-        comparison_operator: text(config.get("ComparisonOperator")),
-        treat_missing_data: text(config.get("TreatMissingData")),
-        statistic: text(config.get("Statistic")),
-        extended_statistic: text(config.get("ExtendedStatistic")),
-        unit: text(config.get("Unit")),
-        evaluate_low_sample_count_percentile: text(config.get("EvaluateLowSampleCountPercentile")),
-    };
-    if let Some(stat) = metric_stat(config) {
-        input.period = int(stat.get("Period"));
-        input.unit = text(stat.get("Unit"));
-        let stat_text = text(stat.get("Stat")).unwrap_or_default();
-        if Statistic::simple(&stat_text).is_some() {
-            input.statistic = Some(stat_text);
-        } else {
-            input.extended_statistic = Some(stat_text);
-        }
-    }
-    opentrail_alarms::validate(&input).map_err(|err| match err.code() {
-        "InvalidParameterCombination" => CwError::InvalidParameterCombination(err.to_string()),
-        "InvalidParameterValue" => CwError::InvalidParameterValue(err.to_string()),
-        "MissingParameter" => CwError::MissingParameter(err.to_string()),
-        _ => CwError::Validation(err.to_string()),
-    })
-}
 
 /// The Metrics form: exactly one MetricStat query that returns data (metric math is not built).
 fn check_metrics_form(config: &Value) -> Result<(), CwError> {

@@ -14,9 +14,9 @@ use std::time::Duration;
 use opentrail_alarms::{AlarmInfo, State};
 use serde_json::{Value, json};
 
-use super::alarms::{rule_of, watched};
 use super::error::CwError;
 use super::metrics::period_stats;
+use super::rule::{rule_of, watched};
 use super::store::{
     self, ALARMS_TABLE, FORMAT_VERSION, HISTORY_TABLE, HistoryItem, NOTIFICATIONS_TABLE,
     Notification, StoredAlarm,

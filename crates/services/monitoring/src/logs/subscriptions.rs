@@ -35,6 +35,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentrail_model::Arn;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -92,21 +93,27 @@ impl Destination {
     /// The destination an ARN names, or InvalidParameterException: a destination of a service
     /// this server does not run, or no ARN at all.
     pub fn parse(arn: &str) -> Result<Destination, LogsError> {
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let ["arn", _, service, region, account, resource] = parts.as_slice() else {
+        let Some(Arn {
+            service,
+            region,
+            account,
+            resource,
+            ..
+        }) = Arn::parse(arn)
+        else {
             return Err(test_delivery_failed());
         };
         let named = |name: &str| !name.is_empty() && !region.is_empty() && !account.is_empty();
-        match *service {
+        match service {
             "sqs" if named(resource) && !resource.contains('/') => Ok(Destination::Queue {
-                region: (*region).to_owned(),
-                account: (*account).to_owned(),
-                name: (*resource).to_owned(),
+                region: region.to_owned(),
+                account: account.to_owned(),
+                name: resource.to_owned(),
             }),
             "events" => match resource.strip_prefix("event-bus/") {
                 Some(name) if named(name) => Ok(Destination::Bus(BusRef {
-                    account: (*account).to_owned(),
-                    region: (*region).to_owned(),
+                    account: account.to_owned(),
+                    region: region.to_owned(),
                     name: name.to_owned(),
                 })),
                 _ => Err(test_delivery_failed()),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentrail_delivery::selectors::TrailFilter;
-use opentrail_model::{Origin, RecordRef};
+use opentrail_model::{Arn, Origin, RecordRef};
 
 use super::derived::GroupFilters;
 use super::error::LogsError;
@@ -48,15 +48,13 @@ pub struct GroupRef {
 
 impl GroupRef {
     pub fn parse(arn: &str) -> Option<GroupRef> {
-        let parts: Vec<&str> = arn.splitn(7, ':').collect();
-        match parts.as_slice() {
-            ["arn", _, "logs", region, account, "log-group", name] => Some(GroupRef {
-                account: (*account).to_owned(),
-                region: (*region).to_owned(),
-                name: name.strip_suffix(":*").unwrap_or(name).to_owned(),
-            }),
-            _ => None,
-        }
+        let arn = Arn::of_service(arn, "logs")?;
+        let name = arn.resource.strip_prefix("log-group:")?;
+        Some(GroupRef {
+            account: arn.account.to_owned(),
+            region: arn.region.to_owned(),
+            name: name.strip_suffix(":*").unwrap_or(name).to_owned(),
+        })
     }
 }
 
