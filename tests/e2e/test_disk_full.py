@@ -1,12 +1,12 @@
 """A data directory whose file system fills up, for real: the server's data directory lives on a
-small tmpfs, a filler file takes the free space, and CreateLogGroup calls run until the server
-refuses them. While it refuses, every call (reads too) is answered ServiceUnavailable (503) and
-/_opentrail/health says why; no log group exists without the record of the call that made it;
-once the filler is removed the server takes calls again by itself, without a restart.
+small tmpfs, a filler file takes the free space, and CreateLogGroup calls run until they stop
+succeeding. No log group may exist without the record of the call that made it, and once the
+filler is removed the server takes calls again by itself, without a restart.
 
 Twice: with the disk headroom check (calls are refused before they act, so every answer is a
-success or a 503), and without it (the stores themselves run out of space mid-call: a call may
-fail with a 500, the metadata store and the history index must reopen themselves afterwards).
+success or a 503, reads too, and health says why), and without it (the stores themselves run
+out of space mid-call: such a call fails with a 500 and its record says so; the metadata store
+and the history index must reopen themselves once space returns).
 
 Mounting a tmpfs needs root (CAP_SYS_ADMIN); elsewhere the test is skipped and says so."""
 
@@ -84,23 +84,26 @@ def test_a_full_disk_refuses_calls_and_recovers_by_itself(new_server, small_disk
     filler = fill(small_disk, SLACK_BYTES)
 
     answered = {}
-    refused_in_a_row = 0
-    for number in range(5_000):
+    failed_in_a_row = 0
+    for number in range(3_000):
         name = f"g-{number}"
         answered[name] = status_of(logs.create_log_group, logGroupName=name)
-        refused_in_a_row = refused_in_a_row + 1 if answered[name] == 503 else 0
-        if refused_in_a_row >= 20:
+        failed_in_a_row = failed_in_a_row + 1 if answered[name] != 200 else 0
+        if failed_in_a_row >= 20:
             break
     statuses = set(answered.values())
-    assert refused_in_a_row >= 20, f"the server never refused; answers: {statuses}"
-    allowed = {200, 503} if headroom else {200, 500, 503}
-    assert statuses <= allowed, f"unexpected answers: {statuses}"
-
-    # While the disk is full, reads are refused as well, and health says why.
-    assert status_of(logs.describe_log_groups) == 503
-    status, body = health(server)
-    assert status == 503, body
-    assert body.strip(), "health gives no reason"
+    assert failed_in_a_row >= 20, f"the full disk never stopped the calls; answers: {statuses}"
+    if headroom:
+        # Refused before acting: every answer is a success or a 503, reads are refused as
+        # well, and health says why.
+        assert statuses <= {200, 503}, f"unexpected answers: {statuses}"
+        assert status_of(logs.describe_log_groups) == 503
+        status, body = health(server)
+        assert status == 503, body
+        assert "headroom" in body, body
+    else:
+        # The stores ran out of space mid-call: such a call fails (and is recorded as failed).
+        assert statuses <= {200, 500, 503}, f"unexpected answers: {statuses}"
 
     filler.unlink()
     wait_for("the server to take calls again", lambda: health(server)[0] == 200, timeout=60)
