@@ -23,8 +23,8 @@ import pytest
 from conftest import wait_for
 
 SIZE_MB = 160
-# What is left free after the filler: less than the journal's 4 MiB admission reserve and the
-# headroom below.
+# What is left free after the filler when the headroom is checked: less than the journal's
+# 4 MiB admission reserve and the headroom below.
 SLACK_BYTES = 2 * 1024 * 1024
 HEADROOM_BYTES = 8 * 1024 * 1024
 
@@ -64,6 +64,16 @@ def fill(mount_point, leave_free):
     return filler
 
 
+def put_event(logs, message):
+    """PutLogEvents of one event into before-the-disk-fills/s; its HTTP status."""
+    return status_of(
+        logs.put_log_events,
+        logGroupName="before-the-disk-fills",
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": message}],
+    )
+
+
 def status_of(call, **kwargs):
     try:
         call(**kwargs)
@@ -81,7 +91,16 @@ def test_a_full_disk_refuses_calls_and_recovers_by_itself(new_server, small_disk
     server.start()
     logs = server.client("logs")
     logs.create_log_group(logGroupName="before-the-disk-fills")
-    filler = fill(small_disk, SLACK_BYTES)
+    logs.create_log_stream(logGroupName="before-the-disk-fills", logStreamName="s")
+    put_event(logs, "before")
+    # Without the headroom check nothing is left free, so every store's next write fails.
+    filler = fill(small_disk, SLACK_BYTES if headroom else 0)
+
+    # Log events while the disk is full (without the headroom they reach the event store and
+    # may poison it); none may be acknowledged and lost.
+    # (Large enough to need new blocks: a small write may still fit a partly used one.)
+    during = [f"during-{number}-" + "x" * 65_536 for number in range(10)]
+    acknowledged = {message for message in during if put_event(logs, message) == 200}
 
     answered = {}
     failed_in_a_row = 0
@@ -127,3 +146,18 @@ def test_a_full_disk_refuses_calls_and_recovers_by_itself(new_server, small_disk
             recorded.add(params["logGroupName"])
     assert groups <= recorded, f"groups without a record: {sorted(groups - recorded)[:10]}"
     assert {"before-the-disk-fills", "after-space-returned"} <= recorded
+
+    # The log event store works again too (reopened if a failed write poisoned it).
+    def put_after_recovery():
+        return put_event(logs, "after") == 200
+
+    wait_for("log events to be taken again", put_after_recovery, timeout=60)
+    messages = {
+        event["message"]
+        for event in logs.get_log_events(
+            logGroupName="before-the-disk-fills", logStreamName="s", startFromHead=True
+        )["events"]
+    }
+    assert {"before", "after"} <= messages, messages
+    lost = acknowledged - messages
+    assert not lost, f"{len(lost)} acknowledged events lost"

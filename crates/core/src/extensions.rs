@@ -7,15 +7,24 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 type Value = Arc<dyn Any + Send + Sync>;
 
 /// One slot: the value once opened, and a lock that lets one caller open it.
 #[derive(Default)]
 struct Slot {
-    value: OnceLock<Value>,
+    value: RwLock<Option<Value>>,
     opening: Mutex<()>,
+}
+
+impl Slot {
+    fn value(&self) -> Option<Value> {
+        self.value
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Values by type, each opened once.
@@ -32,16 +41,16 @@ impl Extensions {
         T: Any + Send + Sync,
     {
         let slot = self.slot::<T>();
-        if let Some(value) = slot.value.get() {
-            return Ok(downcast(value));
+        if let Some(value) = slot.value() {
+            return Ok(downcast(&value));
         }
         let _opening = slot.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(value) = slot.value.get() {
-            return Ok(downcast(value));
+        if let Some(value) = slot.value() {
+            return Ok(downcast(&value));
         }
         let value: Value = Arc::new(open()?);
-        let value = slot.value.get_or_init(|| value);
-        Ok(downcast(value))
+        *slot.value.write().unwrap_or_else(PoisonError::into_inner) = Some(value.clone());
+        Ok(downcast(&value))
     }
 
     /// The value of type `T`, made by `make` on first use.
@@ -57,7 +66,22 @@ impl Extensions {
 
     /// The value of type `T` if it was opened.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.slot::<T>().value.get().map(downcast)
+        self.slot::<T>().value().as_ref().map(downcast)
+    }
+
+    /// Empties the slot of `T` if it still holds `current` (a store that must be opened
+    /// anew); the next [`Extensions::get_or_try_init`] opens it again. Returns whether it did.
+    pub fn remove_if<T: Any + Send + Sync>(&self, current: &Arc<T>) -> bool {
+        let slot = self.slot::<T>();
+        let _opening = slot.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
+        let holds = value
+            .as_ref()
+            .is_some_and(|held| std::ptr::addr_eq(Arc::as_ptr(held), Arc::as_ptr(current)));
+        if holds {
+            *value = None;
+        }
+        holds
     }
 
     fn slot<T: Any>(&self) -> Arc<Slot> {

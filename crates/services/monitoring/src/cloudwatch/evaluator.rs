@@ -22,6 +22,7 @@ use super::store::{
     Notification, StoredAlarm,
 };
 use crate::logs;
+use crate::logs::events::EventStore;
 use opentrail_core::AppState;
 use opentrail_core::workers::{Worker, WorkerContext, WorkerState};
 use opentrail_messaging::sns;
@@ -45,7 +46,6 @@ impl Worker for Evaluator {
 
     async fn run(self, ctx: WorkerContext) -> Result<(), String> {
         let state = ctx.state.clone();
-        let metrics = logs::metric_store(&state).map_err(|err| err.to_string())?;
         let mut changes = 0u64;
         loop {
             let worker_state = state.clone();
@@ -68,13 +68,24 @@ impl Worker for Evaluator {
                 WorkerState::Idle
             };
             ctx.report(status, changes, error);
+            // The store is taken afresh every round, so one reopened after a failed write is
+            // used (and the failed one let go).
+            let metrics = logs::metric_store(&state).ok();
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
-                _ = metrics.metrics().changed() => {}
+                () = changed(metrics.as_deref()) => {}
                 () = ctx.stopped() => return Ok(()),
             }
             tokio::time::sleep(MIN_GAP).await;
         }
+    }
+}
+
+/// Resolves when samples commit to `store`; never without a store.
+async fn changed(store: Option<&EventStore>) {
+    match store {
+        Some(store) => store.metrics().changed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -121,6 +122,23 @@ pub struct EventStore {
     metrics: MetricStore,
     /// The last seq given out; writers hold this lock while they build and commit a batch.
     writer: Mutex<u64>,
+    /// Set when a write failed in a way fjall does not come back from (it poisons the
+    /// database): [`store_for`] then opens the store anew.
+    failed: Arc<AtomicBool>,
+}
+
+/// `result` of a write, marking the store `failed` when fjall poisoned it or the file system
+/// failed it (a full disk).
+pub(crate) fn written<T>(failed: &AtomicBool, result: fjall::Result<T>) -> Result<T, LogsError> {
+    result.map_err(|err| {
+        if matches!(
+            err,
+            fjall::Error::Poisoned | fjall::Error::Io(_) | fjall::Error::Storage(_)
+        ) {
+            failed.store(true, Ordering::Release);
+        }
+        LogsError::from(err)
+    })
 }
 
 fn biased(timestamp: i64) -> u64 {
@@ -224,7 +242,8 @@ impl EventStore {
         let events = db.keyspace("events", KeyspaceCreateOptions::default)?;
         let streams = db.keyspace("streams", KeyspaceCreateOptions::default)?;
         let outbox = db.keyspace("outbox", KeyspaceCreateOptions::default)?;
-        let metrics = MetricStore::open(&db)?;
+        let failed = Arc::new(AtomicBool::new(false));
+        let metrics = MetricStore::open(&db, failed.clone())?;
         let last_seq = meta
             .get(KEY_SEQ)?
             .and_then(|value| read_u64(&value))
@@ -238,7 +257,13 @@ impl EventStore {
             outbox_ready: tokio::sync::Notify::new(),
             metrics,
             writer: Mutex::new(last_seq),
+            failed,
         })
+    }
+
+    /// Whether a write failed in a way only reopening the store cures.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// The metric datapoints kept with the events.
@@ -301,7 +326,7 @@ impl EventStore {
         if let Some(applied) = trail_applied {
             batch.insert(&self.meta, KEY_TRAIL_APPLIED, applied.to_be_bytes());
         }
-        batch.commit()?;
+        written(&self.failed, batch.commit())?;
         if !samples.is_empty() {
             self.metrics.committed();
         }
@@ -326,7 +351,7 @@ impl EventStore {
 
     /// Removes an outbox entry (its destination took it, or never will).
     pub fn outbox_remove(&self, key: u64) -> Result<(), LogsError> {
-        self.outbox.remove(key.to_be_bytes())?;
+        written(&self.failed, self.outbox.remove(key.to_be_bytes()))?;
         Ok(())
     }
 
@@ -358,7 +383,7 @@ impl EventStore {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         batch.insert(&self.meta, KEY_TRAIL_APPLIED, applied.to_be_bytes());
-        batch.commit()?;
+        written(&self.failed, batch.commit())?;
         Ok(())
     }
 
@@ -457,7 +482,7 @@ impl EventStore {
     /// Removes every event of a stream and its stats.
     pub fn delete_stream(&self, stream_id: u64) -> Result<(), LogsError> {
         self.delete_range(stream_id, Position::MAX)?;
-        self.streams.remove(stream_id.to_be_bytes())?;
+        written(&self.failed, self.streams.remove(stream_id.to_be_bytes()))?;
         Ok(())
     }
 
@@ -490,29 +515,41 @@ impl EventStore {
             for key in keys {
                 batch.remove(&self.events, key);
             }
-            batch.commit()?;
+            written(&self.failed, batch.commit())?;
         }
     }
 
     /// Removes everything (the development reset); the seq counter goes on.
     pub fn clear(&self) -> Result<(), LogsError> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        self.events.clear()?;
-        self.streams.clear()?;
+        written(&self.failed, self.events.clear())?;
+        written(&self.failed, self.streams.clear())?;
         self.metrics.clear()?;
-        self.outbox.clear()?;
-        self.meta.remove(KEY_TRAIL_APPLIED)?;
-        self.db.persist(PersistMode::SyncAll)?;
+        written(&self.failed, self.outbox.clear())?;
+        written(&self.failed, self.meta.remove(KEY_TRAIL_APPLIED))?;
+        written(&self.failed, self.db.persist(PersistMode::SyncAll))?;
         Ok(())
     }
 }
 
 /// The store of a server (opened under `<data-dir>/logs` on first use; owned by the
 /// [`AppState`]).
+///
+/// A store whose write poisoned it ([`EventStore::failed`], a full disk) is dropped here and
+/// opened anew: fjall recovers what was durable. The reopen waits until the calls and workers
+/// still holding the failed store let it go (workers take the store afresh every step);
+/// until then this answers an error.
 pub fn store_for(state: &AppState) -> Result<Arc<EventStore>, LogsError> {
-    state
-        .extensions
-        .get_or_try_init(|| EventStore::open(&state.config.data_dir.join("logs")))
+    let open = || EventStore::open(&state.config.data_dir.join("logs"));
+    let store = state.extensions.get_or_try_init(open)?;
+    if !store.failed() {
+        return Ok(store);
+    }
+    if state.extensions.remove_if(&store) {
+        tracing::warn!("the logs store failed a write; it is opened anew");
+    }
+    drop(store);
+    state.extensions.get_or_try_init(open)
 }
 
 #[cfg(test)]

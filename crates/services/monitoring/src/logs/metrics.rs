@@ -20,7 +20,8 @@
 //! time-ordered range.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fjall::{
     Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch as WriteBatch, PersistMode,
@@ -122,6 +123,8 @@ pub struct MetricStore {
     unique: AtomicU64,
     /// Woken after samples commit, so alarm evaluation can look at new data at once.
     changed: tokio::sync::Notify,
+    /// The event store's mark of a write fjall does not come back from.
+    failed: Arc<AtomicBool>,
 }
 
 fn push_part(key: &mut Vec<u8>, part: &str) {
@@ -160,7 +163,7 @@ fn unbiased(value: u64) -> i64 {
 }
 
 impl MetricStore {
-    pub(crate) fn open(db: &Database) -> Result<MetricStore, LogsError> {
+    pub(crate) fn open(db: &Database, failed: Arc<AtomicBool>) -> Result<MetricStore, LogsError> {
         let samples = db.keyspace("metrics", KeyspaceCreateOptions::default)?;
         let series = db.keyspace("series", KeyspaceCreateOptions::default)?;
         let seed = std::time::SystemTime::now()
@@ -173,6 +176,7 @@ impl MetricStore {
             series,
             unique: AtomicU64::new(seed),
             changed: tokio::sync::Notify::new(),
+            failed,
         })
     }
 
@@ -183,7 +187,7 @@ impl MetricStore {
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         self.stage(&mut batch, samples);
-        batch.commit()?;
+        super::events::written(&self.failed, batch.commit())?;
         self.committed();
         Ok(())
     }
@@ -377,8 +381,8 @@ impl MetricStore {
     }
 
     pub(crate) fn clear(&self) -> Result<(), LogsError> {
-        self.samples.clear()?;
-        self.series.clear()?;
+        super::events::written(&self.failed, self.samples.clear())?;
+        super::events::written(&self.failed, self.series.clear())?;
         Ok(())
     }
 }
@@ -408,7 +412,7 @@ mod tests {
     fn samples_aggregate_per_period_and_series_stay_apart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::builder(dir.path()).open().expect("db");
-        let store = MetricStore::open(&db).expect("open");
+        let store = MetricStore::open(&db, Arc::default()).expect("open");
         store
             .record(&[
                 sample("Errors", &[], 60_000, 1.0),
@@ -486,7 +490,7 @@ mod tests {
     fn statistic_sets_declarations_and_units() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::builder(dir.path()).open().expect("db");
-        let store = MetricStore::open(&db).expect("open");
+        let store = MetricStore::open(&db, Arc::default()).expect("open");
         let set = StatSet {
             sample_count: 4.0,
             sum: 100.0,

@@ -539,15 +539,21 @@ impl Worker for Subscriptions {
 
     async fn run(self, ctx: WorkerContext) -> Result<(), String> {
         let state = ctx.state.clone();
-        let store = super::events::store_for(&state).map_err(|err| {
-            format!("the logs store does not open; subscription delivery is off: {err}")
-        })?;
         let mut sent = 0u64;
         let mut backoff = Backoff::new(
             Duration::from_millis(FIRST_BACKOFF_MS),
             Duration::from_millis(MAX_BACKOFF_MS),
         );
         while !ctx.stopping() {
+            // Taken afresh every round, so a store reopened after a failed write is used.
+            let store = match super::events::store_for(&state) {
+                Ok(store) => store,
+                Err(err) => {
+                    ctx.report(WorkerState::Retrying, sent, Some(err.to_string()));
+                    ctx.sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
             let reader = store.clone();
             let entries = match tokio::task::spawn_blocking(move || reader.outbox_read(BATCH)).await
             {

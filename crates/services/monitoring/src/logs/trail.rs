@@ -66,11 +66,18 @@ pub fn stream_name(account: &str, region: &str) -> String {
 /// Sends journal records to the log groups of the trails that select them.
 pub struct TrailSender {
     state: Arc<AppState>,
-    store: Arc<EventStore>,
     /// The position in the store, read at the start of the step.
     stored: u64,
     /// The trails that send, listed by [`JournalConsumer::skip`] for the `apply` that follows.
     senders: Vec<Sender>,
+}
+
+impl TrailSender {
+    /// The event store, taken afresh each time so that a store reopened after a failed write
+    /// is used (and the failed one let go).
+    fn store(&self) -> Result<Arc<EventStore>, LogsError> {
+        super::events::store_for(&self.state)
+    }
 }
 
 impl JournalConsumer for TrailSender {
@@ -83,7 +90,6 @@ impl JournalConsumer for TrailSender {
     fn open(state: &Arc<AppState>, _cursor: u64) -> Result<(TrailSender, u64), LogsError> {
         let sender = TrailSender {
             state: state.clone(),
-            store: super::events::store_for(state)?,
             stored: 0,
             senders: Vec::new(),
         };
@@ -95,7 +101,7 @@ impl JournalConsumer for TrailSender {
     }
 
     fn position(&mut self, known: u64) -> Result<u64, LogsError> {
-        self.stored = self.store.trail_applied()?;
+        self.stored = self.store()?.trail_applied()?;
         Ok(self.stored.max(known))
     }
 
@@ -108,7 +114,7 @@ impl JournalConsumer for TrailSender {
             return Ok(None);
         }
         if end > self.stored + LAZY_ENTRIES {
-            self.store.set_trail_applied(end)?;
+            self.store()?.set_trail_applied(end)?;
         }
         Ok(Some(Progress {
             to: end,
@@ -119,7 +125,7 @@ impl JournalConsumer for TrailSender {
 
     fn apply(&mut self, _after: u64, entries: Vec<Entry>) -> Result<Progress, LogsError> {
         let senders = std::mem::take(&mut self.senders);
-        let (records, upto) = send(&self.state, &self.store, &senders, &entries)?;
+        let (records, upto) = send(&self.state, self.store()?.as_ref(), &senders, &entries)?;
         Ok(Progress {
             to: upto,
             processed: records,
@@ -128,12 +134,12 @@ impl JournalConsumer for TrailSender {
     }
 
     fn finish(&mut self, position: u64) -> Result<u64, LogsError> {
-        let applied = self
-            .store
+        let store = self.store()?;
+        let applied = store
             .trail_applied()?
             .max(position)
             .min(self.state.journal.last_seq());
-        if let Err(err) = self.store.set_trail_applied(applied) {
+        if let Err(err) = store.set_trail_applied(applied) {
             tracing::warn!(error = %err, "logs trail position was not saved");
         }
         Ok(applied)
