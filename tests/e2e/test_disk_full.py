@@ -93,6 +93,8 @@ def test_a_full_disk_refuses_calls_and_recovers_by_itself(new_server, small_disk
     logs.create_log_group(logGroupName="before-the-disk-fills")
     logs.create_log_stream(logGroupName="before-the-disk-fills", logStreamName="s")
     put_event(logs, "before")
+    sqs = server.client("sqs")
+    queue = sqs.create_queue(QueueName="before-the-disk-fills")["QueueUrl"]
     # Without the headroom check nothing is left free, so every store's next write fails.
     filler = fill(small_disk, SLACK_BYTES if headroom else 0)
 
@@ -101,6 +103,11 @@ def test_a_full_disk_refuses_calls_and_recovers_by_itself(new_server, small_disk
     # (Large enough to need new blocks: a small write may still fit a partly used one.)
     during = [f"during-{number}-" + "x" * 65_536 for number in range(10)]
     acknowledged = {message for message in during if put_event(logs, message) == 200}
+    sent = {
+        body
+        for body in (f"m-{number}-" + "y" * 65_536 for number in range(10))
+        if status_of(sqs.send_message, QueueUrl=queue, MessageBody=body) == 200
+    }
 
     answered = {}
     failed_in_a_row = 0
@@ -161,3 +168,21 @@ def test_a_full_disk_refuses_calls_and_recovers_by_itself(new_server, small_disk
     assert {"before", "after"} <= messages, messages
     lost = acknowledged - messages
     assert not lost, f"{len(lost)} acknowledged events lost"
+
+    # So does the queue store: sent messages are all there, and new ones are taken.
+    wait_for(
+        "messages to be taken again",
+        lambda: status_of(sqs.send_message, QueueUrl=queue, MessageBody="after") == 200,
+        timeout=60,
+    )
+    received = set()
+    for _ in range(50):
+        batch = sqs.receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=300, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            break
+        received.update(message["Body"] for message in batch)
+    assert "after" in received
+    missing = sent - received
+    assert not missing, f"{len(missing)} acknowledged messages lost"
