@@ -16,7 +16,7 @@ use opentrail_objects::{
     ByteRange, ObjectStore, PutOptions, S3Store, S3StoreConfig, Sse, StoreError,
 };
 
-const BUCKET: &str = "opentrail-s3store-it";
+const BUCKET: &str = "opentrail-objects-it";
 
 /// A running `moto_server`, killed when dropped.
 struct Moto {
@@ -146,9 +146,9 @@ fn options(metadata: &[(&str, &str)]) -> PutOptions {
 }
 
 #[test]
-fn s3store_against_moto_server() {
+fn s3_store_against_moto_server() {
     if std::env::var("OPENTRAIL_S3_TESTS").as_deref() != Ok("1") {
-        eprintln!("s3store_against_moto_server: not run (set OPENTRAIL_S3_TESTS=1 to run it)");
+        eprintln!("s3_store_against_moto_server: not run (set OPENTRAIL_S3_TESTS=1 to run it)");
         return;
     }
     let moto = start_moto();
