@@ -321,6 +321,45 @@ pub fn validate_model(model: EmbeddedModel, name: &str, input: &Value) -> Result
     opentrail_api::models::model(model).validate_input(name, input)
 }
 
+/// Reading members of a model-checked JSON input: one set of accessors for every service.
+pub mod input {
+    use serde_json::Value;
+
+    /// A string member; `None` when absent, null or not a string.
+    pub fn opt_str<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+        input.get(name).and_then(Value::as_str)
+    }
+
+    /// A whole-number member; `None` when absent, null or not one.
+    pub fn opt_i64(input: &Value, name: &str) -> Option<i64> {
+        input.get(name).and_then(Value::as_i64)
+    }
+
+    /// A boolean member; `None` when absent, null or not one.
+    pub fn opt_bool(input: &Value, name: &str) -> Option<bool> {
+        input.get(name).and_then(Value::as_bool)
+    }
+
+    /// The strings of a list (empty when absent; items that are not strings are passed over).
+    pub fn strings(value: Option<&Value>) -> Vec<String> {
+        value
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The strings of list member `name` (see [`strings`]).
+    pub fn string_list(input: &Value, name: &str) -> Vec<String> {
+        strings(input.get(name))
+    }
+}
+
 /// The operations of `S` its model does not have (they could never be called): for each
 /// service's tests, which expect none.
 pub fn unmodelled_operations<S: ApiService>() -> Vec<&'static str> {

@@ -306,19 +306,14 @@ pub(crate) fn bucket_exists(state: &AppState, name: &str) -> Result<bool, CloudT
     }
 }
 
-/// A string member; `None` when absent or null.
-pub(crate) fn optional_str<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
-    input.get(key).and_then(Value::as_str)
-}
+pub(crate) use opentrail_core::pipeline::input::{
+    opt_bool as optional_bool, opt_str as optional_str,
+};
 
 /// A string member the model requires (the framework has checked it is there).
 pub(crate) fn required_str<'a>(input: &'a Value, key: &str) -> Result<&'a str, CloudTrailError> {
     optional_str(input, key)
         .ok_or_else(|| CloudTrailError::InvalidParameter(format!("{key} is required.")))
-}
-
-pub(crate) fn optional_bool(input: &Value, key: &str) -> Option<bool> {
-    input.get(key).and_then(Value::as_bool)
 }
 
 /// A structured member decoded into `T`; `None` when absent or null.

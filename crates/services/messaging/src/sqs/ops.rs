@@ -75,27 +75,9 @@ pub fn key_from_url(url: &str, account: &str, region: &str) -> Result<QueueKey, 
     })
 }
 
-pub(super) fn str_field<'v>(input: &'v Value, name: &str) -> Option<&'v str> {
-    input.get(name).and_then(Value::as_str)
-}
-
-pub(super) fn int_field(input: &Value, name: &str) -> Option<i64> {
-    input.get(name).and_then(Value::as_i64)
-}
-
-pub(super) fn string_list(input: &Value, name: &str) -> Vec<String> {
-    input
-        .get(name)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(super) use opentrail_core::pipeline::input::{
+    opt_i64 as int_field, opt_str as str_field, string_list,
+};
 
 pub(super) fn string_map(input: &Value, name: &str) -> BTreeMap<String, String> {
     input

@@ -130,18 +130,7 @@ pub fn partition(region: &str) -> &'static str {
 }
 
 /// A list of strings (empty when absent; other items are passed over).
-pub fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use opentrail_core::pipeline::input::strings as string_list;
 
 /// A list of two-member objects (`[{"Name":..,"Value":..}]`, `[{"Key":..,"Value":..}]`) as
 /// pairs, in list order; items missing either member are passed over.

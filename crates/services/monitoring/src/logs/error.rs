@@ -3,6 +3,8 @@
 //! Messages copy AWS's wording (they end with a period where AWS's do), because clients and
 //! tests compare them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use http::StatusCode;
 use opentrail_api::ApiError;
 
@@ -102,4 +104,18 @@ impl From<fjall::Error> for LogsError {
     fn from(err: fjall::Error) -> LogsError {
         LogsError::Internal(err.to_string())
     }
+}
+
+/// `result` of a write, marking the store `failed` when fjall poisoned it or the file system
+/// failed it (a full disk).
+pub(crate) fn written<T>(failed: &AtomicBool, result: fjall::Result<T>) -> Result<T, LogsError> {
+    result.map_err(|err| {
+        if matches!(
+            err,
+            fjall::Error::Poisoned | fjall::Error::Io(_) | fjall::Error::Storage(_)
+        ) {
+            failed.store(true, Ordering::Release);
+        }
+        LogsError::from(err)
+    })
 }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use opentrail_core::AppState;
 
-use super::error::LogsError;
+use super::error::{LogsError, written};
 use super::metrics::{MetricStore, Sample};
 
 /// The on-disk layout version this build writes and reads.
@@ -125,20 +125,6 @@ pub struct EventStore {
     /// Set when a write failed in a way fjall does not come back from (it poisons the
     /// database): [`store_for`] then opens the store anew.
     failed: Arc<AtomicBool>,
-}
-
-/// `result` of a write, marking the store `failed` when fjall poisoned it or the file system
-/// failed it (a full disk).
-pub(crate) fn written<T>(failed: &AtomicBool, result: fjall::Result<T>) -> Result<T, LogsError> {
-    result.map_err(|err| {
-        if matches!(
-            err,
-            fjall::Error::Poisoned | fjall::Error::Io(_) | fjall::Error::Storage(_)
-        ) {
-            failed.store(true, Ordering::Release);
-        }
-        LogsError::from(err)
-    })
 }
 
 fn biased(timestamp: i64) -> u64 {

@@ -313,18 +313,7 @@ pub async fn list_tags_log_group(call: &Call<'_>, input: &Value) -> Result<Value
     Ok(json!({ "tags": group.tags }))
 }
 
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use opentrail_core::pipeline::input::strings as string_list;
 
 /// The log group a `resourceArn` names (`arn:aws:logs:<region>:<account>:log-group:<name>`).
 fn group_of_resource(call: &Call<'_>, input: &Value) -> Result<String, LogsError> {

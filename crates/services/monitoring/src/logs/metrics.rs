@@ -187,7 +187,7 @@ impl MetricStore {
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         self.stage(&mut batch, samples);
-        super::events::written(&self.failed, batch.commit())?;
+        super::error::written(&self.failed, batch.commit())?;
         self.committed();
         Ok(())
     }
@@ -381,8 +381,8 @@ impl MetricStore {
     }
 
     pub(crate) fn clear(&self) -> Result<(), LogsError> {
-        super::events::written(&self.failed, self.samples.clear())?;
-        super::events::written(&self.failed, self.series.clear())?;
+        super::error::written(&self.failed, self.samples.clear())?;
+        super::error::written(&self.failed, self.series.clear())?;
         Ok(())
     }
 }

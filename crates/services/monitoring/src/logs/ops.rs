@@ -44,10 +44,7 @@ impl Call<'_> {
     }
 }
 
-/// A string member, if present.
-pub fn opt_str<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
-    input.get(name).and_then(Value::as_str)
-}
+pub use opentrail_core::pipeline::input::{opt_i64, opt_str};
 
 /// A required string member (the model check already ran; this guards the code).
 pub fn req_str<'a>(input: &'a Value, name: &str) -> Result<&'a str, LogsError> {
@@ -56,10 +53,6 @@ pub fn req_str<'a>(input: &'a Value, name: &str) -> Result<&'a str, LogsError> {
             "1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
         ))
     })
-}
-
-pub fn opt_i64(input: &Value, name: &str) -> Option<i64> {
-    input.get(name).and_then(Value::as_i64)
 }
 
 pub fn opt_bool(input: &Value, name: &str) -> Option<bool> {
