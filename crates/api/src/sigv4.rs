@@ -16,9 +16,10 @@
 //!   then value; `X-Amz-Signature` is left out of presigned URLs.
 //! - Headers: the signed names, lowercased, each value trimmed with inner whitespace runs
 //!   collapsed to one space, repeated headers joined with `,`.
-//! - Payload: the `x-amz-content-sha256` value when present (streaming and unsigned markers are
-//!   used verbatim, a hex hash must match the body), otherwise the hex SHA-256 of the body;
-//!   S3 presigned URLs use `UNSIGNED-PAYLOAD`.
+//! - Payload: the `x-amz-content-sha256` value when present (a hex hash must match the body;
+//!   S3's streaming and unsigned markers are used verbatim for S3 only, and ignored for every
+//!   other service, as AWS does), otherwise the hex SHA-256 of the body; S3 presigned URLs use
+//!   `UNSIGNED-PAYLOAD`.
 //!
 //! Derived signing keys are cached per (access key, date, region, service) in a small bounded
 //! map, so a busy client costs one HMAC per request instead of five.
@@ -346,7 +347,12 @@ pub fn verify(
     check_time(&timestamp, request_time, auth.presigned.as_ref(), now)?;
 
     let is_s3 = auth.scope.service == "s3";
-    let content_sha256 = header_text(&parts.headers, "x-amz-content-sha256");
+    // Only S3 takes unsigned and streaming payloads: for every other service those markers
+    // are ignored and the SHA-256 of the body as received is signed, so a body changed after
+    // signing never passes by claiming `UNSIGNED-PAYLOAD`. (A hex hash is checked against the
+    // body for every service.)
+    let content_sha256 = header_text(&parts.headers, "x-amz-content-sha256")
+        .filter(|value| is_s3 || !is_payload_marker(value));
     let body_hash = || hex::encode(Sha256::digest(body));
     let payload_hash = match (&content_sha256, &auth.presigned) {
         (Some(value), _) => value.clone(),
@@ -355,13 +361,7 @@ pub fn verify(
     };
     let hash_to_check = match content_sha256.as_deref() {
         None => None,
-        Some(
-            UNSIGNED_PAYLOAD
-            | STREAMING_PAYLOAD
-            | STREAMING_PAYLOAD_TRAILER
-            | STREAMING_UNSIGNED_PAYLOAD_TRAILER
-            | "STREAMING-UNSIGNED-PAYLOAD",
-        ) => None,
+        Some(value) if is_payload_marker(value) => None,
         Some(value) if is_sha256_hex(value) => Some(value.to_ascii_lowercase()),
         Some(value) => return Err(AuthError::InvalidContentHash(value.to_owned())),
     };
@@ -416,6 +416,18 @@ pub fn verify(
         session_token,
         presigned: auth.presigned.is_some(),
     })
+}
+
+/// Whether `value` is one of the unsigned or streaming payload markers of S3.
+fn is_payload_marker(value: &str) -> bool {
+    matches!(
+        value,
+        UNSIGNED_PAYLOAD
+            | STREAMING_PAYLOAD
+            | STREAMING_PAYLOAD_TRAILER
+            | STREAMING_UNSIGNED_PAYLOAD_TRAILER
+            | "STREAMING-UNSIGNED-PAYLOAD"
+    )
 }
 
 /// The parsed `Credential=` value.
@@ -1209,6 +1221,63 @@ mod tests {
         assert_eq!(
             second,
             signing_key("secret-two", "20250314", "us-east-1", "s3")
+        );
+    }
+
+    /// A request whose signature covers `UNSIGNED-PAYLOAD` instead of its body's hash.
+    fn signed_unsigned(service: &str) -> (http::request::Parts, OffsetDateTime) {
+        let timestamp = "20250314T150926Z";
+        let (mut parts, ()) = http::Request::builder()
+            .method("POST")
+            .uri("http://127.0.0.1:4599/")
+            .header("host", "127.0.0.1:4599")
+            .header("x-amz-date", timestamp)
+            .header("x-amz-content-sha256", UNSIGNED_PAYLOAD)
+            .body(())
+            .expect("request")
+            .into_parts();
+        let signed = vec![
+            "host".to_owned(),
+            "x-amz-content-sha256".to_owned(),
+            "x-amz-date".to_owned(),
+        ];
+        let is_s3 = service == "s3";
+        let canonical = canonical_request(&parts, &signed, is_s3, false, UNSIGNED_PAYLOAD);
+        let scope = format!("20250314/us-east-1/{service}/aws4_request");
+        let to_sign = format!(
+            "{ALGORITHM}\n{timestamp}\n{scope}\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let key = signing_key("secret", "20250314", "us-east-1", service);
+        let signature = hex::encode(hmac_sha256(&key, to_sign.as_bytes()));
+        let authorization = format!(
+            "{ALGORITHM} Credential=AKIDTEST/{scope}, SignedHeaders={}, Signature={signature}",
+            signed.join(";")
+        );
+        parts.headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&authorization).expect("header"),
+        );
+        (parts, parse_amz_date(timestamp).expect("date"))
+    }
+
+    #[test]
+    fn only_s3_takes_an_unsigned_payload() {
+        let secrets: HashMap<String, String> =
+            HashMap::from([("AKIDTEST".to_owned(), "secret".to_owned())]);
+        let body = br#"{"ResourceId":"swapped after signing"}"#;
+        let (parts, now) = signed_unsigned("s3");
+        assert!(
+            verify(&parts, body, &secrets, now).is_ok(),
+            "S3 accepts UNSIGNED-PAYLOAD"
+        );
+        let (parts, now) = signed_unsigned("cloudtrail");
+        assert!(
+            matches!(
+                verify(&parts, body, &secrets, now),
+                Err(AuthError::SignatureMismatch { .. })
+            ),
+            "other services sign the body itself"
         );
     }
 }
