@@ -49,11 +49,18 @@ pub trait Operation: Copy + Debug + Send + Sync + 'static {
 
 /// Declares a service's operation enum and its [`Operation`] impl.
 ///
-/// ```ignore
+/// ```
+/// use opentrail_core::pipeline::Operation;
+///
 /// opentrail_core::operations! {
-///     /// Every operation of CloudWatch Logs served here.
+///     /// Two operations of CloudWatch Logs.
 ///     pub enum Op { CreateLogGroup, DeleteLogGroup }
 /// }
+///
+/// assert_eq!(Op::parse("CreateLogGroup"), Some(Op::CreateLogGroup));
+/// assert_eq!(Op::parse("createLogGroup"), None);
+/// assert_eq!(Op::DeleteLogGroup.name(), "DeleteLogGroup");
+/// assert_eq!(Op::ALL.len(), 2);
 /// ```
 #[macro_export]
 macro_rules! operations {
