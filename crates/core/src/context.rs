@@ -25,6 +25,26 @@ pub struct RequestContext {
     pub host: Option<String>,
 }
 
+impl RequestContext {
+    /// A call by the root of the default account in `region`, at the epoch, with no user
+    /// agent or host: for tests, which set what they need with struct update syntax (as
+    /// [`crate::ServerConfig::for_tests`] is for configurations).
+    pub fn for_tests(region: &str) -> RequestContext {
+        let account = opentrail_model::ids::DEFAULT_ACCOUNT_ID;
+        RequestContext {
+            request_id: "r".into(),
+            event_id: "e".into(),
+            account_id: account.into(),
+            region: region.into(),
+            identity: Identity::root(account, "AKIAEXAMPLE"),
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            time: OffsetDateTime::UNIX_EPOCH,
+            host: None,
+        }
+    }
+}
+
 /// What a service reports about one call so the recorder can write its record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDetails {

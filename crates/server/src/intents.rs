@@ -380,13 +380,11 @@ mod tests {
         RequestContext {
             request_id: "rq".into(),
             event_id: "ev".into(),
-            account_id: "123456789012".into(),
-            region: "eu-west-1".into(),
             identity: opentrail_model::Identity::root("123456789012", "AKID"),
-            source_ip: "127.0.0.1".into(),
             user_agent: Some("ua".into()),
             time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time"),
             host: Some("127.0.0.1:4599".into()),
+            ..RequestContext::for_tests("eu-west-1")
         }
     }
 

@@ -112,20 +112,15 @@ fn truncate(mut text: String, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentrail_model::Identity;
     use serde_json::json;
 
     fn ctx() -> RequestContext {
         RequestContext {
             request_id: "req-1".into(),
             event_id: "e-1".into(),
-            account_id: "123456789012".into(),
-            region: "eu-west-1".into(),
-            identity: Identity::root("123456789012", "AKIAEXAMPLE"),
-            source_ip: "127.0.0.1".into(),
             user_agent: Some("x".repeat(2000)),
             time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time"),
-            host: None,
+            ..RequestContext::for_tests("eu-west-1")
         }
     }
 

@@ -337,17 +337,7 @@ mod tests {
     use serde_json::json;
 
     fn record_details(name: &str, input: &Value, output: Option<&Value>) -> EventDetails {
-        let ctx = RequestContext {
-            request_id: "r".into(),
-            event_id: "e".into(),
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            identity: opentrail_model::Identity::root("123456789012", "AKID"),
-            source_ip: "127.0.0.1".into(),
-            user_agent: None,
-            time: time::OffsetDateTime::UNIX_EPOCH,
-            host: None,
-        };
+        let ctx = RequestContext::for_tests("us-east-1");
         pipeline::details(&CloudTrailApi, &ctx, name, Some(input), output, None)
     }
 

@@ -228,20 +228,9 @@ pub async fn lookup_events(
 mod tests {
     use super::*;
     use opentrail_history::HistoryResource;
-    use opentrail_model::Identity;
 
     fn ctx() -> RequestContext {
-        RequestContext {
-            request_id: "r".into(),
-            event_id: "e".into(),
-            account_id: "123456789012".into(),
-            region: "eu-west-1".into(),
-            identity: Identity::root("123456789012", "AKIAEXAMPLE"),
-            source_ip: "127.0.0.1".into(),
-            user_agent: None,
-            time: time::OffsetDateTime::UNIX_EPOCH,
-            host: None,
-        }
+        RequestContext::for_tests("eu-west-1")
     }
 
     fn error_code(input: Value) -> &'static str {

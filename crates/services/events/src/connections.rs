@@ -30,22 +30,7 @@ pub fn connection_by_arn(
     meta: &opentrail_meta::Meta,
     arn: &str,
 ) -> Result<Option<Connection>, EventsError> {
-    let Some(Arn {
-        region,
-        account,
-        resource,
-        ..
-    }) = Arn::of_service(arn, "events")
-    else {
-        return Ok(None);
-    };
-    let Some(name) = resource
-        .strip_prefix("connection/")
-        .and_then(|rest| rest.split('/').next())
-    else {
-        return Ok(None);
-    };
-    Ok(meta.get(store::CONNECTIONS, &format!("{account}/{region}/{name}"))?)
+    stored_by_arn(meta, arn, "connection/", store::CONNECTIONS)
 }
 
 /// The API destination an ARN names.
@@ -53,6 +38,17 @@ pub fn destination_by_arn(
     meta: &opentrail_meta::Meta,
     arn: &str,
 ) -> Result<Option<ApiDestination>, EventsError> {
+    stored_by_arn(meta, arn, "api-destination/", store::DESTINATIONS)
+}
+
+/// What `table` keeps for `arn:…:events:<region>:<account>:<kind><name>[/…]`; `None` for an
+/// ARN of another shape.
+fn stored_by_arn<T: serde::de::DeserializeOwned>(
+    meta: &opentrail_meta::Meta,
+    arn: &str,
+    kind: &str,
+    table: &str,
+) -> Result<Option<T>, EventsError> {
     let Some(Arn {
         region,
         account,
@@ -63,12 +59,12 @@ pub fn destination_by_arn(
         return Ok(None);
     };
     let Some(name) = resource
-        .strip_prefix("api-destination/")
+        .strip_prefix(kind)
         .and_then(|rest| rest.split('/').next())
     else {
         return Ok(None);
     };
-    Ok(meta.get(store::DESTINATIONS, &format!("{account}/{region}/{name}"))?)
+    Ok(meta.get(table, &format!("{account}/{region}/{name}"))?)
 }
 
 fn check_auth(auth_type: &str, parameters: &Value) -> Result<(), EventsError> {

@@ -344,17 +344,7 @@ mod tests {
 
     #[test]
     fn message_calls_are_data_events() {
-        let ctx = RequestContext {
-            request_id: "r".into(),
-            event_id: "e".into(),
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            identity: opentrail_model::Identity::root("123456789012", "AKID"),
-            source_ip: "127.0.0.1".into(),
-            user_agent: None,
-            time: time::OffsetDateTime::UNIX_EPOCH,
-            host: None,
-        };
+        let ctx = RequestContext::for_tests("us-east-1");
         let input = json!({"QueueUrl": "http://h/123456789012/q", "MessageBody": "b"});
         let output = json!({"MessageId": "m", "MD5OfMessageBody": "x"});
         let details =
