@@ -30,11 +30,17 @@ pub enum EmbeddedModel {
     Sqs,
     /// `sns` (SNS, 2010-03-31, awsQuery).
     Sns,
+    /// `iam` (IAM, 2010-05-08, awsQuery).
+    Iam,
+    /// `sts` (STS, 2011-06-15, awsQuery).
+    Sts,
+    /// `organizations` (Organizations, 2016-11-28, awsJson 1.1).
+    Organizations,
 }
 
 impl EmbeddedModel {
     /// Every embedded model.
-    pub const ALL: [EmbeddedModel; 7] = [
+    pub const ALL: [EmbeddedModel; 10] = [
         EmbeddedModel::Cloudtrail,
         EmbeddedModel::CloudtrailData,
         EmbeddedModel::Monitoring,
@@ -42,6 +48,9 @@ impl EmbeddedModel {
         EmbeddedModel::Logs,
         EmbeddedModel::Sqs,
         EmbeddedModel::Sns,
+        EmbeddedModel::Iam,
+        EmbeddedModel::Sts,
+        EmbeddedModel::Organizations,
     ];
 
     /// The model of the service that signs requests as `signing_name`, e.g. `monitoring`.
@@ -61,6 +70,9 @@ impl EmbeddedModel {
             EmbeddedModel::Logs => "logs",
             EmbeddedModel::Sqs => "sqs",
             EmbeddedModel::Sns => "sns",
+            EmbeddedModel::Iam => "iam",
+            EmbeddedModel::Sts => "sts",
+            EmbeddedModel::Organizations => "organizations",
         }
     }
 
@@ -77,6 +89,11 @@ impl EmbeddedModel {
             EmbeddedModel::Logs => include_str!("../models/logs-2014-03-28.json"),
             EmbeddedModel::Sqs => include_str!("../models/sqs-2012-11-05.json"),
             EmbeddedModel::Sns => include_str!("../models/sns-2010-03-31.json"),
+            EmbeddedModel::Iam => include_str!("../models/iam-2010-05-08.json"),
+            EmbeddedModel::Sts => include_str!("../models/sts-2011-06-15.json"),
+            EmbeddedModel::Organizations => {
+                include_str!("../models/organizations-2016-11-28.json")
+            }
         }
     }
 
@@ -89,6 +106,9 @@ impl EmbeddedModel {
             EmbeddedModel::Logs => 4,
             EmbeddedModel::Sqs => 5,
             EmbeddedModel::Sns => 6,
+            EmbeddedModel::Iam => 7,
+            EmbeddedModel::Sts => 8,
+            EmbeddedModel::Organizations => 9,
         }
     }
 }
