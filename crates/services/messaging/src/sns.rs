@@ -128,6 +128,7 @@ impl ApiService for Sns {
     type Error = SnsError;
 
     const MODEL: EmbeddedModel = EmbeddedModel::Sns;
+    const ACCESS_DENIED_CODE: &'static str = "AuthorizationError";
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const API_VERSION: Option<&'static str> = Some(API_VERSION);
 
@@ -218,6 +219,15 @@ impl ApiService for Sns {
 
     fn render_error(&self, _route: &Route, err: &SnsError, request_id: &str) -> Response<Bytes> {
         opentrail_api::query_error_response(&err.to_api(), request_id, error::XMLNS)
+    }
+
+    fn render_denied(
+        &self,
+        _route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::query_error_response(err, request_id, error::XMLNS)
     }
 
     /// Flat parameters, attribute maps and tags, never message bodies or attribute values.

@@ -111,6 +111,7 @@ impl ApiService for Sqs {
     type Error = SqsError;
 
     const MODEL: EmbeddedModel = EmbeddedModel::Sqs;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const API_VERSION: Option<&'static str> = Some(API_VERSION);
 
@@ -127,6 +128,12 @@ impl ApiService for Sqs {
 
     fn read_only(&self, name: &str) -> bool {
         name.starts_with("Get") || name.starts_with("List") || name == "ReceiveMessage"
+    }
+
+    /// The batch operations need the permission of the single one (`sqs:SendMessage` for
+    /// SendMessageBatch), as AWS documents.
+    fn iam_action(&self, name: &str) -> String {
+        format!("sqs:{}", name.strip_suffix("Batch").unwrap_or(name))
     }
 
     /// The message operations are recorded as Data events.
@@ -251,6 +258,15 @@ impl ApiService for Sqs {
 
     fn render_error(&self, route: &Route, err: &SqsError, request_id: &str) -> Response<Bytes> {
         err.response(route.protocol, request_id)
+    }
+
+    fn render_denied(
+        &self,
+        route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        error::api_error_response(err, route.protocol, request_id)
     }
 
     /// Message bodies and attribute values hidden, as AWS records them.
