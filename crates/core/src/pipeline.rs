@@ -274,10 +274,11 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
     if let Err(err) = service.validate(ctx, name, &input) {
         return failed(service, route, ctx, name, &input, &err);
     }
+    let resources = service.authorization_resources(ctx, name, &input);
     let authz = AuthzRequest {
         action: service.iam_action(name),
-        resources: service.authorization_resources(ctx, name, &input),
-        resource_account: None,
+        resource_account: foreign_account(ctx, &resources),
+        resources,
         resource_policy: service.resource_policy(state, ctx, name, &input),
     };
     if let Err(denial) = state.access.authorize(state, ctx, &authz) {
@@ -300,6 +301,15 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
         }
         Err(err) => failed(service, route, ctx, name, &input, &err),
     }
+}
+
+/// The account owning the resources when the ARNs name one other than the caller's.
+fn foreign_account(ctx: &RequestContext, resources: &[String]) -> Option<String> {
+    resources
+        .iter()
+        .filter_map(|arn| arn.split(':').nth(4))
+        .find(|account| !account.is_empty() && *account != ctx.account_id)
+        .map(str::to_owned)
 }
 
 /// The answer and record of a call that decoded but failed.

@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 
 pub use error::SqsError;
 
+use opentrail_core::access::ResourcePolicy;
 use opentrail_core::context::RequestContext;
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AppState, Request};
@@ -283,6 +284,16 @@ impl ApiService for Sqs {
         }
     }
 
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        _name: &str,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        Sqs::queue_policy(state, ctx, input)
+    }
+
     fn resources(
         &self,
         ctx: &RequestContext,
@@ -305,6 +316,25 @@ impl ApiService for Sqs {
         })
         .into_iter()
         .collect()
+    }
+}
+
+impl Sqs {
+    /// The queue's `Policy` attribute, the resource policy its calls are also allowed by.
+    fn queue_policy(
+        state: &AppState,
+        ctx: &RequestContext,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        let url = input.get("QueueUrl").and_then(Value::as_str)?;
+        let key = ops::key_from_url(url, &ctx.account_id, &ctx.region).ok()?;
+        let engine = store::engine_for(state).ok()?;
+        let state = engine.lock();
+        let policy = state.queues.get(&key)?.meta.attributes.get("Policy")?;
+        (!policy.is_empty()).then(|| ResourcePolicy {
+            document: Arc::from(policy.as_str()),
+            account_id: key.account.clone(),
+        })
     }
 }
 
