@@ -385,6 +385,7 @@ impl Generator {
                     "arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role}/{}",
                     user_name(user)
                 ),
+                session: None,
             }
         } else {
             Identity {
@@ -394,6 +395,7 @@ impl Generator {
                 user_name: Some(user_name(user)),
                 principal_id: format!("AIDA{:016X}", mix(user as u64 + 500) >> 4),
                 arn: format!("arn:aws:iam::{ACCOUNT_ID}:user/{}", user_name(user)),
+                session: None,
             }
         };
         let ctx = RequestContext {

@@ -20,7 +20,7 @@ pub mod record_ref;
 pub mod time;
 
 pub use arn::Arn;
-pub use identity::{Identity, IdentityType, UserIdentity};
+pub use identity::{Identity, IdentityType, SessionContext, SessionIssuer, UserIdentity};
 pub use origin::Origin;
 pub use record::{EventCategory, Record, Resource};
 pub use record_ref::{InsightDetailsRef, RecordRef, ResourceRef, UserIdentityRef};
