@@ -34,6 +34,7 @@ pub mod selectors;
 pub mod service;
 pub mod store;
 pub mod tags;
+pub mod target_policies;
 pub mod trails;
 pub mod validate;
 pub mod workers;

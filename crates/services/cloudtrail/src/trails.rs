@@ -22,6 +22,7 @@ use super::store::{
     not_found, read_trail, with_home_trail,
 };
 use super::tags::{Tag, merge_tags, trail_arn_of, validate_tags};
+use super::target_policies::{self, TrailTarget};
 use super::validate::{
     TrailArn, TrailRef, kms_key_arn, sns_topic_arn, validate_cloudwatch_logs, validate_s3_prefix,
     validate_trail_name,
@@ -103,17 +104,29 @@ fn multi_region_needs_global(multi: bool, global: bool) -> Result<(), CloudTrail
     Ok(())
 }
 
-fn check_bucket(state: &AppState, bucket: &str) -> Result<(), CloudTrailError> {
-    if bucket.is_empty() || !bucket_exists(state, bucket)? {
-        return Err(CloudTrailError::S3BucketDoesNotExist(bucket.to_owned()));
+/// A trail's bucket must exist and its policy let CloudTrail deliver the trail's files.
+fn check_bucket(state: &AppState, target: &TrailTarget<'_>) -> Result<(), CloudTrailError> {
+    if target.bucket.is_empty() || !bucket_exists(state, target.bucket)? {
+        return Err(CloudTrailError::S3BucketDoesNotExist(
+            target.bucket.to_owned(),
+        ));
     }
-    Ok(())
+    target_policies::check_bucket_policy(state, target)
 }
 
-/// A trail's notification topic must exist (AWS also checks its policy lets CloudTrail publish).
-fn check_topic(state: &AppState, topic_arn: &str) -> Result<(), CloudTrailError> {
+/// A trail's notification topic must exist and its policy let CloudTrail publish.
+fn check_topic(
+    state: &AppState,
+    topic_arn: &str,
+    target: &TrailTarget<'_>,
+) -> Result<(), CloudTrailError> {
     match opentrail_messaging::sns::store::get_topic(&state.meta, topic_arn) {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(topic)) => target_policies::check_topic_policy(
+            topic.attributes.get("Policy").map(String::as_str),
+            topic_arn,
+            &topic.account,
+            target,
+        ),
         Ok(None) => Err(CloudTrailError::InsufficientSnsTopicPolicy),
         Err(err) => Err(CloudTrailError::Internal(err.to_string())),
     }
@@ -152,12 +165,19 @@ pub fn create_trail(
     if let Some(prefix) = prefix {
         validate_s3_prefix(prefix)?;
     }
+    let trail_arn = TrailArn::new(&ctx.region, &ctx.account_id, name).to_string();
+    let target = TrailTarget {
+        trail_arn: &trail_arn,
+        account_id: &ctx.account_id,
+        bucket,
+        prefix,
+    };
     let topic = non_empty(optional_str(input, "SnsTopicName"));
     let topic_arn = topic
         .map(|topic| sns_topic_arn(topic, &ctx.region, &ctx.account_id))
         .transpose()?;
     if let Some(arn) = &topic_arn {
-        check_topic(state, arn)?;
+        check_topic(state, arn, &target)?;
     }
     let log_group = non_empty(optional_str(input, "CloudWatchLogsLogGroupArn"));
     let role = non_empty(optional_str(input, "CloudWatchLogsRoleArn"));
@@ -167,7 +187,7 @@ pub fn create_trail(
         .transpose()?;
     let tags: Vec<Tag> = parse_member(input, "TagsList")?.unwrap_or_default();
     validate_tags(&tags)?;
-    check_bucket(state, bucket)?;
+    check_bucket(state, &target)?;
 
     let mut trail = StoredTrail {
         version: TRAIL_FORMAT_VERSION,
@@ -224,11 +244,30 @@ pub fn update_trail(
     input: &Value,
 ) -> Result<Value, CloudTrailError> {
     let given = required_str(input, "Name")?;
-    if let Some(bucket) = optional_str(input, "S3BucketName") {
+    let new_bucket = optional_str(input, "S3BucketName");
+    let new_prefix = optional_str(input, "S3KeyPrefix");
+    if new_bucket.is_some() || new_prefix.is_some() {
         // Checked before the transaction: the bucket table is read outside it.
         let trail = read_trail(state, ctx, given)?;
-        if trail.s3_bucket_name != bucket {
-            check_bucket(state, bucket)?;
+        let bucket = new_bucket.unwrap_or(&trail.s3_bucket_name);
+        let prefix = match new_prefix {
+            Some(prefix) => {
+                validate_s3_prefix(prefix)?;
+                non_empty(Some(prefix))
+            }
+            None => trail.s3_key_prefix.as_deref(),
+        };
+        if bucket != trail.s3_bucket_name || prefix != trail.s3_key_prefix.as_deref() {
+            let trail_arn = trail.arn().to_string();
+            check_bucket(
+                state,
+                &TrailTarget {
+                    trail_arn: &trail_arn,
+                    account_id: &trail.account_id,
+                    bucket,
+                    prefix,
+                },
+            )?;
         }
     }
     if optional_bool(input, "IsOrganizationTrail") == Some(true) {
@@ -248,7 +287,14 @@ pub fn update_trail(
                 .map(|topic| sns_topic_arn(topic, &trail.home_region, &trail.account_id))
                 .transpose()?;
             if let Some(arn) = &trail.sns_topic_arn {
-                check_topic(state, arn)?;
+                let trail_arn = trail.arn().to_string();
+                let target = TrailTarget {
+                    trail_arn: &trail_arn,
+                    account_id: &trail.account_id,
+                    bucket: &trail.s3_bucket_name,
+                    prefix: trail.s3_key_prefix.as_deref(),
+                };
+                check_topic(state, arn, &target)?;
             }
             trail.sns_topic_name = topic.map(str::to_owned);
         }
