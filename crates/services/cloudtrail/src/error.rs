@@ -85,6 +85,10 @@ pub enum CloudTrailError {
     InvalidEventCategory(String),
     #[error("{0}")]
     Unsupported(String),
+    /// An error of the organization behind the call (the delegated-administrator
+    /// operations), under the code CloudTrail's model gives it.
+    #[error("{message}")]
+    Organization { code: &'static str, message: String },
     #[error("metadata store failed: {0}")]
     Meta(#[from] MetaError),
     #[error("history index failed: {0}")]
@@ -128,6 +132,7 @@ impl CloudTrailError {
             InvalidMaxResults(_) => "InvalidMaxResultsException",
             InvalidEventCategory(_) => "InvalidEventCategoryException",
             Unsupported(_) => "UnsupportedOperationException",
+            Organization { code, .. } => code,
             Meta(_) | History(_) | Internal(_) => "InternalFailure",
         }
     }
