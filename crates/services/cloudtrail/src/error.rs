@@ -49,7 +49,7 @@ pub enum CloudTrailError {
     #[error("{0}")]
     InvalidCloudWatchLogsRoleArn(String),
     #[error(
-        "This account is not a member of an organization: organization trails need AWS Organizations, which this server does not provide."
+        "This account is not a member of an organization in AWS Organizations; organization trails need one."
     )]
     OrganizationsNotInUse,
     #[error("{operation} must be called from the trail's home region, {home_region}.")]

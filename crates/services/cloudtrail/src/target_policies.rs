@@ -2,7 +2,8 @@
 //! check: the bucket policy must allow `cloudtrail.amazonaws.com` `s3:GetBucketAcl` on the
 //! bucket and `s3:PutObject` under `[prefix/]AWSLogs/<account>/`, the topic policy
 //! `sns:Publish`, each for a request from this trail (`aws:SourceArn`, `aws:SourceAccount`,
-//! and the `bucket-owner-full-control` ACL CloudTrail writes with). Otherwise
+//! and the `bucket-owner-full-control` ACL CloudTrail writes with; an organization trail also
+//! under `[prefix/]AWSLogs/<organization id>/`). Otherwise
 //! `InsufficientS3BucketPolicyException` / `InsufficientSnsTopicPolicyException`, as AWS
 //! answers; a bucket with no policy at all lets CloudTrail do nothing.
 //!
@@ -23,6 +24,9 @@ const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 pub struct TrailTarget<'a> {
     pub trail_arn: &'a str,
     pub account_id: &'a str,
+    /// The organization an organization trail delivers for (its files go under
+    /// `AWSLogs/<organization id>/` too).
+    pub organization_id: Option<&'a str>,
     pub bucket: &'a str,
     pub prefix: Option<&'a str>,
 }
@@ -47,7 +51,7 @@ pub fn check_bucket_policy(
     let prefix = target
         .prefix
         .map_or_else(String::new, |prefix| format!("{prefix}/"));
-    let checks = [
+    let mut checks = vec![
         ("s3:GetBucketAcl", format!("arn:aws:s3:::{}", target.bucket)),
         (
             "s3:PutObject",
@@ -57,6 +61,15 @@ pub fn check_bucket_policy(
             ),
         ),
     ];
+    if let Some(organization) = target.organization_id {
+        checks.push((
+            "s3:PutObject",
+            format!(
+                "arn:aws:s3:::{}/{prefix}AWSLogs/{organization}/{}/CloudTrail/",
+                target.bucket, target.account_id
+            ),
+        ));
+    }
     let context = delivery_context(target).with("s3:x-amz-acl", "bucket-owner-full-control");
     for (action, resource) in &checks {
         if !cloudtrail_may(&policy, action, resource, &record.account_id, &context) {
@@ -120,6 +133,7 @@ mod tests {
         TrailTarget {
             trail_arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/main",
             account_id: "111122223333",
+            organization_id: None,
             bucket: "logs",
             prefix: None,
         }

@@ -104,6 +104,38 @@ fn multi_region_needs_global(multi: bool, global: bool) -> Result<(), CloudTrail
     Ok(())
 }
 
+/// The organization an organization trail created by `account_id` covers: the account must be
+/// its management account (or CloudTrail's delegated administrator), in an organization with
+/// all features and trusted access for CloudTrail, as AWS requires.
+fn trail_organization(state: &AppState, account_id: &str) -> Result<String, CloudTrailError> {
+    let organization = opentrail_organizations::organization_of(state, account_id)
+        .ok_or(CloudTrailError::OrganizationsNotInUse)?;
+    let management = organization.management_account_id == account_id;
+    if !management
+        && !opentrail_organizations::is_delegated_admin(state, account_id, CLOUDTRAIL_PRINCIPAL)
+    {
+        return Err(CloudTrailError::Organization {
+            code: "NotOrganizationMasterAccountException",
+            message: "The request was rejected because the account making the request to create or update an organization trail is not the management account or a delegated administrator for an organization in AWS Organizations.".into(),
+        });
+    }
+    if organization.feature_set != "ALL" {
+        return Err(CloudTrailError::Organization {
+            code: "OrganizationNotInAllFeaturesModeException",
+            message: "This operation is not permitted because the organization does not have all features enabled.".into(),
+        });
+    }
+    if !opentrail_organizations::service_access_enabled(state, account_id, CLOUDTRAIL_PRINCIPAL) {
+        return Err(CloudTrailError::Organization {
+            code: "CloudTrailAccessNotEnabledException",
+            message: "This operation is not permitted because trusted access for CloudTrail is not enabled in AWS Organizations. Enable it with EnableAWSServiceAccess for cloudtrail.amazonaws.com.".into(),
+        });
+    }
+    Ok(organization.organization_id)
+}
+
+const CLOUDTRAIL_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
+
 /// A trail's bucket must exist and its policy let CloudTrail deliver the trail's files.
 fn check_bucket(state: &AppState, target: &TrailTarget<'_>) -> Result<(), CloudTrailError> {
     if target.bucket.is_empty() || !bucket_exists(state, target.bucket)? {
@@ -158,9 +190,11 @@ pub fn create_trail(
     let global = optional_bool(input, "IncludeGlobalServiceEvents").unwrap_or(true);
     let multi = optional_bool(input, "IsMultiRegionTrail").unwrap_or(false);
     multi_region_needs_global(multi, global)?;
-    if optional_bool(input, "IsOrganizationTrail") == Some(true) {
-        return Err(CloudTrailError::OrganizationsNotInUse);
-    }
+    let organization = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
+        Some(trail_organization(state, &ctx.account_id)?)
+    } else {
+        None
+    };
     let prefix = non_empty(optional_str(input, "S3KeyPrefix"));
     if let Some(prefix) = prefix {
         validate_s3_prefix(prefix)?;
@@ -169,6 +203,7 @@ pub fn create_trail(
     let target = TrailTarget {
         trail_arn: &trail_arn,
         account_id: &ctx.account_id,
+        organization_id: organization.as_deref(),
         bucket,
         prefix,
     };
@@ -201,7 +236,8 @@ pub fn create_trail(
         sns_topic_arn: topic_arn,
         include_global_service_events: global,
         is_multi_region_trail: multi,
-        is_organization_trail: false,
+        is_organization_trail: organization.is_some(),
+        organization_id: organization.clone(),
         log_file_validation_enabled: optional_bool(input, "EnableLogFileValidation")
             .unwrap_or(false),
         cloud_watch_logs_log_group_arn: log_group.map(str::to_owned),
@@ -264,15 +300,37 @@ pub fn update_trail(
                 &TrailTarget {
                     trail_arn: &trail_arn,
                     account_id: &trail.account_id,
+                    organization_id: trail.organization_id.as_deref(),
                     bucket,
                     prefix,
                 },
             )?;
         }
     }
-    if optional_bool(input, "IsOrganizationTrail") == Some(true) {
-        return Err(CloudTrailError::OrganizationsNotInUse);
-    }
+    let organization = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
+        let organization = trail_organization(state, &ctx.account_id)?;
+        // The bucket must also take the organization's files.
+        let trail = read_trail(state, ctx, given)?;
+        let trail_arn = trail.arn().to_string();
+        let bucket = new_bucket.unwrap_or(&trail.s3_bucket_name);
+        let prefix = match new_prefix {
+            Some(prefix) => non_empty(Some(prefix)),
+            None => trail.s3_key_prefix.as_deref(),
+        };
+        check_bucket(
+            state,
+            &TrailTarget {
+                trail_arn: &trail_arn,
+                account_id: &trail.account_id,
+                organization_id: Some(&organization),
+                bucket,
+                prefix,
+            },
+        )?;
+        Some(organization)
+    } else {
+        None
+    };
     modify_trail(state, ctx, "UpdateTrail", given, |trail, txn| {
         if let Some(bucket) = optional_str(input, "S3BucketName") {
             trail.s3_bucket_name = bucket.to_owned();
@@ -291,6 +349,7 @@ pub fn update_trail(
                 let target = TrailTarget {
                     trail_arn: &trail_arn,
                     account_id: &trail.account_id,
+                    organization_id: trail.organization_id.as_deref(),
                     bucket: &trail.s3_bucket_name,
                     prefix: trail.s3_key_prefix.as_deref(),
                 };
@@ -309,6 +368,11 @@ pub fn update_trail(
         }
         if optional_bool(input, "IsOrganizationTrail") == Some(false) {
             trail.is_organization_trail = false;
+            trail.organization_id = None;
+        }
+        if let Some(organization) = &organization {
+            trail.is_organization_trail = true;
+            trail.organization_id = Some(organization.clone());
         }
         if let Some(group) = optional_str(input, "CloudWatchLogsLogGroupArn") {
             trail.cloud_watch_logs_log_group_arn = non_empty(Some(group)).map(str::to_owned);

@@ -395,6 +395,16 @@ pub fn is_delegated_admin(state: &AppState, account_id: &str, service_principal:
     })
 }
 
+/// Whether trusted access for `service_principal` (`cloudtrail.amazonaws.com`, …) is enabled
+/// in the organization of `account_id`.
+pub fn service_access_enabled(state: &AppState, account_id: &str, service_principal: &str) -> bool {
+    lookup(state, account_id).is_some_and(|org| {
+        org.service_access
+            .iter()
+            .any(|(principal, _)| principal == service_principal)
+    })
+}
+
 /// Registers `account_id` as delegated administrator of `service_principal` in the
 /// organization `caller` manages, turning on trusted access for the service first (as a
 /// service's own registration call does in AWS). Errors are Organizations': the caller's
