@@ -43,6 +43,8 @@
 //! - `template`: policy variables (`${aws:username}`, defaults, `${*}`)
 //! - `arn`, `glob`: ARN patterns (six parts matched separately) and `*`/`?` wildcards
 
+#![deny(clippy::unwrap_used)]
+
 mod arn;
 mod condition;
 mod context;
