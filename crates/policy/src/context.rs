@@ -186,6 +186,9 @@ impl<'a> Values<'a> {
 pub(crate) struct Scope<'a> {
     pub(crate) principal: &'a Principal<'a>,
     pub(crate) context: &'a ConditionContext,
+    /// The caller has a permissions boundary: `Deny` statements with `NotPrincipal` then apply
+    /// to it whatever they list, as AWS documents.
+    pub(crate) boundary_attached: bool,
 }
 
 impl<'a> Scope<'a> {

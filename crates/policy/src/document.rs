@@ -937,6 +937,9 @@ impl Statement {
     /// Whether the statement applies to the request (principal, action, resource, conditions).
     pub(crate) fn applies(&self, action: &str, resource: &str, scope: &Scope<'_>) -> Applies {
         let grant = match &self.principals {
+            Some(set) if set.negated && self.effect == Effect::Deny && scope.boundary_attached => {
+                Some(Grant::Direct)
+            }
             Some(set) => match set.grant(scope.principal) {
                 Some(grant) => Some(grant),
                 None => return Applies::No,

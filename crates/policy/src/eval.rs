@@ -119,10 +119,6 @@ fn verdict(policy: &Policy, request: &Request<'_>, scope: &Scope<'_>) -> Verdict
 /// Evaluates `request` against `policies`, as AWS does.
 pub fn evaluate(policies: &Policies<'_>, request: &Request<'_>) -> Decision {
     let principal = request.principal;
-    let scope = Scope {
-        principal,
-        context: request.context,
-    };
     let kind = principal.kind;
     let iam_identity = !matches!(
         kind,
@@ -134,6 +130,11 @@ pub fn evaluate(policies: &Policies<'_>, request: &Request<'_>) -> Decision {
         PrincipalKind::AssumedRole { .. } | PrincipalKind::FederatedUser
     );
     let scps_apply = iam_identity && !principal.in_management_account;
+    let scope = Scope {
+        principal,
+        context: request.context,
+        boundary_attached: has_boundary && policies.boundary.is_some(),
+    };
 
     // 1. explicit denies
     let mut scp_allows = true;
@@ -258,7 +259,11 @@ pub fn trust_allows(
         resource_account: None,
         context,
     };
-    let scope = Scope { principal, context };
+    let scope = Scope {
+        principal,
+        context,
+        boundary_attached: false,
+    };
     let v = verdict(trust, &request, &scope);
     if v.deny {
         Decision::ExplicitDeny(PolicyType::Resource)

@@ -121,7 +121,11 @@ mod tests {
     use crate::context::{ConditionContext, Principal, PrincipalKind};
 
     fn render(text: &str, principal: &Principal<'_>, context: &ConditionContext) -> Option<String> {
-        let scope = Scope { principal, context };
+        let scope = Scope {
+            principal,
+            context,
+            boundary_attached: false,
+        };
         Template::parse(text).and_then(|t| t.render_string(&scope))
     }
 
@@ -168,6 +172,7 @@ mod tests {
         let scope = Scope {
             principal: &star,
             context: &context,
+            boundary_attached: false,
         };
         let glob = Template::parse("home/${aws:username}/*")
             .and_then(|t| t.render_glob(&scope))
