@@ -36,7 +36,7 @@
 //! - `document`: the grammar, validation per [`PolicyKind`], compiled statements, principal
 //!   matching ([`Policy`], [`PolicyError`], [`size_without_whitespace`])
 //! - `eval`: the evaluation logic and denial messages ([`evaluate`], [`trust_allows`],
-//!   [`denial_message`], [`Decision`])
+//!   [`matching_statements`], [`denial_message`], [`Decision`])
 //! - `context`: the request's principal and condition keys ([`Principal`],
 //!   [`ConditionContext`])
 //! - `condition`: condition operators, set operators, dates, CIDR blocks
@@ -55,4 +55,7 @@ mod template;
 
 pub use context::{ConditionContext, Principal, PrincipalKind};
 pub use document::{Effect, Policy, PolicyError, PolicyKind, Version, size_without_whitespace};
-pub use eval::{Decision, Policies, PolicyType, Request, denial_message, evaluate, trust_allows};
+pub use eval::{
+    Decision, Policies, PolicyType, Request, StatementMatch, denial_message, evaluate,
+    matching_statements, trust_allows,
+};

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use opentrail_policy::{
-    ConditionContext, Decision, Policies, Policy, PolicyKind, PolicyType, Principal, PrincipalKind,
-    Request, denial_message, evaluate, trust_allows,
+    ConditionContext, Decision, Effect, Policies, Policy, PolicyKind, PolicyType, Principal,
+    PrincipalKind, Request, denial_message, evaluate, trust_allows,
 };
 use serde_json::Value;
 
@@ -266,4 +266,43 @@ fn allow_has_no_message() {
         context: &context,
     };
     assert_eq!(denial_message(Decision::Allow, &request), None);
+}
+
+#[test]
+fn matching_statements_lists_what_applies() {
+    let policy = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"Read","Effect":"Allow","Action":"s3:Get*","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/*"},
+            {"Sid":"NoSecrets","Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/secret/*"},
+            {"Sid":"Other","Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#,
+        PolicyKind::Identity,
+    )
+    .expect("valid");
+    let principal = Principal::new(
+        "arn:aws:iam::111122223333:user/alice",
+        "111122223333",
+        PrincipalKind::User,
+    );
+    let context = ConditionContext::new();
+    let request = Request {
+        principal: &principal,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/secret/key",
+        resource_account: None,
+        context: &context,
+    };
+    let matched: Vec<(usize, Option<&str>, Effect)> =
+        opentrail_policy::matching_statements(&policy, &request)
+            .into_iter()
+            .map(|m| (m.index, m.sid, m.effect))
+            .collect();
+    assert_eq!(
+        matched,
+        vec![
+            (0, Some("Read"), Effect::Allow),
+            (1, None, Effect::Allow),
+            (2, Some("NoSecrets"), Effect::Deny),
+        ]
+    );
 }
