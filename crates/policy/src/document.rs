@@ -162,6 +162,21 @@ pub struct Policy {
     pub(crate) statements: Vec<Statement>,
 }
 
+/// IAM's default size quotas, in characters without whitespace
+/// ([`size_without_whitespace`]).
+pub mod quota {
+    /// A customer managed policy (each version).
+    pub const MANAGED_POLICY: usize = 6_144;
+    /// All inline policies of one user together.
+    pub const USER_INLINE: usize = 2_048;
+    /// All inline policies of one group together.
+    pub const GROUP_INLINE: usize = 5_120;
+    /// All inline policies of one role together.
+    pub const ROLE_INLINE: usize = 10_240;
+    /// A role's trust policy (raisable to 4,096 in AWS).
+    pub const TRUST_POLICY: usize = 2_048;
+}
+
 /// The size IAM counts against its quotas: characters, whitespace outside and inside strings
 /// not counted (managed policies 6,144; inline: user 2,048, group 5,120, role 10,240; trust
 /// policies 2,048 by default).

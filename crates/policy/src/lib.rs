@@ -54,7 +54,9 @@ mod glob;
 mod template;
 
 pub use context::{ConditionContext, Principal, PrincipalKind};
-pub use document::{Effect, Policy, PolicyError, PolicyKind, Version, size_without_whitespace};
+pub use document::{
+    Effect, Policy, PolicyError, PolicyKind, Version, quota, size_without_whitespace,
+};
 pub use eval::{
     Decision, Policies, PolicyType, Request, StatementMatch, denial_message, evaluate,
     matching_statements, trust_allows,
