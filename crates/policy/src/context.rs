@@ -42,7 +42,8 @@ pub struct Principal<'a> {
     /// The principal's account (12 digits); empty for services and anonymous callers.
     pub account: &'a str,
     pub kind: PrincipalKind<'a>,
-    /// `aws:userid`: `AIDA…` for users, `AROA…:session` for role sessions, the account id for root.
+    /// `aws:userid`: `AIDA…` for users, `AROA…:session` for role sessions, the account id for
+    /// root (`anonymous` for anonymous callers, whatever this says).
     pub user_id: Option<&'a str>,
     /// `aws:username`: IAM users only.
     pub username: Option<&'a str>,
@@ -185,6 +186,9 @@ impl<'a> Values<'a> {
 pub(crate) struct Scope<'a> {
     pub(crate) principal: &'a Principal<'a>,
     pub(crate) context: &'a ConditionContext,
+    /// The caller has a permissions boundary: `Deny` statements with `NotPrincipal` then apply
+    /// to it whatever they list, as AWS documents.
+    pub(crate) boundary_attached: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -198,6 +202,7 @@ impl<'a> Scope<'a> {
         let iam = principal.is_iam_identity();
         match key_lower {
             "aws:username" if principal.kind == PrincipalKind::User => present(principal.username),
+            "aws:userid" if principal.kind == PrincipalKind::Anonymous => Values::One("anonymous"),
             "aws:userid" => present(principal.user_id),
             "aws:principalarn" if iam => Values::One(principal.principal_arn()),
             "aws:principalaccount" if iam => Values::One(principal.account),

@@ -162,6 +162,21 @@ pub struct Policy {
     pub(crate) statements: Vec<Statement>,
 }
 
+/// IAM's default size quotas, in characters without whitespace
+/// ([`size_without_whitespace`]).
+pub mod quota {
+    /// A customer managed policy (each version).
+    pub const MANAGED_POLICY: usize = 6_144;
+    /// All inline policies of one user together.
+    pub const USER_INLINE: usize = 2_048;
+    /// All inline policies of one group together.
+    pub const GROUP_INLINE: usize = 5_120;
+    /// All inline policies of one role together.
+    pub const ROLE_INLINE: usize = 10_240;
+    /// A role's trust policy (raisable to 4,096 in AWS).
+    pub const TRUST_POLICY: usize = 2_048;
+}
+
 /// The size IAM counts against its quotas: characters, whitespace outside and inside strings
 /// not counted (managed policies 6,144; inline: user 2,048, group 5,120, role 10,240; trust
 /// policies 2,048 by default).
@@ -393,7 +408,9 @@ fn legacy_parse(statements: &[&Map<String, Value>]) -> Option<Option<String>> {
                 }
                 for value in block.as_object()?.values() {
                     for text in condition_strings(value) {
-                        condition::parse_date(&text)?;
+                        if !legacy_date(&text) {
+                            return None;
+                        }
                     }
                 }
             }
@@ -405,13 +422,15 @@ fn legacy_parse(statements: &[&Map<String, Value>]) -> Option<Option<String>> {
             let Some(value) = statement.get(key) else {
                 continue;
             };
-            let mut list: Vec<&str> = strings(Some(value)).filter(|s| !s.is_empty()).collect();
-            if value.is_array() {
-                list.sort_unstable_by(|a, b| b.cmp(a));
-            }
+            // IAM checks a list in descending order and reports the last failure.
+            let mut list: Vec<&str> = match value {
+                Value::String(s) => vec![s.as_str()],
+                _ => strings(Some(value)).filter(|s| !s.is_empty()).collect(),
+            };
+            list.sort_unstable_by(|a, b| b.cmp(a));
             for resource in &list {
                 if let Some(message) = resource_format_error(resource) {
-                    resource_error.get_or_insert(message);
+                    resource_error = Some(message);
                 }
             }
             if resource_error.is_none() {
@@ -430,6 +449,80 @@ fn legacy_parse(statements: &[&Map<String, Value>]) -> Option<Option<String>> {
         }
     }
     Some(resource_error)
+}
+
+/// IAM's lenient check of a date condition value: epoch seconds, or an ISO 8601 shape whose
+/// fields are in range (one-digit hours and a bare year pass).
+fn legacy_date(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains('t') && !lower.contains('-') {
+        return int(&lower).is_some_and(|n| n >= 0);
+    }
+    let (date, time) = lower.split_once('t').unwrap_or((&lower, ""));
+    let (negative, date) = match date.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, date),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let in_range =
+        |text: &str, low: i64, high: i64| int(text).is_some_and(|n| (low..=high).contains(&n));
+    let year = int(parts[0]).map(|y| if negative { -y } else { y });
+    if !year.is_some_and(|y| (-292_275_054..=292_278_993).contains(&y)) || parts.len() > 3 {
+        return false;
+    }
+    if parts.len() > 1 && !in_range(parts[1], 1, 12)
+        || parts.len() > 2 && !in_range(parts[2], 1, 31)
+    {
+        return false;
+    }
+    let fields: Vec<&str> = time.split(':').collect();
+    if !fields[0].is_empty() && !in_range(fields[0], 0, 23) {
+        return false;
+    }
+    if fields.len() > 1 && !in_range(fields[1], 0, 59) {
+        return false;
+    }
+    if fields.len() > 2 {
+        let third = fields[2..].join(":");
+        let seconds = if let Some((seconds, after)) = third.split_once('z') {
+            if !after.is_empty() {
+                return false;
+            }
+            seconds.to_owned()
+        } else if let Some((seconds, zone)) = third.split_once('+') {
+            let (hours, minutes) = match zone.split_once(':') {
+                Some((h, m)) => (h, Some(m)),
+                None => (zone, None),
+            };
+            if hours.len() != 2 || !in_range(hours, 0, 23) {
+                return false;
+            }
+            if minutes.is_some_and(|m| m.len() != 2 || !in_range(m, 0, 59)) {
+                return false;
+            }
+            seconds.to_owned()
+        } else {
+            third
+        };
+        let (whole, fraction) = match seconds.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (seconds.as_str(), None),
+        };
+        if !in_range(whole, 0, 59) || fraction.is_some_and(|f| !in_range(f, 0, 999_999_999)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// An integer as Python's `int()` reads one (surrounding whitespace, an optional sign).
+fn int(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 const PARTITIONS: [&str; 8] = [
@@ -859,6 +952,9 @@ impl Statement {
     /// Whether the statement applies to the request (principal, action, resource, conditions).
     pub(crate) fn applies(&self, action: &str, resource: &str, scope: &Scope<'_>) -> Applies {
         let grant = match &self.principals {
+            Some(set) if set.negated && self.effect == Effect::Deny && scope.boundary_attached => {
+                Some(Grant::Direct)
+            }
             Some(set) => match set.grant(scope.principal) {
                 Some(grant) => Some(grant),
                 None => return Applies::No,

@@ -119,10 +119,6 @@ fn verdict(policy: &Policy, request: &Request<'_>, scope: &Scope<'_>) -> Verdict
 /// Evaluates `request` against `policies`, as AWS does.
 pub fn evaluate(policies: &Policies<'_>, request: &Request<'_>) -> Decision {
     let principal = request.principal;
-    let scope = Scope {
-        principal,
-        context: request.context,
-    };
     let kind = principal.kind;
     let iam_identity = !matches!(
         kind,
@@ -134,6 +130,11 @@ pub fn evaluate(policies: &Policies<'_>, request: &Request<'_>) -> Decision {
         PrincipalKind::AssumedRole { .. } | PrincipalKind::FederatedUser
     );
     let scps_apply = iam_identity && !principal.in_management_account;
+    let scope = Scope {
+        principal,
+        context: request.context,
+        boundary_attached: has_boundary && policies.boundary.is_some(),
+    };
 
     // 1. explicit denies
     let mut scp_allows = true;
@@ -234,6 +235,44 @@ pub fn evaluate(policies: &Policies<'_>, request: &Request<'_>) -> Decision {
     }
 }
 
+/// One statement that applies to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementMatch<'p> {
+    /// Its position in the policy's `Statement` list (0 for a single statement object).
+    pub index: usize,
+    pub sid: Option<&'p str>,
+    pub effect: Effect,
+}
+
+/// The statements of `policy` that apply to `request` (principal, action, resource and
+/// conditions), in document order: what IAM's policy simulator reports as matched statements.
+pub fn matching_statements<'p>(
+    policy: &'p Policy,
+    request: &Request<'_>,
+) -> Vec<StatementMatch<'p>> {
+    let scope = Scope {
+        principal: request.principal,
+        context: request.context,
+        boundary_attached: false,
+    };
+    policy
+        .statements
+        .iter()
+        .enumerate()
+        .filter(|(_, statement)| {
+            matches!(
+                statement.applies(request.action, request.resource, &scope),
+                Applies::Yes(_)
+            )
+        })
+        .map(|(index, statement)| StatementMatch {
+            index,
+            sid: statement.sid.as_deref(),
+            effect: statement.effect,
+        })
+        .collect()
+}
+
 /// A trust policy's own answer to "may `principal` perform `action` (`sts:AssumeRole`,
 /// `sts:AssumeRoleWithWebIdentity`, `sts:TagSession`…) on `role_arn`": `Allow` when an `Allow`
 /// statement names the principal (and its conditions hold) and no `Deny` applies, otherwise
@@ -258,7 +297,11 @@ pub fn trust_allows(
         resource_account: None,
         context,
     };
-    let scope = Scope { principal, context };
+    let scope = Scope {
+        principal,
+        context,
+        boundary_attached: false,
+    };
     let v = verdict(trust, &request, &scope);
     if v.deny {
         Decision::ExplicitDeny(PolicyType::Resource)

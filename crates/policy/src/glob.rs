@@ -194,4 +194,22 @@ mod tests {
         assert!(Glob::new("ab").matches("ab"));
         assert!(!Glob::new("ab").matches("abc"));
     }
+
+    /// The obvious recursive matcher, as a model for the fast one.
+    fn model(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (0..=text.len()).any(|i| model(rest, &text[i..])),
+            Some((b'?', rest)) => !text.is_empty() && model(rest, &text[1..]),
+            Some((c, rest)) => text.first() == Some(c) && model(rest, &text[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_model(pattern in "[ab*?]{0,8}", text in "[ab]{0,10}") {
+            let fast = Glob::new(&pattern).matches(&text);
+            proptest::prop_assert_eq!(fast, model(pattern.as_bytes(), text.as_bytes()));
+        }
+    }
 }

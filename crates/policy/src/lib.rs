@@ -36,12 +36,14 @@
 //! - `document`: the grammar, validation per [`PolicyKind`], compiled statements, principal
 //!   matching ([`Policy`], [`PolicyError`], [`size_without_whitespace`])
 //! - `eval`: the evaluation logic and denial messages ([`evaluate`], [`trust_allows`],
-//!   [`denial_message`], [`Decision`])
+//!   [`matching_statements`], [`denial_message`], [`Decision`])
 //! - `context`: the request's principal and condition keys ([`Principal`],
 //!   [`ConditionContext`])
 //! - `condition`: condition operators, set operators, dates, CIDR blocks
 //! - `template`: policy variables (`${aws:username}`, defaults, `${*}`)
 //! - `arn`, `glob`: ARN patterns (six parts matched separately) and `*`/`?` wildcards
+
+#![deny(clippy::unwrap_used)]
 
 mod arn;
 mod condition;
@@ -52,5 +54,10 @@ mod glob;
 mod template;
 
 pub use context::{ConditionContext, Principal, PrincipalKind};
-pub use document::{Effect, Policy, PolicyError, PolicyKind, Version, size_without_whitespace};
-pub use eval::{Decision, Policies, PolicyType, Request, denial_message, evaluate, trust_allows};
+pub use document::{
+    Effect, Policy, PolicyError, PolicyKind, Version, quota, size_without_whitespace,
+};
+pub use eval::{
+    Decision, Policies, PolicyType, Request, StatementMatch, denial_message, evaluate,
+    matching_statements, trust_allows,
+};

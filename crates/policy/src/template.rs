@@ -114,3 +114,70 @@ fn parse_default(text: &str) -> String {
         .unwrap_or(text)
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{ConditionContext, Principal, PrincipalKind};
+
+    fn render(text: &str, principal: &Principal<'_>, context: &ConditionContext) -> Option<String> {
+        let scope = Scope {
+            principal,
+            context,
+            boundary_attached: false,
+        };
+        Template::parse(text).and_then(|t| t.render_string(&scope))
+    }
+
+    #[test]
+    fn variables_defaults_and_escapes() {
+        let tags = vec![("Team".to_owned(), "ops".to_owned())];
+        let alice = Principal {
+            username: Some("alice"),
+            tags: &tags,
+            ..Principal::new(
+                "arn:aws:iam::111122223333:user/alice",
+                "111122223333",
+                PrincipalKind::User,
+            )
+        };
+        let context = ConditionContext::new().with("aws:SourceIp", "192.0.2.1");
+        let r = |text: &str| render(text, &alice, &context);
+        assert_eq!(Template::parse("no variables"), None);
+        assert_eq!(r("home/${aws:username}/*").as_deref(), Some("home/alice/*"));
+        assert_eq!(r("${AWS:UserName}").as_deref(), Some("alice"));
+        assert_eq!(r("${aws:PrincipalTag/team}").as_deref(), Some("ops"));
+        assert_eq!(r("${aws:SourceIp}").as_deref(), Some("192.0.2.1"));
+        assert_eq!(r("${aws:userid}"), None);
+        assert_eq!(r("${aws:userid, 'nobody'}").as_deref(), Some("nobody"));
+        assert_eq!(r("${aws:userid,nobody}").as_deref(), Some("nobody"));
+        assert_eq!(r("a${*}b${?}c${$}d").as_deref(), Some("a*b?c$d"));
+        assert_eq!(
+            r("unclosed ${aws:username").as_deref(),
+            Some("unclosed ${aws:username")
+        );
+    }
+
+    #[test]
+    fn substituted_values_are_literal_in_patterns() {
+        let star = Principal {
+            username: Some("*"),
+            ..Principal::new(
+                "arn:aws:iam::111122223333:user/star",
+                "111122223333",
+                PrincipalKind::User,
+            )
+        };
+        let context = ConditionContext::new();
+        let scope = Scope {
+            principal: &star,
+            context: &context,
+            boundary_attached: false,
+        };
+        let glob = Template::parse("home/${aws:username}/*")
+            .and_then(|t| t.render_glob(&scope))
+            .unwrap_or_else(|| panic!("renders"));
+        assert!(glob.matches("home/*/x"));
+        assert!(!glob.matches("home/bob/x"));
+    }
+}
