@@ -45,6 +45,10 @@ pub struct PrincipalPolicies {
 
 /// Where the policies of IAM principals come from (the identity service).
 pub trait PolicySource: Send + Sync {
+    /// The generation the policies of `identity` are at now (cheap: asked on every call, the
+    /// documents only when it changed).
+    fn generation(&self, state: &AppState, identity: &Identity) -> Result<u64, String>;
+
     /// The policies of `identity` (never called for root).
     fn principal_policies(
         &self,
@@ -139,12 +143,13 @@ impl PolicyAuthorizer {
     }
 
     fn compiled(&self, state: &AppState, identity: &Identity) -> Result<Arc<Compiled>, String> {
-        let docs = self.policies.principal_policies(state, identity)?;
-        if let Some(compiled) = lock(&self.principals).get(&identity.arn)
-            && compiled.generation == docs.generation
+        let generation = self.policies.generation(state, identity)?;
+        if let Some(compiled) = lock(&self.principals).get(&identity.access_key_id)
+            && compiled.generation == generation
         {
             return Ok(compiled.clone());
         }
+        let docs = self.policies.principal_policies(state, identity)?;
         let session = match docs.session.as_slice() {
             [] => None,
             [one] => self.parse(one, PolicyKind::Identity),
@@ -164,7 +169,11 @@ impl PolicyAuthorizer {
             session,
             tags: docs.tags,
         });
-        lock(&self.principals).insert(identity.arn.clone(), compiled.clone());
+        let mut principals = lock(&self.principals);
+        if principals.len() >= PARSED_LIMIT {
+            principals.clear();
+        }
+        principals.insert(identity.access_key_id.clone(), compiled.clone());
         Ok(compiled)
     }
 
@@ -399,6 +408,10 @@ mod tests {
     }
 
     impl PolicySource for Fixed {
+        fn generation(&self, _state: &AppState, _identity: &Identity) -> Result<u64, String> {
+            Ok(lock(&self.docs).generation)
+        }
+
         fn principal_policies(
             &self,
             _state: &AppState,

@@ -39,10 +39,18 @@ pub struct KeyEntry {
 /// The access keys an identity service keeps (IAM users' keys, STS credentials).
 pub trait KeyDirectory: Send + Sync {
     /// The key with this id, if it exists (active or not).
-    fn lookup(&self, access_key_id: &str) -> Option<KeyEntry>;
+    fn lookup(&self, state: &AppState, access_key_id: &str) -> Option<KeyEntry>;
 
     /// Notes that a key signed a call of `service` in `region` (IAM's GetAccessKeyLastUsed).
-    fn note_used(&self, _access_key_id: &str, _service: &str, _region: &str, _at: OffsetDateTime) {}
+    fn note_used(
+        &self,
+        _state: &AppState,
+        _access_key_id: &str,
+        _service: &str,
+        _region: &str,
+        _at: OffsetDateTime,
+    ) {
+    }
 }
 
 /// The policy that a resource carries (an SQS queue policy, an SNS topic policy, an S3 bucket
@@ -113,25 +121,26 @@ impl Access {
         let _ = self.authorizer.set(authorizer);
     }
 
-    /// The key `access_key_id`: a root key of [`Credentials`], else the installed directory's.
-    pub fn resolve(&self, credentials: &Credentials, access_key_id: &str) -> Option<KeyEntry> {
-        if let Some(root) = credentials.find(access_key_id) {
-            return Some(KeyEntry {
-                secret_access_key: root.secret_access_key.clone(),
-                account_id: root.account_id.clone(),
-                identity: Identity::root(&root.account_id, &root.access_key_id),
-                session_token: None,
-                expires: None,
-                active: true,
-            });
+    /// The key `access_key_id`: a root key of the state's [`Credentials`], else the installed
+    /// directory's.
+    pub fn resolve(&self, state: &AppState, access_key_id: &str) -> Option<KeyEntry> {
+        if let Some(root) = root_key(&state.credentials, access_key_id) {
+            return Some(root);
         }
-        self.directory.get()?.lookup(access_key_id)
+        self.directory.get()?.lookup(state, access_key_id)
     }
 
     /// Notes a key's use with the installed directory.
-    pub fn note_used(&self, access_key_id: &str, service: &str, region: &str, at: OffsetDateTime) {
+    pub fn note_used(
+        &self,
+        state: &AppState,
+        access_key_id: &str,
+        service: &str,
+        region: &str,
+        at: OffsetDateTime,
+    ) {
         if let Some(directory) = self.directory.get() {
-            directory.note_used(access_key_id, service, region, at);
+            directory.note_used(state, access_key_id, service, region, at);
         }
     }
 
@@ -160,6 +169,19 @@ impl Access {
     }
 }
 
+/// The root key `access_key_id` of `credentials`, if it is one.
+fn root_key(credentials: &Credentials, access_key_id: &str) -> Option<KeyEntry> {
+    let root = credentials.find(access_key_id)?;
+    Some(KeyEntry {
+        secret_access_key: root.secret_access_key.clone(),
+        account_id: root.account_id.clone(),
+        identity: Identity::root(&root.account_id, &root.access_key_id),
+        session_token: None,
+        expires: None,
+        active: true,
+    })
+}
+
 /// AWS's message for a call no identity-based policy allows.
 pub fn no_identity_policy_message(principal_arn: &str, request: &AuthzRequest) -> String {
     let resource = request.resources.first().map_or("*", String::as_str);
@@ -172,36 +194,40 @@ pub fn no_identity_policy_message(principal_arn: &str, request: &AuthzRequest) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::AccessKey;
+    use crate::ServerConfig;
 
-    fn credentials() -> Credentials {
-        Credentials {
-            root: AccessKey {
-                access_key_id: "AKIAROOT".into(),
-                secret_access_key: "secret".into(),
-                account_id: "123456789012".into(),
-            },
-        }
+    fn state() -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state =
+            AppState::open(ServerConfig::for_tests(dir.path().to_path_buf())).expect("state");
+        (dir, state)
     }
 
     #[test]
     fn root_keys_resolve_without_a_directory() {
-        let access = Access::default();
-        let entry = access.resolve(&credentials(), "AKIAROOT").expect("root");
+        let (_dir, state) = state();
+        let root = state.credentials.root.access_key_id.clone();
+        let entry = state.access.resolve(&state, &root).expect("root");
         assert_eq!(entry.identity.identity_type, IdentityType::Root);
-        assert_eq!(entry.account_id, "123456789012");
+        assert_eq!(entry.account_id, state.config.account_id);
         assert!(entry.active && entry.session_token.is_none());
-        assert!(access.resolve(&credentials(), "AKIAOTHER").is_none());
+        assert!(state.access.resolve(&state, "AKIAOTHER").is_none());
     }
 
     struct OneKey;
 
     impl KeyDirectory for OneKey {
-        fn lookup(&self, access_key_id: &str) -> Option<KeyEntry> {
+        fn lookup(&self, _state: &AppState, access_key_id: &str) -> Option<KeyEntry> {
             (access_key_id == "ASIATEMP").then(|| KeyEntry {
                 secret_access_key: "s".into(),
                 account_id: "210987654321".into(),
-                identity: Identity::root("210987654321", "ASIATEMP"),
+                identity: Identity::iam_user(
+                    "210987654321",
+                    "ASIATEMP",
+                    "bob",
+                    "AIDABOB",
+                    "arn:aws:iam::210987654321:user/bob",
+                ),
                 session_token: Some("token".into()),
                 expires: None,
                 active: true,
@@ -211,11 +237,41 @@ mod tests {
 
     #[test]
     fn other_keys_come_from_the_installed_directory() {
-        let access = Access::default();
-        access.install_directory(Arc::new(OneKey));
-        let entry = access.resolve(&credentials(), "ASIATEMP").expect("temp");
+        let (_dir, state) = state();
+        state.access.install_directory(Arc::new(OneKey));
+        let entry = state.access.resolve(&state, "ASIATEMP").expect("temp");
         assert_eq!(entry.session_token.as_deref(), Some("token"));
         assert_eq!(entry.account_id, "210987654321");
+    }
+
+    #[test]
+    fn without_an_authorizer_only_the_accounts_root_is_allowed() {
+        let (_dir, state) = state();
+        let request = AuthzRequest::new("sqs:CreateQueue", vec!["*".into()]);
+        let root = RequestContext::for_tests("us-east-1");
+        assert!(state.access.authorize(&state, &root, &request).is_ok());
+        let elsewhere = AuthzRequest {
+            resource_account: Some("210987654321".into()),
+            ..request.clone()
+        };
+        assert!(state.access.authorize(&state, &root, &elsewhere).is_err());
+        let user = RequestContext {
+            identity: Identity::iam_user(
+                &root.account_id,
+                "AKIAUSER",
+                "bob",
+                "AIDABOB",
+                "arn:aws:iam::123456789012:user/bob",
+            ),
+            ..root
+        };
+        let denial = state
+            .access
+            .authorize(&state, &user, &request)
+            .expect_err("fail closed");
+        assert!(denial.message.starts_with(
+            "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: sqs:CreateQueue"
+        ));
     }
 
     #[test]

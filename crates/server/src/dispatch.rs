@@ -36,6 +36,7 @@ pub async fn handle(
         Err(err) => return auth_error_response(&route, &parts, &err, &request_id),
     };
     state.access.note_used(
+        state,
         &verified.access_key_id,
         &verified.service,
         &verified.region,
@@ -134,14 +135,14 @@ fn authenticate(
     let lookup = |access_key_id: &str| {
         state
             .access
-            .resolve(&state.credentials, access_key_id)
+            .resolve(state, access_key_id)
             .filter(|key| key.active)
             .map(|key| key.secret_access_key)
     };
     let verified = opentrail_api::verify(parts, body, &lookup, now)?;
     let key = state
         .access
-        .resolve(&state.credentials, &verified.access_key_id)
+        .resolve(state, &verified.access_key_id)
         .filter(|key| key.active)
         .ok_or_else(|| AuthError::UnknownAccessKey(verified.access_key_id.clone()))?;
     let sent = security_token(parts);
