@@ -180,7 +180,11 @@ impl SessionContext {
         );
         attributes.insert(
             "mfaAuthenticated".into(),
-            Value::from(if self.mfa_authenticated { "true" } else { "false" }),
+            Value::from(if self.mfa_authenticated {
+                "true"
+            } else {
+                "false"
+            }),
         );
         context.insert("attributes".into(), Value::Object(attributes));
         if let Some(source) = &self.source_identity {
