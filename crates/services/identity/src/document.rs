@@ -36,9 +36,13 @@ pub fn check(document: &str, kind: DocumentKind) -> Result<()> {
     if kind == DocumentKind::Session {
         return Ok(());
     }
-    if let Some(version) = object.get("Version")
-        && !matches!(version.as_str(), Some("2008-10-17" | "2012-10-17"))
-    {
+    // Identity policies must say 2012-10-17; trust policies may still say 2008-10-17.
+    let version = object.get("Version").and_then(Value::as_str);
+    let supported = match kind {
+        DocumentKind::Identity => version == Some("2012-10-17"),
+        _ => matches!(version, None | Some("2008-10-17" | "2012-10-17")),
+    };
+    if !supported && object.contains_key("Statement") {
         return Err(malformed(
             "Policy document must be version 2012-10-17 or greater.",
         ));

@@ -309,6 +309,7 @@ impl ApiService for Iam {
         if let Some(key) = output.get_mut("AccessKey").and_then(Value::as_object_mut) {
             key.remove("SecretAccessKey");
         }
+        crate::ids::record_dates(&mut output, false);
         output
     }
 }

@@ -144,6 +144,59 @@ pub fn iso(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A time as AWS writes IAM and STS dates in records' `responseElements`:
+/// `Aug 1, 2024 1:33:28 PM` (IAM), `Aug 1, 2024, 11:45:22 AM` (STS, `comma_after_year`).
+pub fn record_date(seconds: i64, comma_after_year: bool) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let Ok(at) = OffsetDateTime::from_unix_timestamp(seconds) else {
+        return String::new();
+    };
+    let month = MONTHS[usize::from(u8::from(at.month())) - 1];
+    let (hour, half) = match at.hour() {
+        0 => (12, "AM"),
+        hour @ 1..=11 => (hour, "AM"),
+        12 => (12, "PM"),
+        hour => (hour - 12, "PM"),
+    };
+    let comma = if comma_after_year { "," } else { "" };
+    format!(
+        "{month} {}, {}{comma} {hour}:{:02}:{:02} {half}",
+        at.day(),
+        at.year(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// Writes the dates of a recorded output (`CreateDate`, `UpdateDate`, `Expiration`,
+/// `LastUsedDate`, at any depth) as [`record_date`] does.
+pub fn record_dates(value: &mut serde_json::Value, comma_after_year: bool) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                let is_date = matches!(
+                    name.as_str(),
+                    "CreateDate" | "UpdateDate" | "Expiration" | "LastUsedDate"
+                );
+                match member.as_i64() {
+                    Some(seconds) if is_date => {
+                        *member = serde_json::Value::String(record_date(seconds, comma_after_year));
+                    }
+                    _ => record_dates(member, comma_after_year),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                record_dates(item, comma_after_year);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +255,13 @@ mod tests {
             "%7B%22Version%22%3A%20%222012-10-17%22%7D"
         );
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn record_dates_as_aws_writes_them() {
+        // 2024-08-01T13:33:28Z and 2024-08-01T11:45:22Z, from real records.
+        assert_eq!(record_date(1_722_519_208, false), "Aug 1, 2024 1:33:28 PM");
+        assert_eq!(record_date(1_722_512_722, true), "Aug 1, 2024, 11:45:22 AM");
+        assert_eq!(record_date(0, false), "Jan 1, 1970 12:00:00 AM");
     }
 }

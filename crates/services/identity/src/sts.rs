@@ -139,6 +139,7 @@ impl ApiService for Sts {
             credentials.remove("SecretAccessKey");
             credentials.remove("SessionToken");
         }
+        crate::ids::record_dates(&mut output, true);
         output
     }
 
@@ -559,7 +560,7 @@ mod tests {
         }});
         assert_eq!(
             Sts.recorded_output("AssumeRole", &output),
-            json!({"Credentials": {"AccessKeyId": "ASIAX", "Expiration": 1}})
+            json!({"Credentials": {"AccessKeyId": "ASIAX", "Expiration": "Jan 1, 1970, 12:00:01 AM"}})
         );
     }
 

@@ -328,7 +328,7 @@ fn policy_versions_are_limited_to_five() {
         .flatten()
         .filter_map(|v| v["VersionId"].as_str())
         .collect();
-    assert_eq!(ids, ["v5", "v4", "v3", "v2"]);
+    assert_eq!(ids, ["v2", "v3", "v4", "v5"]);
     assert_eq!(
         f.code(
             Op::CreatePolicy,

@@ -134,7 +134,9 @@ fn check_policy_arn(arn: &str) -> Result<()> {
     Ok(())
 }
 
-fn policy_json(account: &Account, policy: &ManagedPolicy, tags: bool) -> Value {
+/// A managed policy as IAM answers it (`full`: GetPolicy's description and tags, which
+/// ListPolicies leaves out).
+fn policy_json(account: &Account, policy: &ManagedPolicy, full: bool) -> Value {
     let mut out = json!({
         "PolicyName": policy.name,
         "PolicyId": policy.id,
@@ -147,10 +149,10 @@ fn policy_json(account: &Account, policy: &ManagedPolicy, tags: bool) -> Value {
         "CreateDate": policy.created,
         "UpdateDate": policy.updated,
     });
-    if let Some(description) = &policy.description {
+    if let Some(description) = policy.description.as_ref().filter(|_| full) {
         out["Description"] = json!(description);
     }
-    if tags && !policy.tags.is_empty() {
+    if full {
         out["Tags"] = tags_json(&policy.tags);
     }
     out
@@ -206,6 +208,9 @@ pub fn create_policy(call: &Call<'_>, input: &Value) -> Result<Value> {
         let mut out = policy_json(account, &policy, true);
         if let Some(members) = out.as_object_mut() {
             members.remove("Description");
+            if policy.tags.is_empty() {
+                members.remove("Tags");
+            }
         }
         account.policies.insert(arn.clone(), policy);
         Ok(json!({"Policy": out}))
@@ -317,7 +322,7 @@ pub fn create_policy_version(call: &Call<'_>, input: &Value) -> Result<Value> {
             policy.default_version.clone_from(&version.id);
             policy.updated = call.now;
         }
-        let out = version_json(policy, &version, false);
+        let out = version_json(policy, &version, true);
         policy.versions.push(version);
         Ok(json!({"PolicyVersion": out}))
     })
@@ -346,9 +351,9 @@ pub fn list_policy_versions(call: &Call<'_>, input: &Value) -> Result<Value> {
     check_policy_arn(arn)?;
     let account = call.account();
     let policy = find(&account, arn).ok_or_else(|| not_found(arn))?;
-    let versions: Vec<&PolicyVersion> = policy.versions.iter().rev().collect();
+    let versions: Vec<&PolicyVersion> = policy.versions.iter().collect();
     let (versions, mut out) = page(input, versions, |v| {
-        format!("{:010}", u32::MAX - v.id[1..].parse::<u32>().unwrap_or(0))
+        format!("{:010}", v.id[1..].parse::<u32>().unwrap_or(0))
     })?;
     out.insert(
         "Versions".into(),

@@ -11,8 +11,9 @@ use crate::store::{AccessKey, Account, User};
 /// Access keys per user.
 pub const MAX_KEYS: usize = 2;
 
-/// A user as IAM answers it (`tags`: whether to include its tags).
-pub fn user_json(user: &User, tags: bool) -> Value {
+/// A user as IAM answers it (`full`: with its permissions boundary and tags, which lists
+/// leave out).
+pub fn user_json(user: &User, full: bool) -> Value {
     let mut out = json!({
         "Path": user.path,
         "UserName": user.name,
@@ -20,13 +21,13 @@ pub fn user_json(user: &User, tags: bool) -> Value {
         "Arn": user.arn,
         "CreateDate": user.created,
     });
-    if let Some(boundary) = &user.boundary {
+    if let Some(boundary) = user.boundary.as_ref().filter(|_| full) {
         out["PermissionsBoundary"] = json!({
             "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
             "PermissionsBoundaryArn": boundary,
         });
     }
-    if tags && !user.tags.is_empty() {
+    if full && !user.tags.is_empty() {
         out["Tags"] = tags_json(&user.tags);
     }
     out
