@@ -15,6 +15,9 @@ use opentrail_core::context::{EventDetails, RequestContext};
 const ELEMENTS_LIMIT: usize = 100 * 1024;
 const SHORT_FIELD_LIMIT: usize = 1024;
 const ADDITIONAL_DATA_LIMIT: usize = 28 * 1024;
+/// Global services, whose records carry the region AWS serves them from whatever region a
+/// client signed for: `(eventSource, awsRegion)`.
+const GLOBAL_SERVICES: &[(&str, &str)] = &[("iam.amazonaws.com", "us-east-1")];
 
 /// The journal payload of a record: its compact JSON. Written into a buffer sized for a
 /// typical record (~1 KB), so that serializing does not grow it step by step.
@@ -43,13 +46,17 @@ pub fn build_record(ctx: &RequestContext, details: EventDetails) -> Record {
     } else {
         details.response_elements
     };
+    let aws_region = GLOBAL_SERVICES
+        .iter()
+        .find(|(source, _)| *source == details.event_source)
+        .map_or_else(|| ctx.region.clone(), |(_, region)| (*region).to_owned());
     Record {
         event_version: EVENT_VERSION.to_owned(),
         user_identity: Some(ctx.identity.user_identity()),
         event_time: opentrail_model::time::format_event_time(ctx.time),
         event_source: Some(details.event_source),
         event_name: Some(details.event_name),
-        aws_region: ctx.region.clone(),
+        aws_region,
         source_ip_address: Some(ctx.source_ip.clone()),
         user_agent: ctx
             .user_agent
