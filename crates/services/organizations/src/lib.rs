@@ -213,12 +213,34 @@ impl ApiService for Organizations {
         response
     }
 
-    fn recorded_input(&self, _name: &str, input: &Value) -> Value {
-        input.clone()
+    /// CreateAccount's e-mail and account name are hidden, as AWS records them.
+    fn recorded_input(&self, name: &str, input: &Value) -> Value {
+        let mut recorded = input.clone();
+        if name == "CreateAccount" {
+            hide(&mut recorded, &["Email", "AccountName"]);
+        }
+        recorded
     }
 
-    fn recorded_output(&self, _name: &str, output: &Value) -> Value {
-        output.clone()
+    fn recorded_output(&self, name: &str, output: &Value) -> Value {
+        let mut recorded = output.clone();
+        if name == "CreateAccount"
+            && let Some(status) = recorded.get_mut("CreateAccountStatus")
+        {
+            hide(status, &["AccountName"]);
+        }
+        recorded
+    }
+}
+
+/// What AWS writes in a record in place of personal data.
+const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+fn hide(value: &mut Value, members: &[&str]) {
+    for member in members {
+        if let Some(slot) = value.get_mut(*member) {
+            *slot = json!(HIDDEN);
+        }
     }
 }
 

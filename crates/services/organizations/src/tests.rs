@@ -581,6 +581,33 @@ fn the_index_survives_a_restart_and_forgets_on_reset() {
 }
 
 #[test]
+fn create_account_records_hide_email_and_name() {
+    let input = json!({"Email": "a@example.com", "AccountName": "a", "RoleName": "R"});
+    let output =
+        json!({"CreateAccountStatus": {"Id": "car-1", "AccountName": "a", "State": "IN_PROGRESS"}});
+    let ctx = RequestContext::for_tests("us-east-1");
+    let details = pipeline::details(
+        &Organizations,
+        &ctx,
+        "CreateAccount",
+        Some(&input),
+        Some(&output),
+        None,
+    );
+    let text = format!(
+        "{:?} {:?}",
+        details.request_parameters, details.response_elements
+    );
+    assert!(!text.contains("a@example.com"), "{text}");
+    assert_eq!(
+        details.request_parameters,
+        Some(json!({"email": HIDDEN, "accountName": HIDDEN, "roleName": "R"}))
+    );
+    assert_eq!(details.event_source, "organizations.amazonaws.com");
+    assert!(!details.read_only);
+}
+
+#[test]
 fn model_violations_are_invalid_input_with_a_reason() {
     let err = Organizations
         .validate(
