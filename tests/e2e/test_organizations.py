@@ -175,6 +175,9 @@ def test_organization_accounts_ous_scps_and_cloudtrail_delegated_admin(server):
     err = error_of(org.delete_organization)
     assert err["Code"] == "OrganizationNotEmptyException"
 
+    # A global service: a call signed for another region is recorded in us-east-1.
+    server.client("organizations", region="eu-west-1").describe_organization()
+
     # Every call is recorded, Organizations' under its own event source.
     events = server.lookup(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateOrganization"}])
     records = [json.loads(event["CloudTrailEvent"]) for event in events]
@@ -188,6 +191,10 @@ def test_organization_accounts_ous_scps_and_cloudtrail_delegated_admin(server):
         LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "organizations.amazonaws.com"}]
     )
     names = {event["EventName"] for event in by_source}
+    described = {"AttributeKey": "EventName", "AttributeValue": "DescribeOrganization"}
+    # The failed call before the organization, the one after it, and the one signed for eu-west-1.
+    assert len(server.lookup(LookupAttributes=[described])) == 3
+    assert server.lookup(region="eu-west-1", LookupAttributes=[described]) == []
     assert {"CreateAccount", "MoveAccount", "EnablePolicyType", "AttachPolicy", "CreatePolicy"} <= names
     attach = [
         json.loads(event["CloudTrailEvent"])
