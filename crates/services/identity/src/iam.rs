@@ -232,6 +232,7 @@ impl ApiService for Iam {
 
     const MODEL: EmbeddedModel = EmbeddedModel::Iam;
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
     const API_VERSION: Option<&'static str> = None;
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
@@ -297,6 +298,15 @@ impl ApiService for Iam {
         request_id: &str,
     ) -> Response<Bytes> {
         opentrail_api::query_error_response(&err.to_api(), request_id, IAM_XMLNS)
+    }
+
+    fn render_denied(
+        &self,
+        _route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::query_error_response(err, request_id, IAM_XMLNS)
     }
 
     fn recorded_input(&self, _name: &str, input: &Value) -> Value {

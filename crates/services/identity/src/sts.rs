@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 use opentrail_api::{EmbeddedModel, Route, ServiceModel};
+use opentrail_core::access::ResourcePolicy;
 use opentrail_core::context::RequestContext;
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AppState, Request};
@@ -60,6 +61,34 @@ impl ApiService for Sts {
 
     const MODEL: EmbeddedModel = EmbeddedModel::Sts;
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
+
+    /// Anyone signed may ask who they are.
+    fn needs_permission(&self, name: &str) -> bool {
+        name != "GetCallerIdentity"
+    }
+
+    /// AssumeRole's resource policy is the role's trust policy.
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        _ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        if name != "AssumeRole" {
+            return None;
+        }
+        let arn = opt(input, "RoleArn")?;
+        let account_id = role_account(arn)?;
+        let iam = crate::store::iam(state).ok()?;
+        let account = iam.account(account_id);
+        let role = crate::iam::roles::role_by_arn(&account, arn)?;
+        Some(ResourcePolicy {
+            document: Arc::from(role.trust.as_str()),
+            account_id: account_id.to_owned(),
+        })
+    }
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
         IdentityError::InvalidAction(format!(
@@ -121,6 +150,15 @@ impl ApiService for Sts {
         request_id: &str,
     ) -> Response<Bytes> {
         opentrail_api::query_error_response(&err.to_api(), request_id, STS_XMLNS)
+    }
+
+    fn render_denied(
+        &self,
+        _route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::query_error_response(err, request_id, STS_XMLNS)
     }
 
     /// The input without the MFA token code.
