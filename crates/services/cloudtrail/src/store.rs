@@ -11,6 +11,8 @@
 //! A multi-region trail is stored once, under its home region; the other regions see it as a
 //! shadow trail ([`visible_in`]).
 
+use std::sync::Arc;
+
 use opentrail_delivery::selectors::{LoggingWindow, TrailFilter, TrailSelectors};
 use opentrail_meta::{Meta, MetaError, Txn};
 use serde::{Deserialize, Serialize};
@@ -106,6 +108,25 @@ impl StoredTrail {
             selectors: TrailSelectors::from(&self.selectors),
         }
     }
+}
+
+/// What decides which records `trail` takes (trail delivery and the CloudWatch Logs trail
+/// worker alike): [`StoredTrail::filter`], and for an organization trail the accounts of its
+/// organization, read now.
+pub fn trail_filter(state: &AppState, trail: &StoredTrail, status: &TrailStatus) -> TrailFilter {
+    let mut filter = trail.filter(status);
+    if let Some(organization) = trail
+        .organization_id
+        .as_deref()
+        .filter(|_| trail.is_organization_trail)
+    {
+        filter.organization_accounts = Some(Arc::new(
+            opentrail_organizations::member_accounts(state, organization)
+                .into_iter()
+                .collect(),
+        ));
+    }
+    filter
 }
 
 /// Logging state and delivery bookkeeping of one trail. Times are milliseconds since the epoch.
