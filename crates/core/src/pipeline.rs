@@ -416,6 +416,27 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
+/// Runs `handler` on the blocking pool, for handlers that read and write the metadata store
+/// (every change is an fsync); a handler task that fails (panics) is logged as `service`'s and
+/// answered with `internal()`.
+pub async fn on_blocking_pool<T, E>(
+    service: &'static str,
+    internal: impl FnOnce() -> E,
+    handler: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    match tokio::task::spawn_blocking(handler).await {
+        Ok(result) => result,
+        Err(err) => {
+            tracing::error!(error = %err, service, "handler task failed");
+            Err(internal())
+        }
+    }
+}
+
 /// The JSON body of an awsJson request: `{}` when empty, else an object.
 pub fn json_input(request: &Request<'_>) -> Result<Value, ApiError> {
     opentrail_api::parse_json_body(request.body)
