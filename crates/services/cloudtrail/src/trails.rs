@@ -440,7 +440,10 @@ pub fn describe_trails(
 ) -> Result<Value, CloudTrailError> {
     let include_shadow = optional_bool(input, "includeShadowTrails").unwrap_or(true);
     let names: Vec<String> = parse_member(input, "trailNameList")?.unwrap_or_default();
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    let mut trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    if include_shadow {
+        trails.extend(organization_trails_seen_by(state, &ctx.account_id)?);
+    }
     let in_scope = |trail: &StoredTrail| {
         trail.home_region == ctx.region || (include_shadow && trail.is_multi_region_trail)
     };
@@ -468,6 +471,26 @@ pub fn describe_trails(
         .map(|trail| describe(trail, true))
         .collect();
     Ok(json!({ "trailList": list }))
+}
+
+/// The organization trails a member account sees (but may not change): those its
+/// organization's management account created for the organization.
+fn organization_trails_seen_by(
+    state: &AppState,
+    account_id: &str,
+) -> Result<Vec<StoredTrail>, CloudTrailError> {
+    let Some(organization) = opentrail_organizations::organization_of(state, account_id) else {
+        return Ok(Vec::new());
+    };
+    if organization.management_account_id == account_id {
+        return Ok(Vec::new());
+    }
+    let mut trails = store::account_trails(&state.meta, &organization.management_account_id)?;
+    trails.retain(|trail| {
+        trail.is_organization_trail
+            && trail.organization_id.as_deref() == Some(organization.organization_id.as_str())
+    });
+    Ok(trails)
 }
 
 fn encode_token(offset: usize) -> String {
