@@ -539,3 +539,136 @@ def test_scp_denies_even_the_member_admin_session(server):
 
     orgs.detach_policy(PolicyId=policy["Id"], TargetId=member)
     client(server, "sqs", admin).create_queue(QueueName="after-detach")
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource policies, policy variables, more SCPs
+
+
+def test_resource_policies_grant_and_deny(server):
+    iam = server.client("iam")
+    sqs = server.client("sqs")
+    url = sqs.create_queue(QueueName="shared")["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:shared"
+    user, key = make_user(iam, "guest")  # no identity policy at all
+    admin, admin_key = make_user(iam, "boss")
+    iam.attach_user_policy(UserName="boss", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    as_guest = client(server, "sqs", key)
+    assert_denied(as_guest.get_queue_attributes, "AccessDenied", QueueUrl=url, AttributeNames=["All"])
+
+    # Same account: a queue policy naming the user is enough.
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document(
+        {"Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sqs:GetQueueAttributes", "Resource": arn},
+        {"Effect": "Deny", "Principal": {"AWS": admin["Arn"]}, "Action": "sqs:SendMessage", "Resource": arn},
+    )})
+    as_guest.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    assert_denied(as_guest.send_message, "AccessDenied", QueueUrl=url, MessageBody="x")
+    # An explicit deny in the queue policy beats the admin's allow.
+    message = assert_denied(client(server, "sqs", admin_key).send_message, "AccessDenied", QueueUrl=url, MessageBody="x")
+    assert message == (
+        f"User: {admin['Arn']} is not authorized to perform: sqs:SendMessage on resource: {arn} "
+        "with an explicit deny in a resource-based policy"
+    ), message
+    client(server, "sqs", admin_key).get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+
+    # S3: a bucket policy granting the guest reads of one prefix.
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="guest-bucket")
+    s3.put_object(Bucket="guest-bucket", Key="public/a.txt", Body=b"a")
+    s3.put_object(Bucket="guest-bucket", Key="private/b.txt", Body=b"b")
+    s3.put_bucket_policy(Bucket="guest-bucket", Policy=document({
+        "Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::guest-bucket/public/*",
+    }))
+    as_s3 = client(server, "s3", key)
+    assert as_s3.get_object(Bucket="guest-bucket", Key="public/a.txt")["Body"].read() == b"a"
+    assert error_of(as_s3.get_object, Bucket="guest-bucket", Key="private/b.txt")["Code"] == "AccessDenied"
+
+    # SNS: a topic policy granting the guest Publish.
+    sns = server.client("sns")
+    topic = sns.create_topic(Name="open")["TopicArn"]
+    assert_denied(client(server, "sns", key).publish, "AuthorizationError", TopicArn=topic, Message="x")
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=document({
+        "Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sns:Publish", "Resource": topic,
+    }))
+    client(server, "sns", key).publish(TopicArn=topic, Message="x")
+
+
+def test_policy_variables(server):
+    iam = server.client("iam")
+    sqs = server.client("sqs")
+    queues = {name: sqs.create_queue(QueueName=f"{name}-work")["QueueUrl"] for name in ("alice", "bob")}
+    policy = allow("sqs:GetQueueAttributes", f"arn:aws:sqs:*:{ACCOUNT_ID}:${{aws:username}}-*")
+    alice, alice_key = make_user(iam, "alice", policy)
+    make_user(iam, "bob", policy)
+    as_alice = client(server, "sqs", alice_key)
+    as_alice.get_queue_attributes(QueueUrl=queues["alice"], AttributeNames=["All"])
+    message = assert_denied(as_alice.get_queue_attributes, "AccessDenied", QueueUrl=queues["bob"], AttributeNames=["All"])
+    assert message == denied_message(alice["Arn"], "sqs:GetQueueAttributes", f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:bob-work"), message
+
+
+@pytest.mark.xfail(strict=True, reason="IAM authorizes user operations on '*', not on the user's ARN")
+def test_iam_user_operations_act_on_the_user_arn(server):
+    iam = server.client("iam")
+    policy = allow(["iam:GetUser", "iam:ListAccessKeys"], f"arn:aws:iam::{ACCOUNT_ID}:user/${{aws:username}}")
+    alice, alice_key = make_user(iam, "alice", policy)
+    make_user(iam, "bob", policy)
+    as_alice = client(server, "iam", alice_key)
+    assert as_alice.get_user(UserName="alice")["User"]["Arn"] == alice["Arn"]
+    message = assert_denied(as_alice.list_access_keys, "AccessDenied", UserName="bob")
+    assert message == denied_message(alice["Arn"], "iam:ListAccessKeys", f"arn:aws:iam::{ACCOUNT_ID}:user/bob"), message
+
+
+def test_scp_allow_list_and_denied_record_in_the_member_account(server):
+    org, member, admin = organization_with_member(server, "allowlisted")
+    orgs = server.client("organizations")
+    root = orgs.list_roots()["Roots"][0]
+    orgs.enable_policy_type(RootId=root["Id"], PolicyType="SERVICE_CONTROL_POLICY")
+    only_sqs = orgs.create_policy(
+        Name="only-sqs-and-ct", Description="", Type="SERVICE_CONTROL_POLICY",
+        Content=document(allow(["sqs:*", "cloudtrail:*", "sts:*"])),
+    )["Policy"]["PolicySummary"]
+    orgs.attach_policy(PolicyId=only_sqs["Id"], TargetId=member)
+    # FullAWSAccess stays on the root but the account's own level must allow too: detach it
+    # from the account so only the allow-list applies there.
+    orgs.detach_policy(PolicyId="p-FullAWSAccess", TargetId=member)
+    client(server, "sqs", admin).list_queues()
+    session_arn = f"arn:aws:sts::{member}:assumed-role/OrganizationAccountAccessRole/admin"
+    message = assert_denied(client(server, "sns", admin).list_topics, "AuthorizationError")
+    assert message.startswith(f"User: {session_arn} is not authorized to perform: sns:ListTopics"), message
+    assert message.endswith("because no service control policy allows the sns:ListTopics action"), message
+
+    # The member's refused call is recorded in the member's own history.
+    def member_lookup(region=REGION, **kwargs):
+        return client(server, "cloudtrail", admin, region=region).lookup_events(**kwargs)["Events"]
+
+    records = records_by_key(server, admin["AccessKeyId"], 2, lookup=member_lookup)
+    refused = [r for r in records if r["eventName"] == "ListTopics"]
+    assert refused and refused[0]["errorCode"] == "AccessDenied", records
+    assert refused[0]["recipientAccountId"] == member
+    assert refused[0]["userIdentity"]["accountId"] == member
+    # ... and not in the management account's.
+    assert server.lookup(
+        LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": admin["AccessKeyId"]}]
+    ) == []
+
+
+def test_cross_account_resource_policy_needs_both_sides(server):
+    org, member, admin = organization_with_member(server, "neighbour")
+    sqs = server.client("sqs")
+    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:inbox"
+    member_iam = client(server, "iam", admin)
+    writer, writer_key = make_user(member_iam, "writer", allow("sqs:SendMessage", arn))
+    reader, reader_key = make_user(member_iam, "reader")
+    # No queue policy: the member's identity-policy allow is not enough across accounts.
+    message = assert_denied(client(server, "sqs", writer_key).send_message, "AccessDenied", QueueUrl=url, MessageBody="x")
+    assert message.startswith(f"User: {writer['Arn']} is not authorized to perform: sqs:SendMessage on resource: {arn}"), message
+    # A queue policy granting the organization (aws:PrincipalOrgID).
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document({
+        "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": arn,
+        "Condition": {"StringEquals": {"aws:PrincipalOrgID": org["Id"]}},
+    })})
+    client(server, "sqs", writer_key).send_message(QueueUrl=url, MessageBody="x")
+    # The reader has the queue policy's allow but no identity-policy allow in its own account.
+    assert_denied(client(server, "sqs", reader_key).send_message, "AccessDenied", QueueUrl=url, MessageBody="x")
