@@ -268,3 +268,92 @@ def test_organization_trail_delivers_and_validates_each_member(new_server):
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"Log file\ts3://{bucket}/{victim}\tINVALID: hash value doesn't match" in result.stderr + result.stdout
     assert validate(server, beta, started).returncode == 0
+
+
+def test_multi_region_organization_trail_with_prefix_covers_later_members(new_server):
+    server = new_server(extra_env=FAST).start()
+    started = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    orgs = server.client("organizations")
+    org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    server.aws("organizations", "enable-aws-service-access", "--service-principal", "cloudtrail.amazonaws.com")
+    first = create_member(orgs, "first")
+    prefix = "org"
+    bucket = f"org-multi-{uuid.uuid4().hex[:8]}"
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    ct = server.client("cloudtrail")
+
+    # A policy without the organization statement is not enough for an organization trail.
+    policy = json.loads(organization_bucket_policy(bucket, org_id))
+    for statement in policy["Statement"]:
+        if statement["Action"] == "s3:PutObject":
+            statement["Resource"] = statement["Resource"].replace(f"{bucket}/AWSLogs/", f"{bucket}/{prefix}/AWSLogs/")
+    without_org = {**policy, "Statement": policy["Statement"][:2]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(without_org))
+    args = dict(
+        Name=TRAIL, S3BucketName=bucket, S3KeyPrefix=prefix, IsOrganizationTrail=True,
+        IsMultiRegionTrail=True, EnableLogFileValidation=True,
+    )
+    assert error_of(ct.create_trail, **args)["Code"] == "InsufficientS3BucketPolicyException"
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    ct.create_trail(**args)
+    ct.start_logging(Name=TRAIL)
+
+    # A member that joins after the trail started is covered too.
+    second = create_member(orgs, "second")
+    calls = {}
+    for member in (first, second):
+        credentials = server.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="multi",
+        )["Credentials"]
+        for region in (REGION, "eu-west-1"):
+            out = client(server, "sqs", credentials, region=region).create_queue(QueueName=f"q-{region}")
+            calls[(member, region)] = out["ResponseMetadata"]["RequestId"]
+    management = server.client("sqs", region="eu-west-1").create_queue(QueueName="mgmt")
+    calls[(ACCOUNT_ID, "eu-west-1")] = management["ResponseMetadata"]["RequestId"]
+
+    def delivered():
+        for (account, region), request in calls.items():
+            where = f"{prefix}/AWSLogs/{org_id}/{account}/CloudTrail/{region}/"
+            if request not in {record.get("requestID") for _, record in log_records(s3, bucket, where)}:
+                return None
+        return True
+
+    wait_for("each account's calls in each region under the organization's prefix", delivered, timeout=60)
+    assert s3_keys(s3, bucket, "AWSLogs/") == []
+
+    def chains():
+        for account in (first, second, ACCOUNT_ID):
+            for region in (REGION, "eu-west-1"):
+                where = f"{prefix}/AWSLogs/{org_id}/{account}/CloudTrail-Digest/{region}/"
+                found = s3_keys(s3, bucket, where)
+                if len(found) < 2:
+                    return None
+        return True
+
+    wait_for("digest chains per account and region", chains, timeout=90)
+    ct.stop_logging(Name=TRAIL)
+    settled = {"count": -1, "since": time.monotonic()}
+
+    def stable():
+        count = len(s3_keys(s3, bucket, f"{prefix}/AWSLogs/{org_id}/"))
+        if count != settled["count"]:
+            settled.update(count=count, since=time.monotonic())
+            return None
+        return count if time.monotonic() - settled["since"] > 6 else None
+
+    wait_for("the chains to stop growing", stable, timeout=60, interval=1.0)
+    for account in (first, second, ACCOUNT_ID):
+        for region in (REGION, "eu-west-1"):
+            digests = s3_keys(s3, bucket, f"{prefix}/AWSLogs/{org_id}/{account}/CloudTrail-Digest/{region}/")
+            result = subprocess.run(
+                [
+                    "aws", "cloudtrail", "validate-logs", "--trail-arn", TRAIL_ARN,
+                    "--start-time", started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "--account-id", account, "--region", region, "--verbose",
+                ],
+                env=server.env, capture_output=True, text=True, timeout=120,
+            )
+            output = result.stdout + result.stderr
+            assert result.returncode == 0, (account, region, output)
+            assert f"{len(digests)}/{len(digests)} digest files valid" in output, (account, region, output)
