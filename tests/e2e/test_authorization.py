@@ -688,3 +688,40 @@ def test_cross_account_resource_policy_needs_both_sides(server):
     client(server, "sqs", writer_key).send_message(QueueUrl=url, MessageBody="x")
     # The reader has the queue policy's allow but no identity-policy allow in its own account.
     assert_denied(client(server, "sqs", reader_key).send_message, "AccessDenied", QueueUrl=url, MessageBody="x")
+
+
+def test_cli_with_user_and_session_credentials(server):
+    iam = server.client("iam")
+    user, key = make_user(iam, "cli-user", allow("sts:AssumeRole"))
+    iam.create_role(RoleName="cli-role", AssumeRolePolicyDocument=trust(user["Arn"]))
+    iam.put_role_policy(RoleName="cli-role", PolicyName="p", PolicyDocument=document(allow("sqs:ListQueues")))
+
+    def aws(credentials, *args):
+        env = server.env
+        env.update(AWS_ACCESS_KEY_ID=credentials["AccessKeyId"], AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"])
+        if credentials.get("SessionToken"):
+            env["AWS_SESSION_TOKEN"] = credentials["SessionToken"]
+        # (the CLI's SQS client ignores AWS_ENDPOINT_URL: aws/aws-cli#8737)
+        return subprocess.run(
+            ["aws", "--endpoint-url", server.endpoint, *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    out = aws(key, "sts", "assume-role", "--role-arn", f"arn:aws:iam::{ACCOUNT_ID}:role/cli-role",
+              "--role-session-name", "from-cli")
+    assert out.returncode == 0, out.stderr
+    credentials = json.loads(out.stdout)["Credentials"]
+    me = aws(credentials, "sts", "get-caller-identity")
+    assert me.returncode == 0, me.stderr
+    assert json.loads(me.stdout)["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/cli-role/from-cli"
+    listed = aws(credentials, "sqs", "list-queues")
+    assert listed.returncode == 0, listed.stderr
+    refused = aws(credentials, "sqs", "create-queue", "--queue-name", "nope")
+    assert refused.returncode != 0
+    assert "(AccessDenied) when calling the CreateQueue operation: User: " \
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/cli-role/from-cli is not authorized to perform: sqs:CreateQueue" \
+        in refused.stderr, refused.stderr
+    refused = aws(key, "iam", "list-users")
+    assert "(AccessDenied) when calling the ListUsers operation" in refused.stderr, refused.stderr
+    wrong = aws({**credentials, "SessionToken": "not-the-token"}, "sts", "get-caller-identity")
+    assert wrong.returncode != 0
+    assert "(InvalidClientTokenId)" in wrong.stderr, wrong.stderr
