@@ -725,3 +725,38 @@ def test_cli_with_user_and_session_credentials(server):
     wrong = aws({**credentials, "SessionToken": "not-the-token"}, "sts", "get-caller-identity")
     assert wrong.returncode != 0
     assert "(InvalidClientTokenId)" in wrong.stderr, wrong.stderr
+
+
+def test_session_credentials_limits(server):
+    iam = server.client("iam")
+    user, key = make_user(iam, "sessioned", allow("*"))
+    session = client(server, "sts", key).get_session_token()["Credentials"]
+    # GetSessionToken credentials have the user's permissions elsewhere...
+    client(server, "sqs", session).list_queues()
+    assert client(server, "sts", session).get_caller_identity()["Arn"] == user["Arn"]
+    # ... but no IAM call without MFA (IAM answers as for an unknown token) ...
+    error = error_of(client(server, "iam", session).list_users)
+    assert error["Code"] == "InvalidClientTokenId", error
+    assert error["Message"] == "The security token included in the request is invalid.", error
+    # ... and no STS call but AssumeRole and GetCallerIdentity.
+    message = assert_denied(client(server, "sts", session).get_session_token, "AccessDenied")
+    assert message == "Cannot call GetSessionToken with session credentials", message
+
+    # No session credentials get a session token, not even a role session's.
+    role = iam.create_role(RoleName="limited", AssumeRolePolicyDocument=trust(ACCOUNT_ID))["Role"]
+    iam.attach_role_policy(RoleName="limited", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    credentials = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="lim")["Credentials"]
+    message = assert_denied(client(server, "sts", credentials).get_session_token, "AccessDenied")
+    assert message == "Cannot call GetSessionToken with session credentials", message
+    client(server, "iam", credentials).list_users()  # a role session may call IAM
+
+    records = records_by_key(server, credentials["AccessKeyId"], 2)
+    refused = [r for r in records if r["eventName"] == "GetSessionToken"][0]
+    assert refused["errorCode"] == "AccessDenied"
+    assert refused["errorMessage"] == "Cannot call GetSessionToken with session credentials"
+
+
+@pytest.mark.xfail(strict=True, reason="STS asks for sts:GetSessionToken; AWS requires no permission for it")
+def test_get_session_token_needs_no_permission(server):
+    user, key = make_user(server.client("iam"), "unprivileged")
+    assert client(server, "sts", key).get_session_token()["Credentials"]["AccessKeyId"].startswith("ASIA")

@@ -310,12 +310,16 @@ fn authorize<S: ApiService>(
     name: &str,
     input: &S::Input,
 ) -> Result<(), Denial> {
+    let action = service.iam_action(name);
+    if let Some(denial) = crate::access::session_credentials_limit(&ctx.identity, &action) {
+        return Err(denial);
+    }
     if !service.needs_permission(name) {
         return Ok(());
     }
     let resources = service.authorization_resources(ctx, name, input);
     let authz = AuthzRequest {
-        action: service.iam_action(name),
+        action,
         resource_account: foreign_account(ctx, &resources),
         resources,
         resource_policy: service.resource_policy(state, ctx, name, input),
