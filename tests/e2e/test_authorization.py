@@ -238,6 +238,17 @@ def test_trail_resource_level_permissions(server):
     ), message
 
 
+@pytest.mark.xfail(strict=True, reason="S3's denial message does not quote the resource as AWS's does")
+def test_s3_denial_message_quotes_the_resource(server):
+    server.client("s3").create_bucket(Bucket="quoted-bucket")
+    user, key = make_user(server.client("iam"), "quoter")
+    error = error_of(client(server, "s3", key).put_object, Bucket="quoted-bucket", Key="k", Body=b"x")
+    assert error["Message"] == (
+        f'User: {user["Arn"]} is not authorized to perform: s3:PutObject on resource: '
+        '"arn:aws:s3:::quoted-bucket/k" because no identity-based policy allows the s3:PutObject action'
+    ), error
+
+
 # ---------------------------------------------------------------------------------------------
 # Policy evaluation
 
