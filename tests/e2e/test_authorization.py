@@ -62,11 +62,14 @@ def denied_message(arn, action, resource=None, why="because no identity-based po
     return f"User: {arn} is not authorized to perform: {action}{on} " + why.format(action=action)
 
 
-def assert_denied(call, code, status=403, **kwargs):
+def assert_denied(call, code, **kwargs):
+    """The message of the refusal `call(**kwargs)` must meet: `code`, with AWS's status (400
+    for an awsJson service's AccessDeniedException, else 403)."""
     with pytest.raises(botocore.exceptions.ClientError) as info:
         call(**kwargs)
     response = info.value.response
     assert response["Error"]["Code"] == code, response
+    status = 400 if code == "AccessDeniedException" else 403
     assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response
     return response["Error"]["Message"]
 
@@ -148,6 +151,11 @@ def test_sqs_one_queue_only(server):
     assert as_user.send_message(QueueUrl=mine, MessageBody="hello")["MessageId"]
     message = assert_denied(as_user.send_message, "AccessDenied", QueueUrl=other, MessageBody="no")
     assert message == denied_message(user["Arn"], "sqs:SendMessage", other_arn), message
+    # SQS speaks JSON and carries its query code in x-amzn-query-error, as AWS's does.
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        as_user.send_message(QueueUrl=other, MessageBody="no")
+    headers = info.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers.get("x-amzn-query-error") == "AccessDenied;Sender", headers
     message = assert_denied(as_user.receive_message, "AccessDenied", QueueUrl=mine)
     assert message == denied_message(user["Arn"], "sqs:ReceiveMessage", arn), message
 

@@ -14,7 +14,8 @@
 //! 4. the call is authorized ([`crate::access::Access::authorize`]: its IAM action,
 //!    [`ApiService::iam_action`], on the resources [`ApiService::authorization_resources`]
 //!    names, with the resource's own policy where the service has them); a refused call is
-//!    answered 403 with the service's access-denied code and recorded as `AccessDenied` with
+//!    answered with the service's access-denied code (403, or 400 for an awsJson service's
+//!    `AccessDeniedException`, as AWS answers) and recorded as `AccessDenied` with
 //!    AWS's message and no parameters, as AWS records it;
 //! 5. the name becomes the service's operation enum and [`ApiService::run`] runs its handler
 //!    (an operation of the model with no variant is answered [`ApiService::unsupported`]); an
@@ -31,7 +32,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use opentrail_api::{ApiError, EmbeddedModel, Route};
+use opentrail_api::{ApiError, EmbeddedModel, Protocol, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
@@ -127,7 +128,8 @@ pub trait ApiService: Send + Sync + 'static {
     const EVENT_SOURCE: &'static str;
     /// The records' `apiVersion`, where AWS writes one.
     const API_VERSION: Option<&'static str> = None;
-    /// The code a call its principal may not make is answered with (HTTP 403).
+    /// The code a call its principal may not make is answered with (HTTP 403; 400 for
+    /// `AccessDeniedException` over awsJson).
     const ACCESS_DENIED_CODE: &'static str = "AccessDeniedException";
 
     /// The answer to an operation name the model does not have (not recorded).
@@ -222,7 +224,7 @@ pub trait ApiService: Send + Sync + 'static {
         error_response(route, &err.to_api(), request_id, "")
     }
 
-    /// The answer to a refused call ([`ApiService::ACCESS_DENIED_CODE`], 403) in the request's
+    /// The answer to a refused call ([`ApiService::ACCESS_DENIED_CODE`]) in the request's
     /// protocol; services whose errors carry more than the common shape say how.
     fn render_denied(&self, route: &Route, err: &ApiError, request_id: &str) -> Response<Bytes> {
         error_response(route, err, request_id, "")
@@ -281,10 +283,14 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
         return failed(service, route, ctx, name, &input, &err);
     }
     if let Err(denial) = authorize(service, state, ctx, name, &input) {
-        let err = ApiError::new(S::ACCESS_DENIED_CODE, StatusCode::FORBIDDEN, denial.message);
+        let status = denied_status(route, S::ACCESS_DENIED_CODE);
+        let err = ApiError::new(S::ACCESS_DENIED_CODE, status, denial.message);
         let mut details = details(service, ctx, name, None, None, None);
         details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
-        return (error_response(route, &err, request_id, ""), Some(details));
+        return (
+            service.render_denied(route, &err, request_id),
+            Some(details),
+        );
     }
     let result = match S::Op::parse(name) {
         Some(op) => service.run(state, ctx, op, &input).await,
@@ -299,6 +305,18 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
             )
         }
         Err(err) => failed(service, route, ctx, name, &input, &err),
+    }
+}
+
+/// The HTTP status of a refused call: 400 for an awsJson service's `AccessDeniedException`
+/// (awsJson errors without a modeled status are 400, as AWS answers them), 403 otherwise
+/// (`AccessDenied`, `AuthorizationError`, a REST service's `AccessDeniedException`).
+fn denied_status(route: &Route, code: &str) -> StatusCode {
+    match route.protocol {
+        Protocol::AwsJson10 | Protocol::AwsJson11 if code == "AccessDeniedException" => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::FORBIDDEN,
     }
 }
 
