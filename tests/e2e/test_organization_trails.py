@@ -17,6 +17,7 @@ import uuid
 
 import boto3
 import botocore.config
+import pytest
 
 from conftest import ACCOUNT_ID, error_of, s3_keys, wait_for
 
@@ -357,3 +358,23 @@ def test_multi_region_organization_trail_with_prefix_covers_later_members(new_se
             output = result.stdout + result.stderr
             assert result.returncode == 0, (account, region, output)
             assert f"{len(digests)}/{len(digests)} digest files valid" in output, (account, region, output)
+
+
+@pytest.mark.xfail(strict=True, reason="a member's GetTrailStatus on the organization trail's ARN is judged cross-account and refused")
+def test_member_reads_the_organization_trail_status_by_arn(server):
+    orgs = server.client("organizations")
+    org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    server.aws("organizations", "enable-aws-service-access", "--service-principal", "cloudtrail.amazonaws.com")
+    member = create_member(orgs, "reader")
+    bucket = f"org-status-{uuid.uuid4().hex[:8]}"
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=organization_bucket_policy(bucket, org_id))
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name=TRAIL, S3BucketName=bucket, IsOrganizationTrail=True)
+    ct.start_logging(Name=TRAIL)
+    admin = server.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="reader"
+    )["Credentials"]
+    # AWS: a member account names an organization trail by its full ARN to read its status.
+    assert client(server, "cloudtrail", admin).get_trail_status(Name=TRAIL_ARN)["IsLogging"] is True
