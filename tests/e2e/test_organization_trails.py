@@ -168,9 +168,13 @@ def test_organization_trail_delivers_and_validates_each_member(new_server):
         request_ids[member] = {
             created["ResponseMetadata"]["RequestId"], listed["ResponseMetadata"]["RequestId"],
         }
-        # A member sees the organization trail (it may not change it).
+        # A member sees the organization trail (it may not change it), by ARN when it names it.
         shadow = [t for t in listed["trailList"] if t["TrailARN"] == TRAIL_ARN]
         assert shadow and shadow[0]["IsOrganizationTrail"] is True, listed["trailList"]
+        member_ct = client(server, "cloudtrail", credentials)
+        assert [t["TrailARN"] for t in member_ct.describe_trails(trailNameList=[TRAIL_ARN])["trailList"]] == [TRAIL_ARN]
+        assert member_ct.describe_trails(trailNameList=[TRAIL])["trailList"] == []
+        assert member_ct.describe_trails(includeShadowTrails=False)["trailList"] == []
 
     def members_delivered():
         for member in members:
