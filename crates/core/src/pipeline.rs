@@ -524,4 +524,33 @@ mod tests {
         assert_eq!(Op::parse(""), None);
         assert_eq!(Op::ListThings.name(), "ListThings");
     }
+
+    #[test]
+    fn refusals_answer_with_the_status_aws_gives_their_code() {
+        use super::{Protocol, Route, StatusCode, denied_status};
+
+        let route = |protocol| Route {
+            service: "x".into(),
+            protocol,
+            operation: None,
+        };
+        for protocol in [Protocol::AwsJson10, Protocol::AwsJson11] {
+            assert_eq!(
+                denied_status(&route(protocol), "AccessDeniedException"),
+                StatusCode::BAD_REQUEST
+            );
+            assert_eq!(
+                denied_status(&route(protocol), "AccessDenied"),
+                StatusCode::FORBIDDEN
+            );
+        }
+        assert_eq!(
+            denied_status(&route(Protocol::AwsQuery), "AccessDenied"),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            denied_status(&route(Protocol::RestJson), "AccessDeniedException"),
+            StatusCode::FORBIDDEN
+        );
+    }
 }
