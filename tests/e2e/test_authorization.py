@@ -402,6 +402,10 @@ def test_assume_role_session_recorded_as_assumed_role(server):
 
     records = records_by_key(server, credentials["AccessKeyId"], 3)
     assert [r["eventName"] for r in records] == ["GetCallerIdentity", "DescribeTrails", "ListTrails"]
+    # A change to the role's policy reaches its live session on the next call.
+    iam.put_role_policy(RoleName="reader", PolicyName="read", PolicyDocument=document(allow("cloudtrail:ListTrails")))
+    ct.list_trails()
+    assert_denied(ct.describe_trails, "AccessDeniedException")
     identity = records[1]["userIdentity"]
     assert identity["type"] == "AssumedRole"
     assert identity["principalId"] == f"{role['RoleId']}:audit"
@@ -569,6 +573,13 @@ def test_scp_denies_even_the_member_admin_session(server):
     assert message.startswith(f"User: {session_arn} is not authorized to perform: sqs:CreateQueue"), message
     assert message.endswith("with an explicit deny in a service control policy"), message
     client(server, "sqs", admin).list_queues()
+    # ... and to the member's IAM users, whatever their own policies allow.
+    user, key = make_user(client(server, "iam", admin), "member-admin", allow("*"))
+    message = assert_denied(client(server, "sqs", key).create_queue, "AccessDenied", QueueName="by-user")
+    assert message == denied_message(
+        user["Arn"], "sqs:CreateQueue", f"arn:aws:sqs:{REGION}:{member}:by-user",
+        why="with an explicit deny in a service control policy",
+    ), message
     # The management account is not governed by SCPs.
     server.client("sqs").create_queue(QueueName="management-queue")
 
