@@ -364,7 +364,6 @@ def test_multi_region_organization_trail_with_prefix_covers_later_members(new_se
             assert f"{len(digests)}/{len(digests)} digest files valid" in output, (account, region, output)
 
 
-@pytest.mark.xfail(strict=True, reason="a member's GetTrailStatus on the organization trail's ARN is judged cross-account and refused")
 def test_member_reads_the_organization_trail_status_by_arn(server):
     orgs = server.client("organizations")
     org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
