@@ -86,9 +86,10 @@ impl Call<'_> {
         self.iam.account(self.account)
     }
 
-    /// `arn:aws:iam::<account>:<kind><path><name>`.
+    /// `arn:<partition>:iam::<account>:<kind><path><name>` (the partition of the call's region).
     pub fn arn(&self, kind: &str, path: &str, name: &str) -> String {
-        format!("arn:aws:iam::{}:{kind}{path}{name}", self.account)
+        let partition = crate::ids::partition(&self.ctx.region);
+        format!("arn:{partition}:iam::{}:{kind}{path}{name}", self.account)
     }
 }
 
@@ -110,7 +111,12 @@ pub fn opt<'v>(input: &'v Value, name: &str) -> Option<&'v str> {
 /// The `Path` (or `PathPrefix`) member, checked; `/` when absent.
 pub fn path_of<'v>(input: &'v Value, member: &str) -> Result<&'v str> {
     let path = opt(input, member).unwrap_or("/");
-    crate::ids::check_path(path, &opentrail_api::lower_first(member))?;
+    let wire_name = opentrail_api::lower_first(member);
+    if member == "PathPrefix" {
+        crate::ids::check_path_prefix(path, &wire_name)?;
+    } else {
+        crate::ids::check_path(path, &wire_name)?;
+    }
     Ok(path)
 }
 
@@ -172,6 +178,7 @@ pub fn input_tags(input: &Value) -> Result<Tags> {
         .flatten()
     {
         let key = item.get("Key").and_then(Value::as_str).unwrap_or_default();
+        crate::ids::check_tag_key(key, &format!("tags.{}.member.key", tags.len() + 1))?;
         let value = item
             .get("Value")
             .and_then(Value::as_str)

@@ -174,10 +174,9 @@ pub fn get_caller_identity(identity: &Identity) -> Value {
     })
 }
 
-/// The account of a role ARN `arn:aws:iam::<account>:role/…`.
+/// The account of a role ARN `arn:<partition>:iam::<account>:role/…`.
 fn role_account(arn: &str) -> Option<&str> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (account, resource) = rest.split_once(':')?;
+    let (_, account, resource) = ids::split_iam_arn(arn)?;
     (opentrail_model::ids::is_account_id(account) && resource.starts_with("role/"))
         .then_some(account)
 }
@@ -265,7 +264,8 @@ fn principal_matches(principal: Option<&Value>, caller: &Identity) -> bool {
             as_strings(members.get("AWS")).iter().any(|p| {
                 p == "*"
                     || p == account
-                    || *p == format!("arn:aws:iam::{account}:root")
+                    || ids::split_iam_arn(p)
+                        == Some((ids::partition_of(&caller.arn), account, "root"))
                     || *p == caller.arn
                     || caller
                         .session
@@ -434,7 +434,8 @@ fn assume_role(
         identity_type: "AssumedRole".into(),
         principal_id: format!("{}:{session_name}", role.id),
         arn: format!(
-            "arn:aws:sts::{account_id}:assumed-role/{}/{session_name}",
+            "arn:{}:sts::{account_id}:assumed-role/{}/{session_name}",
+            ids::partition_of(&role.arn),
             role.name
         ),
         user_name: None,
