@@ -76,6 +76,14 @@ impl EmbeddedModel {
         }
     }
 
+    /// The service prefix of its IAM actions (`cloudwatch:PutMetricData` for `monitoring`).
+    pub fn iam_prefix(self) -> &'static str {
+        match self {
+            EmbeddedModel::Monitoring => "cloudwatch",
+            other => other.signing_name(),
+        }
+    }
+
     /// The embedded `service-2.json` text, for code that reads fields [`ServiceModel`] does
     /// not keep.
     pub fn json(self) -> &'static str {

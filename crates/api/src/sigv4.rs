@@ -57,6 +57,7 @@ pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 604_800;
 const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const S3_SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
 const INVALID_TOKEN_MESSAGE: &str = "The security token included in the request is invalid.";
+const EXPIRED_TOKEN_MESSAGE: &str = "The security token included in the request is expired";
 const MISSING_TOKEN_MESSAGE: &str = "Request is missing Authentication Token";
 
 /// Characters that stay literal in SigV4 URI encoding: the RFC 3986 unreserved set.
@@ -160,6 +161,13 @@ pub enum AuthError {
     /// `x-amz-content-sha256` is a hash that does not match the body.
     #[error("x-amz-content-sha256 does not match the sha256 of the body")]
     ContentHashMismatch,
+    /// The `X-Amz-Security-Token` is missing, unknown or not the one of the temporary key
+    /// (or sent with a long-term key).
+    #[error("the security token is missing or invalid")]
+    InvalidToken,
+    /// Temporary credentials used after their expiration.
+    #[error("the security token has expired")]
+    ExpiredToken,
     /// `x-amz-content-sha256` is neither a known marker nor a hex sha256.
     #[error("x-amz-content-sha256 {0:?} is neither a sha256 hex digest nor a known payload marker")]
     InvalidContentHash(String),
@@ -196,6 +204,12 @@ impl AuthError {
             AuthError::InvalidContentHash(_) => {
                 ApiError::client("InvalidSignatureException", self.to_string())
             }
+            AuthError::InvalidToken => {
+                ApiError::client("UnrecognizedClientException", INVALID_TOKEN_MESSAGE)
+            }
+            AuthError::ExpiredToken => {
+                ApiError::client("ExpiredTokenException", EXPIRED_TOKEN_MESSAGE)
+            }
         }
     }
 
@@ -224,6 +238,13 @@ impl AuthError {
                 "XAmzContentSHA256Mismatch",
                 "The provided 'x-amz-content-sha256' header does not match what was computed.",
             ),
+            AuthError::InvalidToken => ApiError::client(
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            AuthError::ExpiredToken => {
+                ApiError::client("ExpiredToken", "The provided token has expired.")
+            }
             AuthError::InvalidContentHash(_) => ApiError::client(
                 "InvalidArgument",
                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, or a valid sha256 value.",
@@ -270,6 +291,12 @@ impl AuthError {
                 StatusCode::FORBIDDEN,
                 self.to_string(),
             ),
+            AuthError::InvalidToken => ApiError::new(
+                "InvalidClientTokenId",
+                StatusCode::FORBIDDEN,
+                INVALID_TOKEN_MESSAGE,
+            ),
+            AuthError::ExpiredToken => ApiError::client("ExpiredToken", EXPIRED_TOKEN_MESSAGE),
         }
     }
 }

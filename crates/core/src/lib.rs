@@ -9,6 +9,8 @@
 //! # Layout
 //! - [`config`]: [`ServerConfig`], read from flags and `OPENTRAIL_*` variables.
 //! - [`credentials`]: root credentials, generated on first start and kept in the data directory.
+//! - [`access`]: the keys beyond root (installed by the identity service) and the
+//!   authorization of every call.
 //! - [`state`]: [`AppState`], the owner of the journal, metadata, history, objects and every
 //!   service's stores ([`extensions`]).
 //! - [`delivery_target`]: where trail delivery writes (the embedded store or an external S3).
@@ -24,6 +26,7 @@
 //!   state, below it).
 //! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
 
+pub mod access;
 pub mod config;
 pub mod context;
 pub mod credentials;

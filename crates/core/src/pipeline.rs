@@ -11,10 +11,15 @@
 //! 2. [`ApiService::decode`] reads the request; a request that does not decode is recorded
 //!    with its error and no parameters;
 //! 3. [`ApiService::validate`] checks the input (the model, and the service's own codes);
-//! 4. the name becomes the service's operation enum and [`ApiService::run`] runs its handler
+//! 4. the call is authorized ([`crate::access::Access::authorize`]: its IAM action,
+//!    [`ApiService::iam_action`], on the resources [`ApiService::authorization_resources`]
+//!    names, with the resource's own policy where the service has them); a refused call is
+//!    answered 403 with the service's access-denied code and recorded as `AccessDenied` with
+//!    AWS's message and no parameters, as AWS records it;
+//! 5. the name becomes the service's operation enum and [`ApiService::run`] runs its handler
 //!    (an operation of the model with no variant is answered [`ApiService::unsupported`]); an
 //!    internal error is logged here;
-//! 5. the output or the error is rendered in the request's protocol, and the
+//! 6. the output or the error is rendered in the request's protocol, and the
 //!    [`EventDetails`] of the call are built from the parts the service marks as recorded,
 //!    shaped by the service's botocore model ([`request_parameters`], [`response_elements`]).
 //!
@@ -25,11 +30,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::Response;
+use http::{Response, StatusCode};
 use opentrail_api::{ApiError, EmbeddedModel, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
+use crate::access::{AuthzRequest, ResourcePolicy};
 use crate::context::{EventDetails, RequestContext, request_parameters, response_elements};
 use crate::render::error_response;
 use crate::{Answer, AppState, Call, Request};
@@ -121,6 +127,8 @@ pub trait ApiService: Send + Sync + 'static {
     const EVENT_SOURCE: &'static str;
     /// The records' `apiVersion`, where AWS writes one.
     const API_VERSION: Option<&'static str> = None;
+    /// The code a call its principal may not make is answered with (HTTP 403).
+    const ACCESS_DENIED_CODE: &'static str = "AccessDeniedException";
 
     /// The answer to an operation name the model does not have (not recorded).
     fn unknown_operation(&self, name: &str) -> Self::Error;
@@ -134,6 +142,43 @@ pub trait ApiService: Send + Sync + 'static {
     /// Whether the operation is recorded as a Data event (default: Management).
     fn data_event(&self, _name: &str) -> bool {
         false
+    }
+
+    /// The IAM action a call of operation `name` needs: `<prefix>:<name>` (the prefix is the
+    /// model's, [`EmbeddedModel::iam_prefix`]) unless the service says otherwise.
+    fn iam_action(&self, name: &str) -> String {
+        format!("{}:{name}", Self::MODEL.iam_prefix())
+    }
+
+    /// The ARNs a call acts on, as authorization sees them: the record's resources
+    /// ([`ApiService::resources`]), else `*`.
+    fn authorization_resources(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Self::Input,
+    ) -> Vec<String> {
+        let arns: Vec<String> = self
+            .resources(ctx, name, input, None)
+            .into_iter()
+            .filter_map(|resource| resource.arn)
+            .collect();
+        if arns.is_empty() {
+            vec!["*".to_owned()]
+        } else {
+            arns
+        }
+    }
+
+    /// The resource's own policy, for services whose resources carry one (default: none).
+    fn resource_policy(
+        &self,
+        _state: &AppState,
+        _ctx: &RequestContext,
+        _name: &str,
+        _input: &Self::Input,
+    ) -> Option<ResourcePolicy> {
+        None
     }
 
     /// The request as the operation's input: wire decoding, no checks.
@@ -169,6 +214,12 @@ pub trait ApiService: Send + Sync + 'static {
     /// An error in the request's protocol.
     fn render_error(&self, route: &Route, err: &Self::Error, request_id: &str) -> Response<Bytes> {
         error_response(route, &err.to_api(), request_id, "")
+    }
+
+    /// The answer to a refused call ([`ApiService::ACCESS_DENIED_CODE`], 403) in the request's
+    /// protocol; services whose errors carry more than the common shape say how.
+    fn render_denied(&self, route: &Route, err: &ApiError, request_id: &str) -> Response<Bytes> {
+        error_response(route, err, request_id, "")
     }
 
     /// The input as its record keeps it, before the model shapes it: secrets and payloads
@@ -220,12 +271,25 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
             return (service.render_error(route, &err, request_id), Some(details));
         }
     };
-    let result = match service.validate(ctx, name, &input) {
-        Ok(()) => match S::Op::parse(name) {
-            Some(op) => service.run(state, ctx, op, &input).await,
-            None => Err(service.unsupported(name)),
-        },
-        Err(err) => Err(err),
+    if let Err(err) = service.validate(ctx, name, &input) {
+        return failed(service, route, ctx, name, &input, &err);
+    }
+    let resources = service.authorization_resources(ctx, name, &input);
+    let authz = AuthzRequest {
+        action: service.iam_action(name),
+        resource_account: foreign_account(ctx, &resources),
+        resources,
+        resource_policy: service.resource_policy(state, ctx, name, &input),
+    };
+    if let Err(denial) = state.access.authorize(state, ctx, &authz) {
+        let err = ApiError::new(S::ACCESS_DENIED_CODE, StatusCode::FORBIDDEN, denial.message);
+        let mut details = details(service, ctx, name, None, None, None);
+        details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
+        return (error_response(route, &err, request_id, ""), Some(details));
+    }
+    let result = match S::Op::parse(name) {
+        Some(op) => service.run(state, ctx, op, &input).await,
+        None => Err(service.unsupported(name)),
     };
     match result {
         Ok(output) => {
@@ -235,19 +299,41 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
                 Some(details),
             )
         }
-        Err(err) => {
-            let details = details(service, ctx, name, Some(&input), None, Some(&err));
-            if err.to_api().status.is_server_error() {
-                tracing::error!(
-                    service = S::EVENT_SOURCE,
-                    operation = name,
-                    error = ?err,
-                    "call failed"
-                );
-            }
-            (service.render_error(route, &err, request_id), Some(details))
-        }
+        Err(err) => failed(service, route, ctx, name, &input, &err),
     }
+}
+
+/// The account owning the resources when the ARNs name one other than the caller's.
+fn foreign_account(ctx: &RequestContext, resources: &[String]) -> Option<String> {
+    resources
+        .iter()
+        .filter_map(|arn| arn.split(':').nth(4))
+        .find(|account| !account.is_empty() && *account != ctx.account_id)
+        .map(str::to_owned)
+}
+
+/// The answer and record of a call that decoded but failed.
+fn failed<S: ApiService>(
+    service: &S,
+    route: &Route,
+    ctx: &RequestContext,
+    name: &str,
+    input: &S::Input,
+    err: &S::Error,
+) -> Answer {
+    let details = details(service, ctx, name, Some(input), None, Some(err));
+    if err.to_api().status.is_server_error() {
+        tracing::error!(
+            service = S::EVENT_SOURCE,
+            operation = name,
+            error = ?err,
+            "call failed"
+        );
+    }
+    (
+        service.render_error(route, err, &ctx.request_id),
+        Some(details),
+    )
 }
 
 /// The record details of a call from its request alone, without running it (for a call a

@@ -17,6 +17,7 @@ use opentrail_meta::Meta;
 use opentrail_objects::{LocalStore, ObjectStore};
 use tokio::sync::watch;
 
+use crate::access::Access;
 use crate::credentials::{Credentials, Origin};
 use crate::delivery_target::DeliveryTarget;
 use crate::extensions::Extensions;
@@ -28,6 +29,9 @@ use crate::{ServerConfig, ServerError};
 pub struct AppState {
     pub config: ServerConfig,
     pub credentials: Credentials,
+    /// The other keys the server accepts and the authorizer of every call (installed by the
+    /// identity service).
+    pub access: Access,
     /// How the root credentials were obtained (the CLI prints generated ones once).
     pub credentials_origin: Origin,
     pub meta: Meta,
@@ -79,6 +83,7 @@ impl AppState {
         Ok(AppState {
             config,
             credentials,
+            access: Access::default(),
             credentials_origin,
             meta,
             journal,

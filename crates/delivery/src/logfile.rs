@@ -63,9 +63,20 @@ fn stamp(at: OffsetDateTime, seconds: bool) -> String {
     text
 }
 
-/// The key of a log file delivered at `delivered_ms` with records of `region`.
+/// The folder of `account_id`'s files under `AWSLogs/`: `<account>`, or
+/// `<organization id>/<account>` for an organization trail.
+fn account_folder(org_id: Option<&str>, account_id: &str) -> String {
+    match org_id {
+        Some(org_id) => format!("{org_id}/{account_id}"),
+        None => account_id.to_owned(),
+    }
+}
+
+/// The key of a log file delivered at `delivered_ms` with records of `account_id` in
+/// `region`; `org_id` for an organization trail.
 pub fn log_key(
     prefix: Option<&str>,
+    org_id: Option<&str>,
     account_id: &str,
     region: &str,
     delivered_ms: i64,
@@ -75,7 +86,8 @@ pub fn log_key(
     join_prefix(
         prefix,
         format!(
-            "AWSLogs/{account_id}/CloudTrail/{region}/{}/{account_id}_CloudTrail_{region}_{}_{unique}.json.gz",
+            "AWSLogs/{}/CloudTrail/{region}/{}/{account_id}_CloudTrail_{region}_{}_{unique}.json.gz",
+            account_folder(org_id, account_id),
             date_folder(at),
             stamp(at, false)
         ),
@@ -83,9 +95,10 @@ pub fn log_key(
 }
 
 /// The key of the digest of `region` for trail `trail_name` (home `home_region`) that ends at
-/// `end_ms`.
+/// `end_ms`, for the files of `account_id` (`org_id` for an organization trail).
 pub fn digest_key(
     prefix: Option<&str>,
+    org_id: Option<&str>,
     account_id: &str,
     region: &str,
     trail_name: &str,
@@ -96,7 +109,8 @@ pub fn digest_key(
     join_prefix(
         prefix,
         format!(
-            "AWSLogs/{account_id}/CloudTrail-Digest/{region}/{}/{account_id}_CloudTrail-Digest_{region}_{trail_name}_{home_region}_{}.json.gz",
+            "AWSLogs/{}/CloudTrail-Digest/{region}/{}/{account_id}_CloudTrail-Digest_{region}_{trail_name}_{home_region}_{}.json.gz",
+            account_folder(org_id, account_id),
             date_folder(at),
             stamp(at, true)
         ),
@@ -192,16 +206,44 @@ mod tests {
 
     #[test]
     fn log_keys_follow_the_aws_layout() {
-        let key = log_key(None, "123456789012", "eu-west-1", AT_MS, "7xgocspSowgK0Gto");
+        let key = log_key(
+            None,
+            None,
+            "123456789012",
+            "eu-west-1",
+            AT_MS,
+            "7xgocspSowgK0Gto",
+        );
         assert_eq!(
             key,
             "AWSLogs/123456789012/CloudTrail/eu-west-1/2024/01/02/123456789012_CloudTrail_eu-west-1_20240102T0304Z_7xgocspSowgK0Gto.json.gz"
         );
-        let prefixed = log_key(Some("my/prefix"), "123456789012", "us-east-1", AT_MS, "x");
+        let prefixed = log_key(
+            Some("my/prefix"),
+            None,
+            "123456789012",
+            "us-east-1",
+            AT_MS,
+            "x",
+        );
         assert!(prefixed.starts_with("my/prefix/AWSLogs/123456789012/CloudTrail/us-east-1/"));
         assert_eq!(
-            log_key(Some(""), "1", "r", AT_MS, "u"),
-            log_key(None, "1", "r", AT_MS, "u")
+            log_key(Some(""), None, "1", "r", AT_MS, "u"),
+            log_key(None, None, "1", "r", AT_MS, "u")
+        );
+        let member = log_key(
+            None,
+            Some("o-a1b2c3d4e5"),
+            "210987654321",
+            "us-east-1",
+            AT_MS,
+            "u",
+        );
+        assert!(
+            member.starts_with(
+                "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/us-east-1/2024/01/02/210987654321_CloudTrail_us-east-1_"
+            ),
+            "{member}"
         );
     }
 
@@ -209,6 +251,7 @@ mod tests {
     fn digest_keys_carry_seconds_and_both_regions() {
         let key = digest_key(
             Some("p"),
+            None,
             "123456789012",
             "eu-west-1",
             "t1",
@@ -218,6 +261,19 @@ mod tests {
         assert_eq!(
             key,
             "p/AWSLogs/123456789012/CloudTrail-Digest/eu-west-1/2024/01/02/123456789012_CloudTrail-Digest_eu-west-1_t1_us-east-1_20240102T030405Z.json.gz"
+        );
+        let member = digest_key(
+            None,
+            Some("o-a1b2c3d4e5"),
+            "210987654321",
+            "eu-west-1",
+            "t1",
+            "us-east-1",
+            AT_MS,
+        );
+        assert_eq!(
+            member,
+            "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail-Digest/eu-west-1/2024/01/02/210987654321_CloudTrail-Digest_eu-west-1_t1_us-east-1_20240102T030405Z.json.gz"
         );
     }
 

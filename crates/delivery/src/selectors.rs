@@ -28,6 +28,8 @@
 //!   conditions (a record without resources is evaluated as one resource with neither).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use opentrail_model::{EventCategory, RecordRef, ResourceRef};
 
@@ -296,8 +298,12 @@ impl LoggingWindow {
 /// Everything that decides whether a trail takes a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrailFilter {
-    /// The trail's account: it takes only records of this account.
+    /// The trail's account: it takes only records of this account (an organization trail:
+    /// of the accounts in `organization_accounts`).
     pub account_id: String,
+    /// The accounts of the organization of an organization trail, the management account
+    /// included.
+    pub organization_accounts: Option<Arc<BTreeSet<String>>>,
     pub home_region: String,
     /// A single-region trail takes only records of its home region.
     pub is_multi_region_trail: bool,
@@ -310,7 +316,12 @@ pub struct TrailFilter {
 impl TrailFilter {
     /// Whether the trail takes `record`, whose event time is `event_ms`.
     pub fn takes(&self, record: &RecordRef<'_>, event_ms: i64) -> bool {
-        if record.account_id() != Some(self.account_id.as_str()) {
+        let account = record.account_id().unwrap_or_default();
+        let ours = match &self.organization_accounts {
+            Some(accounts) => accounts.contains(account),
+            None => account == self.account_id,
+        };
+        if !ours {
             return false;
         }
         if !self.is_multi_region_trail

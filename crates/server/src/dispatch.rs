@@ -7,10 +7,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 use http::request::Parts;
-use opentrail_api::{ApiError, AuthError, Protocol, Route};
-use opentrail_model::Identity;
+use opentrail_api::{ApiError, AuthError, Protocol, Route, Verified};
+use subtle::ConstantTimeEq;
 
 use opentrail_core::AppState;
+use opentrail_core::access::KeyEntry;
 use opentrail_core::context::RequestContext;
 use opentrail_core::render::{error_response, unknown_service};
 use opentrail_core::service::Call;
@@ -30,20 +31,23 @@ pub async fn handle(
     let request_id = opentrail_model::ids::new_request_id();
     let route = opentrail_api::route(&parts, &body);
     let now = time::OffsetDateTime::now_utc();
-    let verified = match opentrail_api::verify(&parts, &body, &state.credentials, now) {
-        Ok(verified) => verified,
+    let (verified, key) = match authenticate(state, &parts, &body, now) {
+        Ok(authenticated) => authenticated,
         Err(err) => return auth_error_response(&route, &parts, &err, &request_id),
     };
-    let Some(key) = state.credentials.find(&verified.access_key_id) else {
-        let err = AuthError::UnknownAccessKey(verified.access_key_id.clone());
-        return auth_error_response(&route, &parts, &err, &request_id);
-    };
+    state.access.note_used(
+        state,
+        &verified.access_key_id,
+        &verified.service,
+        &verified.region,
+        now,
+    );
     let ctx = RequestContext {
         request_id: request_id.clone(),
         event_id: opentrail_model::ids::new_event_id(),
-        account_id: key.account_id.clone(),
+        account_id: key.account_id,
         region: verified.region.clone(),
-        identity: Identity::root(&key.account_id, &key.access_key_id),
+        identity: key.identity,
         source_ip: peer.ip().to_string(),
         user_agent: header(&parts, "user-agent"),
         time: now,
@@ -117,6 +121,53 @@ pub async fn handle(
             unavailable(&route, &request_id, &reason)
         }
     }
+}
+
+/// Who signed the request: its signature checked against the key's secret (a root key or one
+/// the identity service keeps), the key active, and temporary credentials sent with their
+/// session token before their expiration.
+fn authenticate(
+    state: &AppState,
+    parts: &Parts,
+    body: &Bytes,
+    now: time::OffsetDateTime,
+) -> Result<(Verified, KeyEntry), AuthError> {
+    let lookup = |access_key_id: &str| {
+        state
+            .access
+            .resolve(state, access_key_id)
+            .filter(|key| key.active)
+            .map(|key| key.secret_access_key)
+    };
+    let verified = opentrail_api::verify(parts, body, &lookup, now)?;
+    let key = state
+        .access
+        .resolve(state, &verified.access_key_id)
+        .filter(|key| key.active)
+        .ok_or_else(|| AuthError::UnknownAccessKey(verified.access_key_id.clone()))?;
+    let sent = security_token(parts);
+    match (&key.session_token, sent.as_deref()) {
+        (None, None) => {}
+        (Some(expected), Some(sent)) if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) => {}
+        _ => return Err(AuthError::InvalidToken),
+    }
+    if key.expires.is_some_and(|expires| expires <= now) {
+        return Err(AuthError::ExpiredToken);
+    }
+    Ok((verified, key))
+}
+
+/// The session token of temporary credentials: the `X-Amz-Security-Token` header, or the query
+/// parameter of a presigned URL.
+fn security_token(parts: &Parts) -> Option<String> {
+    if let Some(token) = header(parts, "x-amz-security-token") {
+        return Some(token);
+    }
+    let query = parts.uri.query()?;
+    opentrail_api::parse_query_params(query.as_bytes())
+        .into_iter()
+        .find(|(name, _)| name == "X-Amz-Security-Token")
+        .map(|(_, value)| value)
 }
 
 /// `ServiceUnavailable` (503): the call was refused before it took effect, or its record

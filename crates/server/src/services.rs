@@ -15,6 +15,7 @@ pub fn all() -> Vec<Arc<dyn Service>> {
         Arc::new(opentrail_events::EventsService),
         Arc::new(opentrail_monitoring::LogsService),
         Arc::new(opentrail_monitoring::CloudWatchService),
+        Arc::new(opentrail_organizations::OrganizationsService),
         Arc::new(opentrail_identity::IamService),
         Arc::new(opentrail_identity::StsService),
     ]

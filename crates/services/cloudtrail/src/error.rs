@@ -49,7 +49,7 @@ pub enum CloudTrailError {
     #[error("{0}")]
     InvalidCloudWatchLogsRoleArn(String),
     #[error(
-        "This account is not a member of an organization: organization trails need AWS Organizations, which this server does not provide."
+        "This account is not a member of an organization in AWS Organizations; organization trails need one."
     )]
     OrganizationsNotInUse,
     #[error("{operation} must be called from the trail's home region, {home_region}.")]
@@ -85,6 +85,10 @@ pub enum CloudTrailError {
     InvalidEventCategory(String),
     #[error("{0}")]
     Unsupported(String),
+    /// An error of the organization behind the call (the delegated-administrator
+    /// operations), under the code CloudTrail's model gives it.
+    #[error("{message}")]
+    Organization { code: &'static str, message: String },
     #[error("metadata store failed: {0}")]
     Meta(#[from] MetaError),
     #[error("history index failed: {0}")]
@@ -128,6 +132,7 @@ impl CloudTrailError {
             InvalidMaxResults(_) => "InvalidMaxResultsException",
             InvalidEventCategory(_) => "InvalidEventCategoryException",
             Unsupported(_) => "UnsupportedOperationException",
+            Organization { code, .. } => code,
             Meta(_) | History(_) | Internal(_) => "InternalFailure",
         }
     }

@@ -54,6 +54,7 @@ use opentrail_model::EventCategory;
 use serde_json::{Value, json};
 
 use opentrail_core::AppState;
+use opentrail_core::access::AuthzRequest;
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::render::error_response;
 
@@ -76,6 +77,19 @@ pub async fn handle(
     parts: Parts,
     body: Bytes,
 ) -> (Response<Bytes>, Option<EventDetails>) {
+    let channel = opentrail_api::parse_query_params(parts.uri.query().unwrap_or("").as_bytes())
+        .into_iter()
+        .find(|(name, _)| name == "channelArn")
+        .map_or_else(|| "*".to_owned(), |(_, arn)| arn);
+    let authz = AuthzRequest::new("cloudtrail-data:PutAuditEvents", vec![channel]);
+    if let Err(denial) = state.access.authorize(state, ctx, &authz) {
+        let err = ApiError::new(
+            "AccessDeniedException",
+            StatusCode::FORBIDDEN,
+            denial.message,
+        );
+        return (error_response(route, &err, &ctx.request_id, ""), None);
+    }
     let response = match put_audit_events(state, &parts, &body).await {
         Ok(output) => {
             opentrail_api::json_response(StatusCode::OK, &output, &ctx.request_id, route.protocol)

@@ -13,6 +13,8 @@
 //! - [`tags`]: trail tags and their rules.
 //! - [`lookup`]: the LookupEvents operation.
 //! - [`public_keys`]: ListPublicKeys (the keys that verify digest files).
+//! - [`delegated_admins`]: RegisterOrganizationDelegatedAdmin and
+//!   DeregisterOrganizationDelegatedAdmin (through Organizations).
 //! - [`store`]: the stored trail and trail status ([`store::TrailStatus`], for delivery), and
 //!   how a request finds the trail it names.
 //! - [`validate`]: trail names, trail ARNs and the other parameters.
@@ -24,6 +26,7 @@
 //! - [`notify`]: the SNS notice of each delivery.
 //! - [`CloudTrailService`], [`IngestService`]: the two services as the server dispatches to them.
 
+pub mod delegated_admins;
 pub mod delivery_target;
 pub mod error;
 pub mod ingest;
@@ -34,6 +37,7 @@ pub mod selectors;
 pub mod service;
 pub mod store;
 pub mod tags;
+pub mod target_policies;
 pub mod trails;
 pub mod validate;
 pub mod workers;
@@ -154,6 +158,12 @@ pub fn handler(operation: Operation) -> Handler {
         ListTags => Handler::Blocking(trails::list_tags),
         LookupEvents => Handler::LookupEvents,
         ListPublicKeys => Handler::Blocking(public_keys::list_public_keys),
+        RegisterOrganizationDelegatedAdmin => {
+            Handler::Blocking(delegated_admins::register_organization_delegated_admin)
+        }
+        DeregisterOrganizationDelegatedAdmin => {
+            Handler::Blocking(delegated_admins::deregister_organization_delegated_admin)
+        }
         CancelQuery
         | CreateChannel
         | CreateDashboard
@@ -162,7 +172,6 @@ pub fn handler(operation: Operation) -> Handler {
         | DeleteDashboard
         | DeleteEventDataStore
         | DeleteResourcePolicy
-        | DeregisterOrganizationDelegatedAdmin
         | DescribeQuery
         | DisableFederation
         | EnableFederation
@@ -184,7 +193,6 @@ pub fn handler(operation: Operation) -> Handler {
         | ListQueries
         | PutEventConfiguration
         | PutResourcePolicy
-        | RegisterOrganizationDelegatedAdmin
         | RestoreEventDataStore
         | SearchSampleQueries
         | StartDashboardRefresh
@@ -365,7 +373,7 @@ mod tests {
             .iter()
             .filter(|op| !matches!(handler(**op), Handler::Unsupported))
             .count();
-        assert_eq!(built, 18);
+        assert_eq!(built, 20);
         assert!(matches!(
             handler(Operation::StartQuery),
             Handler::Unsupported

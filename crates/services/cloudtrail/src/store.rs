@@ -54,6 +54,9 @@ pub struct StoredTrail {
     pub is_multi_region_trail: bool,
     #[serde(default)]
     pub is_organization_trail: bool,
+    /// The organization (`o-…`) an organization trail covers.
+    #[serde(default)]
+    pub organization_id: Option<String>,
     pub log_file_validation_enabled: bool,
     #[serde(default)]
     pub cloud_watch_logs_log_group_arn: Option<String>,
@@ -91,6 +94,7 @@ impl StoredTrail {
     pub fn filter(&self, status: &TrailStatus) -> TrailFilter {
         TrailFilter {
             account_id: self.account_id.clone(),
+            organization_accounts: None,
             home_region: self.home_region.clone(),
             is_multi_region_trail: self.is_multi_region_trail,
             include_global_service_events: self.include_global_service_events,
@@ -298,6 +302,7 @@ pub(crate) mod tests {
             include_global_service_events: true,
             is_multi_region_trail: multi,
             is_organization_trail: false,
+            organization_id: None,
             log_file_validation_enabled: false,
             cloud_watch_logs_log_group_arn: None,
             cloud_watch_logs_role_arn: None,

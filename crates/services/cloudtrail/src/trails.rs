@@ -22,6 +22,7 @@ use super::store::{
     not_found, read_trail, with_home_trail,
 };
 use super::tags::{Tag, merge_tags, trail_arn_of, validate_tags};
+use super::target_policies::{self, TrailTarget};
 use super::validate::{
     TrailArn, TrailRef, kms_key_arn, sns_topic_arn, validate_cloudwatch_logs, validate_s3_prefix,
     validate_trail_name,
@@ -103,17 +104,61 @@ fn multi_region_needs_global(multi: bool, global: bool) -> Result<(), CloudTrail
     Ok(())
 }
 
-fn check_bucket(state: &AppState, bucket: &str) -> Result<(), CloudTrailError> {
-    if bucket.is_empty() || !bucket_exists(state, bucket)? {
-        return Err(CloudTrailError::S3BucketDoesNotExist(bucket.to_owned()));
+/// The organization an organization trail created by `account_id` covers: the account must be
+/// its management account (or CloudTrail's delegated administrator), in an organization with
+/// all features and trusted access for CloudTrail, as AWS requires.
+fn trail_organization(state: &AppState, account_id: &str) -> Result<String, CloudTrailError> {
+    let organization = opentrail_organizations::organization_of(state, account_id)
+        .ok_or(CloudTrailError::OrganizationsNotInUse)?;
+    let management = organization.management_account_id == account_id;
+    if !management
+        && !opentrail_organizations::is_delegated_admin(state, account_id, CLOUDTRAIL_PRINCIPAL)
+    {
+        return Err(CloudTrailError::Organization {
+            code: "NotOrganizationMasterAccountException",
+            message: "The request was rejected because the account making the request to create or update an organization trail is not the management account or a delegated administrator for an organization in AWS Organizations.".into(),
+        });
     }
-    Ok(())
+    if organization.feature_set != "ALL" {
+        return Err(CloudTrailError::Organization {
+            code: "OrganizationNotInAllFeaturesModeException",
+            message: "This operation is not permitted because the organization does not have all features enabled.".into(),
+        });
+    }
+    if !opentrail_organizations::service_access_enabled(state, account_id, CLOUDTRAIL_PRINCIPAL) {
+        return Err(CloudTrailError::Organization {
+            code: "CloudTrailAccessNotEnabledException",
+            message: "This operation is not permitted because trusted access for CloudTrail is not enabled in AWS Organizations. Enable it with EnableAWSServiceAccess for cloudtrail.amazonaws.com.".into(),
+        });
+    }
+    Ok(organization.organization_id)
 }
 
-/// A trail's notification topic must exist (AWS also checks its policy lets CloudTrail publish).
-fn check_topic(state: &AppState, topic_arn: &str) -> Result<(), CloudTrailError> {
+const CLOUDTRAIL_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
+
+/// A trail's bucket must exist and its policy let CloudTrail deliver the trail's files.
+fn check_bucket(state: &AppState, target: &TrailTarget<'_>) -> Result<(), CloudTrailError> {
+    if target.bucket.is_empty() || !bucket_exists(state, target.bucket)? {
+        return Err(CloudTrailError::S3BucketDoesNotExist(
+            target.bucket.to_owned(),
+        ));
+    }
+    target_policies::check_bucket_policy(state, target)
+}
+
+/// A trail's notification topic must exist and its policy let CloudTrail publish.
+fn check_topic(
+    state: &AppState,
+    topic_arn: &str,
+    target: &TrailTarget<'_>,
+) -> Result<(), CloudTrailError> {
     match opentrail_messaging::sns::store::get_topic(&state.meta, topic_arn) {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(topic)) => target_policies::check_topic_policy(
+            topic.attributes.get("Policy").map(String::as_str),
+            topic_arn,
+            &topic.account,
+            target,
+        ),
         Ok(None) => Err(CloudTrailError::InsufficientSnsTopicPolicy),
         Err(err) => Err(CloudTrailError::Internal(err.to_string())),
     }
@@ -145,19 +190,29 @@ pub fn create_trail(
     let global = optional_bool(input, "IncludeGlobalServiceEvents").unwrap_or(true);
     let multi = optional_bool(input, "IsMultiRegionTrail").unwrap_or(false);
     multi_region_needs_global(multi, global)?;
-    if optional_bool(input, "IsOrganizationTrail") == Some(true) {
-        return Err(CloudTrailError::OrganizationsNotInUse);
-    }
+    let organization = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
+        Some(trail_organization(state, &ctx.account_id)?)
+    } else {
+        None
+    };
     let prefix = non_empty(optional_str(input, "S3KeyPrefix"));
     if let Some(prefix) = prefix {
         validate_s3_prefix(prefix)?;
     }
+    let trail_arn = TrailArn::new(&ctx.region, &ctx.account_id, name).to_string();
+    let target = TrailTarget {
+        trail_arn: &trail_arn,
+        account_id: &ctx.account_id,
+        organization_id: organization.as_deref(),
+        bucket,
+        prefix,
+    };
     let topic = non_empty(optional_str(input, "SnsTopicName"));
     let topic_arn = topic
         .map(|topic| sns_topic_arn(topic, &ctx.region, &ctx.account_id))
         .transpose()?;
     if let Some(arn) = &topic_arn {
-        check_topic(state, arn)?;
+        check_topic(state, arn, &target)?;
     }
     let log_group = non_empty(optional_str(input, "CloudWatchLogsLogGroupArn"));
     let role = non_empty(optional_str(input, "CloudWatchLogsRoleArn"));
@@ -167,7 +222,7 @@ pub fn create_trail(
         .transpose()?;
     let tags: Vec<Tag> = parse_member(input, "TagsList")?.unwrap_or_default();
     validate_tags(&tags)?;
-    check_bucket(state, bucket)?;
+    check_bucket(state, &target)?;
 
     let mut trail = StoredTrail {
         version: TRAIL_FORMAT_VERSION,
@@ -181,7 +236,8 @@ pub fn create_trail(
         sns_topic_arn: topic_arn,
         include_global_service_events: global,
         is_multi_region_trail: multi,
-        is_organization_trail: false,
+        is_organization_trail: organization.is_some(),
+        organization_id: organization.clone(),
         log_file_validation_enabled: optional_bool(input, "EnableLogFileValidation")
             .unwrap_or(false),
         cloud_watch_logs_log_group_arn: log_group.map(str::to_owned),
@@ -224,16 +280,57 @@ pub fn update_trail(
     input: &Value,
 ) -> Result<Value, CloudTrailError> {
     let given = required_str(input, "Name")?;
-    if let Some(bucket) = optional_str(input, "S3BucketName") {
+    let new_bucket = optional_str(input, "S3BucketName");
+    let new_prefix = optional_str(input, "S3KeyPrefix");
+    if new_bucket.is_some() || new_prefix.is_some() {
         // Checked before the transaction: the bucket table is read outside it.
         let trail = read_trail(state, ctx, given)?;
-        if trail.s3_bucket_name != bucket {
-            check_bucket(state, bucket)?;
+        let bucket = new_bucket.unwrap_or(&trail.s3_bucket_name);
+        let prefix = match new_prefix {
+            Some(prefix) => {
+                validate_s3_prefix(prefix)?;
+                non_empty(Some(prefix))
+            }
+            None => trail.s3_key_prefix.as_deref(),
+        };
+        if bucket != trail.s3_bucket_name || prefix != trail.s3_key_prefix.as_deref() {
+            let trail_arn = trail.arn().to_string();
+            check_bucket(
+                state,
+                &TrailTarget {
+                    trail_arn: &trail_arn,
+                    account_id: &trail.account_id,
+                    organization_id: trail.organization_id.as_deref(),
+                    bucket,
+                    prefix,
+                },
+            )?;
         }
     }
-    if optional_bool(input, "IsOrganizationTrail") == Some(true) {
-        return Err(CloudTrailError::OrganizationsNotInUse);
-    }
+    let organization = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
+        let organization = trail_organization(state, &ctx.account_id)?;
+        // The bucket must also take the organization's files.
+        let trail = read_trail(state, ctx, given)?;
+        let trail_arn = trail.arn().to_string();
+        let bucket = new_bucket.unwrap_or(&trail.s3_bucket_name);
+        let prefix = match new_prefix {
+            Some(prefix) => non_empty(Some(prefix)),
+            None => trail.s3_key_prefix.as_deref(),
+        };
+        check_bucket(
+            state,
+            &TrailTarget {
+                trail_arn: &trail_arn,
+                account_id: &trail.account_id,
+                organization_id: Some(&organization),
+                bucket,
+                prefix,
+            },
+        )?;
+        Some(organization)
+    } else {
+        None
+    };
     modify_trail(state, ctx, "UpdateTrail", given, |trail, txn| {
         if let Some(bucket) = optional_str(input, "S3BucketName") {
             trail.s3_bucket_name = bucket.to_owned();
@@ -248,7 +345,15 @@ pub fn update_trail(
                 .map(|topic| sns_topic_arn(topic, &trail.home_region, &trail.account_id))
                 .transpose()?;
             if let Some(arn) = &trail.sns_topic_arn {
-                check_topic(state, arn)?;
+                let trail_arn = trail.arn().to_string();
+                let target = TrailTarget {
+                    trail_arn: &trail_arn,
+                    account_id: &trail.account_id,
+                    organization_id: trail.organization_id.as_deref(),
+                    bucket: &trail.s3_bucket_name,
+                    prefix: trail.s3_key_prefix.as_deref(),
+                };
+                check_topic(state, arn, &target)?;
             }
             trail.sns_topic_name = topic.map(str::to_owned);
         }
@@ -263,6 +368,11 @@ pub fn update_trail(
         }
         if optional_bool(input, "IsOrganizationTrail") == Some(false) {
             trail.is_organization_trail = false;
+            trail.organization_id = None;
+        }
+        if let Some(organization) = &organization {
+            trail.is_organization_trail = true;
+            trail.organization_id = Some(organization.clone());
         }
         if let Some(group) = optional_str(input, "CloudWatchLogsLogGroupArn") {
             trail.cloud_watch_logs_log_group_arn = non_empty(Some(group)).map(str::to_owned);

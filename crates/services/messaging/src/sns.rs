@@ -42,6 +42,7 @@ use serde_json::{Map, Value, json};
 pub use error::SnsError;
 use params::Params;
 
+use opentrail_core::access::ResourcePolicy;
 use opentrail_core::context::RequestContext;
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AppState, Request};
@@ -128,6 +129,7 @@ impl ApiService for Sns {
     type Error = SnsError;
 
     const MODEL: EmbeddedModel = EmbeddedModel::Sns;
+    const ACCESS_DENIED_CODE: &'static str = "AuthorizationError";
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const API_VERSION: Option<&'static str> = Some(API_VERSION);
 
@@ -220,6 +222,15 @@ impl ApiService for Sns {
         opentrail_api::query_error_response(&err.to_api(), request_id, error::XMLNS)
     }
 
+    fn render_denied(
+        &self,
+        _route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::query_error_response(err, request_id, error::XMLNS)
+    }
+
     /// Flat parameters, attribute maps and tags, never message bodies or attribute values.
     fn recorded_input(&self, _name: &str, params: &Params) -> Value {
         request_parameters(params)
@@ -240,6 +251,23 @@ impl ApiService for Sns {
     }
 
     /// The topic the call names (a subscription's topic for subscription calls).
+    /// The topic's `Policy` attribute when one was set (the default policy allows only calls
+    /// AWS services make for the owner, `AWS:SourceOwner`, none of a principal's own).
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        _ctx: &RequestContext,
+        _name: &str,
+        params: &Params,
+    ) -> Option<ResourcePolicy> {
+        let topic = store::get_topic(&state.meta, params.get("TopicArn")?).ok()??;
+        let policy = topic.attributes.get("Policy").filter(|p| !p.is_empty())?;
+        Some(ResourcePolicy {
+            document: Arc::from(policy.as_str()),
+            account_id: topic.account.clone(),
+        })
+    }
+
     fn resources(
         &self,
         ctx: &RequestContext,

@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 
 pub use error::SqsError;
 
+use opentrail_core::access::ResourcePolicy;
 use opentrail_core::context::RequestContext;
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AppState, Request};
@@ -111,6 +112,7 @@ impl ApiService for Sqs {
     type Error = SqsError;
 
     const MODEL: EmbeddedModel = EmbeddedModel::Sqs;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const API_VERSION: Option<&'static str> = Some(API_VERSION);
 
@@ -127,6 +129,12 @@ impl ApiService for Sqs {
 
     fn read_only(&self, name: &str) -> bool {
         name.starts_with("Get") || name.starts_with("List") || name == "ReceiveMessage"
+    }
+
+    /// The batch operations need the permission of the single one (`sqs:SendMessage` for
+    /// SendMessageBatch), as AWS documents.
+    fn iam_action(&self, name: &str) -> String {
+        format!("sqs:{}", name.strip_suffix("Batch").unwrap_or(name))
     }
 
     /// The message operations are recorded as Data events.
@@ -253,6 +261,15 @@ impl ApiService for Sqs {
         err.response(route.protocol, request_id)
     }
 
+    fn render_denied(
+        &self,
+        route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        error::api_error_response(err, route.protocol, request_id)
+    }
+
     /// Message bodies and attribute values hidden, as AWS records them.
     fn recorded_input(&self, _name: &str, input: &Value) -> Value {
         redact(input)
@@ -265,6 +282,16 @@ impl ApiService for Sqs {
         } else {
             output.clone()
         }
+    }
+
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        _name: &str,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        Sqs::queue_policy(state, ctx, input)
     }
 
     fn resources(
@@ -289,6 +316,25 @@ impl ApiService for Sqs {
         })
         .into_iter()
         .collect()
+    }
+}
+
+impl Sqs {
+    /// The queue's `Policy` attribute, the resource policy its calls are also allowed by.
+    fn queue_policy(
+        state: &AppState,
+        ctx: &RequestContext,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        let url = input.get("QueueUrl").and_then(Value::as_str)?;
+        let key = ops::key_from_url(url, &ctx.account_id, &ctx.region).ok()?;
+        let engine = store::engine_for(state).ok()?;
+        let state = engine.lock();
+        let policy = state.queues.get(&key)?.meta.attributes.get("Policy")?;
+        (!policy.is_empty()).then(|| ResourcePolicy {
+            document: Arc::from(policy.as_str()),
+            account_id: key.account.clone(),
+        })
     }
 }
 

@@ -98,6 +98,7 @@ impl ApiService for CloudWatch {
     type Error = CwError;
 
     const MODEL: EmbeddedModel = EmbeddedModel::Monitoring;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const API_VERSION: Option<&'static str> = Some("2010-08-01");
 
@@ -199,16 +200,25 @@ impl ApiService for CloudWatch {
 
     /// An error in the request's protocol, with the query-compatible code header.
     fn render_error(&self, route: &Route, err: &CwError, request_id: &str) -> Response<Bytes> {
-        let err = err.to_api();
+        self.render_denied(route, &err.to_api(), request_id)
+    }
+
+    /// Every CloudWatch error, refusals included, in the request's protocol.
+    fn render_denied(
+        &self,
+        route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
         match route.protocol {
-            Protocol::RpcV2Cbor => opentrail_api::cbor::cbor_error_response(&err, request_id, true),
+            Protocol::RpcV2Cbor => opentrail_api::cbor::cbor_error_response(err, request_id, true),
             Protocol::AwsQuery => {
-                opentrail_api::query_error_response(&err, request_id, XML_NAMESPACE)
+                opentrail_api::query_error_response(err, request_id, XML_NAMESPACE)
             }
             _ => {
                 let mut response =
-                    opentrail_api::json_error_response(&err, request_id, Protocol::AwsJson10);
-                opentrail_api::with_query_error_header(&mut response, &err);
+                    opentrail_api::json_error_response(err, request_id, Protocol::AwsJson10);
+                opentrail_api::with_query_error_header(&mut response, err);
                 response
             }
         }

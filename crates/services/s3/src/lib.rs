@@ -18,6 +18,7 @@
 //! - [`xml_body`]: parsing XML request bodies.
 //! - [`error`]: [`error::S3Error`], each failure with its S3 code and status.
 
+pub mod authorize;
 pub mod buckets;
 pub mod checksum;
 pub mod error;
@@ -222,6 +223,7 @@ fn serve(
 fn run(call: &mut Call<'_>, operation: Operation) -> Result<Response<Bytes>, S3Error> {
     let bucket = call.request.bucket.clone().unwrap_or_default();
     let key = call.request.key.clone().unwrap_or_default();
+    authorize::check(call, operation, &bucket, &key)?;
     match operation {
         Operation::ListBuckets => buckets::list_buckets(call),
         Operation::CreateBucket => buckets::create_bucket(call, &bucket),

@@ -34,7 +34,7 @@
 //! the error shows in GetTrailStatus (`LatestDeliveryError`: `NoSuchBucket`, or the S3 error
 //! code an external service answered, e.g. `AccessDenied`) and in the log.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -93,11 +93,18 @@ fn default_gzip_level() -> u32 {
 /// One log file of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedFile {
+    /// The account whose records it holds, for an organization trail (`None`: the trail's).
+    #[serde(default)]
+    pub account: Option<String>,
     pub region: String,
     pub key: String,
     /// The journal seqs of its records, as inclusive runs, in order.
     pub seqs: Vec<(u64, u64)>,
 }
+
+/// The records one log file may hold: one account's (an organization trail's files are per
+/// account) in one region.
+type Stream = (String, String);
 
 /// A selected record: its journal seq, bytes and event time.
 struct Selected {
@@ -428,16 +435,34 @@ impl Deliverer {
         active: &[&StoredTrail],
         statuses: &HashMap<String, TrailStatus>,
         positions: &HashMap<String, u64>,
-    ) -> Result<(u64, HashMap<String, BTreeMap<String, Vec<Selected>>>, bool), DeliveryError> {
-        let mut selected: HashMap<String, BTreeMap<String, Vec<Selected>>> = HashMap::new();
+    ) -> Result<(u64, HashMap<String, BTreeMap<Stream, Vec<Selected>>>, bool), DeliveryError> {
+        let mut selected: HashMap<String, BTreeMap<Stream, Vec<Selected>>> = HashMap::new();
+        let mut organizations: HashMap<String, Arc<BTreeSet<String>>> = HashMap::new();
         let takers: Vec<Taker> = active
             .iter()
             .filter_map(|trail| {
                 let key = trail.key();
                 let status = statuses.get(&key)?;
                 let position = positions.get(&key).copied().unwrap_or(0);
+                let mut filter = trail.filter(status);
+                if let Some(organization) = trail
+                    .organization_id
+                    .as_ref()
+                    .filter(|_| trail.is_organization_trail)
+                {
+                    let accounts = organizations
+                        .entry(organization.clone())
+                        .or_insert_with(|| {
+                            Arc::new(
+                                opentrail_organizations::member_accounts(&self.state, organization)
+                                    .into_iter()
+                                    .collect(),
+                            )
+                        });
+                    filter.organization_accounts = Some(accounts.clone());
+                }
                 Some(Taker {
-                    filter: trail.filter(status),
+                    filter,
                     position,
                     key,
                 })
@@ -463,7 +488,7 @@ impl Deliverer {
                     selected
                         .entry(takers[taker].key.clone())
                         .or_default()
-                        .entry(choice.region.clone())
+                        .entry((choice.account.clone(), choice.region.clone()))
                         .or_default()
                         .push(Selected {
                             seq: entry.seq,
@@ -480,30 +505,43 @@ impl Deliverer {
     fn deliver_trail(
         &mut self,
         trail: &StoredTrail,
-        by_region: BTreeMap<String, Vec<Selected>>,
+        by_stream: BTreeMap<Stream, Vec<Selected>>,
         upto: u64,
         gzip_level: u32,
     ) -> Result<(), DeliveryError> {
         let key = trail.key();
         let delivered_ms = opentrail_model::time::now_ms();
+        let organization = trail
+            .organization_id
+            .as_deref()
+            .filter(|_| trail.is_organization_trail);
         let mut files = Vec::new();
         let mut contents = Vec::new();
-        for (region, records) in by_region {
+        for ((account, region), records) in by_stream {
             let sizes: Vec<usize> = records.iter().map(|record| record.payload.len()).collect();
             for (index, run) in logfile::split_by_size(&sizes, MAX_FILE_BYTES)
                 .into_iter()
                 .enumerate()
             {
                 let part = &records[run];
-                let seed = format!("{key}|{region}|{upto}|{delivered_ms}|{index}");
+                let seed = match organization {
+                    Some(_) => format!("{key}|{account}|{region}|{upto}|{delivered_ms}|{index}"),
+                    None => format!("{key}|{region}|{upto}|{delivered_ms}|{index}"),
+                };
                 let object_key = logfile::log_key(
                     trail.s3_key_prefix.as_deref(),
-                    &trail.account_id,
+                    organization,
+                    if organization.is_some() {
+                        &account
+                    } else {
+                        &trail.account_id
+                    },
                     &region,
                     delivered_ms,
                     &logfile::unique_string(seed.as_bytes()),
                 );
                 files.push(PlannedFile {
+                    account: organization.map(|_| account.clone()),
                     region: region.clone(),
                     key: object_key,
                     seqs: runs(part.iter().map(|record| record.seq)),
@@ -580,7 +618,7 @@ impl Deliverer {
         plan: &LogPlan,
         kms_key_id: Option<&str>,
         contents: Vec<Vec<(Arc<Vec<u8>>, i64)>>,
-    ) -> Result<Vec<(String, DigestLogFile)>, DeliveryError> {
+    ) -> Result<Vec<(Option<String>, String, DigestLogFile)>, DeliveryError> {
         check_bucket(&self.state, &plan.bucket)?;
         let options = PutOptions {
             content_type: Some("application/x-gzip".into()),
@@ -610,6 +648,7 @@ impl Deliverer {
                 })?;
             self.processed += records.len() as u64;
             written.push((
+                file.account.clone(),
                 file.region.clone(),
                 DigestLogFile {
                     s3_bucket: plan.bucket.clone(),
@@ -631,7 +670,7 @@ impl Deliverer {
         key: &str,
         trail: Option<&StoredTrail>,
         plan: &LogPlan,
-        written: Vec<(String, DigestLogFile)>,
+        written: Vec<(Option<String>, String, DigestLogFile)>,
     ) -> Result<(), DeliveryError> {
         self.state.meta.write(|txn| {
             if let Some(mut row) = txn.get::<TrailDelivery>(TRAILS_TABLE, key)? {
@@ -639,8 +678,16 @@ impl Deliverer {
                 row.plan = None;
                 txn.put(TRAILS_TABLE, key, &row)?;
             }
-            for (region, file) in &written {
-                digests::add_log_file(txn, key, trail, region, file.clone(), plan.delivered_ms)?;
+            for (account, region, file) in &written {
+                digests::add_log_file(
+                    txn,
+                    key,
+                    trail,
+                    account.as_deref(),
+                    region,
+                    file.clone(),
+                    plan.delivered_ms,
+                )?;
             }
             Ok::<(), MetaError>(())
         })?;
@@ -741,6 +788,8 @@ struct Choice {
     /// Its index in the entries read.
     index: usize,
     event_ms: i64,
+    /// The record's account (`recipientAccountId`) and region.
+    account: String,
     region: String,
     /// Indexes into the takers.
     takers: Vec<usize>,
@@ -807,6 +856,7 @@ fn choose(entries: &[opentrail_journal::Entry], offset: usize, takers: &[Taker])
             chosen.push(Choice {
                 index: offset + index,
                 event_ms,
+                account: record.account_id().unwrap_or_default().to_owned(),
                 region: record.aws_region.unwrap_or_default().into_owned(),
                 takers: taking,
             });

@@ -59,7 +59,13 @@ pub struct DigestState {
     pub version: u32,
     pub trail_key: String,
     pub trail_name: String,
+    /// The account whose files the chain covers (an organization trail has one chain per
+    /// account and region).
     pub account_id: String,
+    /// The organization of an organization trail's chain (its keys go under
+    /// `AWSLogs/<organization id>/<account>/`).
+    #[serde(default)]
+    pub organization_id: Option<String>,
     pub home_region: String,
     pub region: String,
     pub bucket: String,
@@ -78,20 +84,35 @@ pub struct DigestState {
     pub in_flight_end_ms: Option<i64>,
 }
 
-fn row_key(trail_key: &str, region: &str) -> String {
-    format!("{trail_key}|{region}")
+/// The row of the chain of (trail, region), or of (trail, region, account) for an
+/// organization trail.
+fn row_key(trail_key: &str, region: &str, account: Option<&str>) -> String {
+    match account {
+        Some(account) => format!("{trail_key}|{region}|{account}"),
+        None => format!("{trail_key}|{region}"),
+    }
+}
+
+/// The account a trail's chain for `account`'s files is kept under: the account itself for an
+/// organization trail, none (the trail's own) otherwise.
+pub fn chain_account<'a>(trail: &StoredTrail, account: &'a str) -> Option<&'a str> {
+    trail.is_organization_trail.then_some(account)
 }
 
 fn wants_digests(trail: &StoredTrail, status: &TrailStatus) -> bool {
     trail.log_file_validation_enabled && status.is_logging
 }
 
-fn new_state(trail: &StoredTrail, region: &str, start_ms: i64) -> DigestState {
+fn new_state(trail: &StoredTrail, account: &str, region: &str, start_ms: i64) -> DigestState {
     DigestState {
         version: FORMAT_VERSION,
         trail_key: trail.key(),
         trail_name: trail.name.clone(),
-        account_id: trail.account_id.clone(),
+        account_id: account.to_owned(),
+        organization_id: trail
+            .organization_id
+            .clone()
+            .filter(|_| trail.is_organization_trail),
         home_region: trail.home_region.clone(),
         region: region.to_owned(),
         bucket: trail.s3_bucket_name.clone(),
@@ -104,18 +125,20 @@ fn new_state(trail: &StoredTrail, region: &str, start_ms: i64) -> DigestState {
     }
 }
 
-/// Adds a delivered log file to the open chain of (trail, region), inside the delivery's
-/// commit. A region seen for the first time starts its own chain when the trail has digests
+/// Adds a delivered log file to the open chain of (trail, region) — of (trail, region,
+/// account) for an organization trail's files of `account` — inside the delivery's commit. A
+/// region (or account) seen for the first time starts its own chain when the trail has digests
 /// on; files delivered with no chain open are in no digest.
 pub fn add_log_file(
     txn: &mut Txn<'_>,
     trail_key: &str,
     trail: Option<&StoredTrail>,
+    account: Option<&str>,
     region: &str,
     file: DigestLogFile,
     delivered_ms: i64,
 ) -> Result<(), MetaError> {
-    let row = row_key(trail_key, region);
+    let row = row_key(trail_key, region, account);
     let mut state = match txn.get::<DigestState>(DIGESTS_TABLE, &row)? {
         Some(state) => state,
         None => {
@@ -132,7 +155,7 @@ pub fn add_log_file(
                 .start_logging_time_ms
                 .unwrap_or(delivered_ms)
                 .min(delivered_ms);
-            new_state(trail, region, start)
+            new_state(trail, account.unwrap_or(&trail.account_id), region, start)
         }
     };
     state.pending.push(file);
@@ -156,9 +179,13 @@ pub fn round(state: &AppState, positions: &HashMap<String, u64>) -> Result<(), D
 
     // Chains start in the home region as soon as logging with validation is on.
     for (key, trail) in &trails {
-        let row = row_key(key, &trail.home_region);
+        let row = row_key(
+            key,
+            &trail.home_region,
+            chain_account(trail, &trail.account_id),
+        );
         if wants_digests(trail, &statuses[key]) && !rows.contains_key(&row) {
-            let fresh = new_state(trail, &trail.home_region, now);
+            let fresh = new_state(trail, &trail.account_id, &trail.home_region, now);
             state.meta.put(DIGESTS_TABLE, &row, &fresh)?;
             tracing::info!(
                 trail = key,
@@ -266,6 +293,7 @@ fn write_digest(
     let (stored_key, signing_key) = keys::signing_key(&state.meta, &chain.region, now)?;
     let key = logfile::digest_key(
         chain.prefix.as_deref(),
+        chain.organization_id.as_deref(),
         &chain.account_id,
         &chain.region,
         &chain.trail_name,

@@ -155,6 +155,24 @@ impl SqsError {
     }
 }
 
+/// An error that is not one of [`SqsError`]'s (a refused call) in SQS's shape: the query
+/// error, or the JSON error with its `x-amzn-query-error` header.
+pub fn api_error_response(err: &ApiError, protocol: Protocol, request_id: &str) -> Response<Bytes> {
+    if protocol == Protocol::AwsQuery {
+        return opentrail_api::query_error_response(err, request_id, XMLNS);
+    }
+    let typed = ApiError::new(
+        format!("com.amazonaws.sqs#{}", err.code),
+        err.status,
+        err.message.clone(),
+    );
+    let mut response = opentrail_api::json_error_response(&typed, request_id, protocol);
+    if let Ok(value) = HeaderValue::from_str(&format!("{};Sender", err.code)) {
+        response.headers_mut().insert("x-amzn-query-error", value);
+    }
+    response
+}
+
 impl opentrail_core::pipeline::ServiceError for SqsError {
     fn to_api(&self) -> ApiError {
         self.to_api_error()

@@ -1,0 +1,5 @@
+//! The policy crate's integration tests: one binary (see STYLE.md), cases as data files in
+//! `tests/data/`.
+
+mod evaluation;
+mod validation;
