@@ -15,9 +15,12 @@
 //!   generation number to cache parsed forms by.
 //! - [`note_key_used`]: for GetAccessKeyLastUsed.
 //!
-//! Each is a few hash lookups in memory, cheap enough for every request.
+//! Each is a few hash lookups in memory, cheap enough for every request. [`access`] wraps
+//! them as the request path's `KeyDirectory` and `PolicySource` (and [`access::install`]
+//! installs them with the authorizer).
 //!
 //! # Layout
+//! - [`access`]: the key directory and policy source for the request path.
 //! - [`error`]: [`IdentityError`] with IAM's and STS's codes.
 //! - [`ids`]: unique ids, keys, secrets, tokens; name and path checks.
 //! - [`document`]: policy document checks.
@@ -26,6 +29,7 @@
 //! - [`iam`]: the IAM service and its operations.
 //! - [`sts`]: the STS service and its operations.
 
+pub mod access;
 pub mod document;
 pub mod error;
 pub mod iam;
@@ -33,6 +37,8 @@ pub mod ids;
 pub mod managed;
 pub mod store;
 pub mod sts;
+
+use std::sync::Arc;
 
 use opentrail_core::context::EventDetails;
 use opentrail_core::pipeline;
@@ -56,6 +62,11 @@ impl Service for IamService {
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
         pipeline::request_details(&iam::Iam, request)
+    }
+
+    /// Installs the key directory and the authorizer (see [`access::install`]).
+    fn spawn_workers(&self, state: &Arc<AppState>) {
+        access::install(state);
     }
 
     fn reset(&self, state: &AppState) {

@@ -13,10 +13,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 use opentrail_api::{EmbeddedModel, Route, ServiceModel};
+use opentrail_core::access::ResourcePolicy;
 use opentrail_core::context::RequestContext;
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AppState, Request};
 use opentrail_model::{Identity, IdentityType, Resource};
+use opentrail_policy::{
+    ConditionContext, Decision, Policy, PolicyKind, Principal, PrincipalKind, trust_allows,
+};
 use serde_json::{Value, json};
 
 use crate::document::{self, DocumentKind};
@@ -143,6 +147,29 @@ impl ApiService for Sts {
         output
     }
 
+    /// AssumeRole's role trust policy is the resource policy of the call (a role in another
+    /// account can be assumed only when its trust policy names the caller or its account).
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        _ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        if name != "AssumeRole" {
+            return None;
+        }
+        let arn = opt(input, "RoleArn")?;
+        let account_id = role_account(arn)?;
+        let iam = store::iam(state).ok()?;
+        let account = iam.account(account_id);
+        let role = crate::iam::roles::role_by_arn(&account, arn)?;
+        Some(ResourcePolicy {
+            document: Arc::from(role.trust.as_str()),
+            account_id: account_id.to_owned(),
+        })
+    }
+
     /// AssumeRole acts on its role.
     fn resources(
         &self,
@@ -218,77 +245,52 @@ fn duration(input: &Value, default: i64, max: i64, too_long: &str) -> Result<i64
     Ok(seconds)
 }
 
-/// Whether the role's trust policy lets `caller` assume it.
-///
-/// THE TRUST POLICY CHECK: until the policy evaluator (`opentrail-policy`) is merged this is a
-/// structural reading: an `Allow` statement whose `Action` covers `sts:AssumeRole` and whose
-/// `Principal` is `*`, or names (under `AWS`) the caller's account id, its root ARN or the
-/// caller's own ARN; an `sts:ExternalId` condition must match `external_id`. `Deny`
-/// statements and other conditions are not evaluated yet.
-pub fn check_trust_policy(trust: &str, caller: &Identity, external_id: Option<&str>) -> bool {
-    let Ok(document) = serde_json::from_str::<Value>(trust) else {
+/// Whether the role's trust policy lets `caller` assume `role_arn`: the policy language's
+/// own reading of the trust policy ([`opentrail_policy::trust_allows`]), with `sts:ExternalId`
+/// and the caller's session keys in the condition context. What the caller's own identity
+/// policies say is the request path's authorization (the trust policy is the call's resource
+/// policy there, see [`Sts::resource_policy`]).
+pub fn check_trust_policy(
+    trust: &str,
+    role_arn: &str,
+    caller: &Identity,
+    external_id: Option<&str>,
+) -> bool {
+    let Ok(policy) = Policy::parse(trust, PolicyKind::Trust) else {
         return false;
     };
-    let statements = match document.get("Statement") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(item) => vec![item.clone()],
-        None => return false,
+    let issuer_arn = caller
+        .session
+        .as_deref()
+        .and_then(|s| s.issuer.as_ref())
+        .map(|issuer| issuer.role_arn.as_str());
+    let kind = match (caller.identity_type, issuer_arn) {
+        (IdentityType::Root, _) => PrincipalKind::Root,
+        (IdentityType::IamUser, _) => PrincipalKind::User,
+        (IdentityType::AssumedRole, Some(role_arn)) => PrincipalKind::AssumedRole { role_arn },
+        (IdentityType::AssumedRole, None) => PrincipalKind::Role,
     };
-    statements.iter().any(|statement| {
-        statement.get("Effect").and_then(Value::as_str) == Some("Allow")
-            && as_strings(statement.get("Action"))
-                .iter()
-                .any(|a| matches!(a.as_str(), "*" | "sts:*" | "sts:AssumeRole"))
-            && principal_matches(statement.get("Principal"), caller)
-            && external_id_matches(statement.get("Condition"), external_id)
-    })
-}
-
-fn as_strings(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(text)) => vec![text.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
+    let tags = caller
+        .session
+        .as_deref()
+        .map(|s| s.tags.clone())
+        .unwrap_or_default();
+    let mut principal = Principal::new(&caller.arn, &caller.account_id, kind);
+    principal.user_id = Some(&caller.principal_id);
+    principal.username = caller.user_name.as_deref();
+    principal.tags = &tags;
+    let mut context = ConditionContext::new();
+    if let Some(id) = external_id {
+        context.insert("sts:ExternalId", id);
     }
-}
-
-fn principal_matches(principal: Option<&Value>, caller: &Identity) -> bool {
-    match principal {
-        Some(Value::String(star)) => star == "*",
-        Some(Value::Object(members)) => {
-            let account = &caller.account_id;
-            as_strings(members.get("AWS")).iter().any(|p| {
-                p == "*"
-                    || p == account
-                    || ids::split_iam_arn(p)
-                        == Some((ids::partition_of(&caller.arn), account, "root"))
-                    || *p == caller.arn
-                    || caller
-                        .session
-                        .as_deref()
-                        .and_then(|s| s.issuer.as_ref())
-                        .is_some_and(|issuer| *p == issuer.role_arn)
-            })
-        }
-        _ => false,
+    if let Some(source) = caller
+        .session
+        .as_deref()
+        .and_then(|s| s.source_identity.as_deref())
+    {
+        context.insert("aws:SourceIdentity", source);
     }
-}
-
-fn external_id_matches(condition: Option<&Value>, external_id: Option<&str>) -> bool {
-    let Some(condition) = condition.and_then(Value::as_object) else {
-        return true;
-    };
-    condition.values().all(|tests| {
-        let Some(expected) = tests.get("sts:ExternalId") else {
-            return true;
-        };
-        let expected = as_strings(Some(expected));
-        external_id.is_some_and(|id| expected.iter().any(|e| e == id))
-    })
+    trust_allows(&policy, &principal, "sts:AssumeRole", role_arn, &context) == Decision::Allow
 }
 
 fn session_tags(input: &Value) -> Result<Vec<Tag>> {
@@ -358,7 +360,7 @@ fn assume_role(
     };
     let account = iam.account(account_id);
     let role = crate::iam::roles::role_by_arn(&account, role_arn).ok_or_else(denied)?;
-    if !check_trust_policy(&role.trust, caller, opt(input, "ExternalId")) {
+    if !check_trust_policy(&role.trust, &role.arn, caller, opt(input, "ExternalId")) {
         return Err(denied());
     }
     let caller_session = caller.session.as_deref();
@@ -568,36 +570,29 @@ mod tests {
     #[test]
     fn trust_policies_name_who_may_assume() {
         let caller = Identity::root("123456789012", "AKIA");
+        let role = "arn:aws:iam::123456789012:role/r";
         let trust = |principal: &str, condition: &str| {
             format!(
                 r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"sts:AssumeRole"{condition}}}]}}"#
             )
         };
-        assert!(check_trust_policy(
-            &trust(r#"{"AWS":"123456789012"}"#, ""),
-            &caller,
-            None
-        ));
-        assert!(check_trust_policy(
+        let allows =
+            |doc: &str, external: Option<&str>| check_trust_policy(doc, role, &caller, external);
+        assert!(allows(&trust(r#"{"AWS":"123456789012"}"#, ""), None));
+        assert!(allows(
             &trust(r#"{"AWS":["arn:aws:iam::123456789012:root"]}"#, ""),
-            &caller,
             None
         ));
-        assert!(!check_trust_policy(
-            &trust(r#"{"AWS":"111122223333"}"#, ""),
-            &caller,
-            None
-        ));
-        assert!(!check_trust_policy(
+        assert!(!allows(&trust(r#"{"AWS":"111122223333"}"#, ""), None));
+        assert!(!allows(
             &trust(r#"{"Service":"ec2.amazonaws.com"}"#, ""),
-            &caller,
             None
         ));
         let external = r#","Condition":{"StringEquals":{"sts:ExternalId":"x1"}}"#;
         let with_id = trust(r#"{"AWS":"123456789012"}"#, external);
-        assert!(check_trust_policy(&with_id, &caller, Some("x1")));
-        assert!(!check_trust_policy(&with_id, &caller, Some("x2")));
-        assert!(!check_trust_policy(&with_id, &caller, None));
+        assert!(allows(&with_id, Some("x1")));
+        assert!(!allows(&with_id, Some("x2")));
+        assert!(!allows(&with_id, None));
     }
 
     #[test]
