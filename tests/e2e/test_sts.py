@@ -111,3 +111,68 @@ def test_cloudtrail_records_sts_calls_without_secrets(server):
     )
     assert len(calls) == 1
     assert json.loads(calls[0]["CloudTrailEvent"])["readOnly"] is True
+
+
+def test_iam_user_and_role_session_credentials_sign_calls(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="dave")
+    iam.put_user_policy(
+        UserName="dave", PolicyName="who-am-i",
+        PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "sqs:ListQueues"], "Resource": "*"}],
+        }),
+    )
+    key = iam.create_access_key(UserName="dave")["AccessKey"]
+    user_sts = server.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    me = user_sts.get_caller_identity()
+    assert me["Arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/dave"
+    assert me["UserId"].startswith("AIDA")
+    user_iam = server.client("iam", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    denied = error_of(user_iam.create_user, UserName="eve")
+    assert denied["Code"] == "AccessDenied"
+    assert f"user/dave is not authorized to perform: iam:CreateUser" in denied["Message"]
+
+    role = make_role(server, "reader")
+    # AWS answers GetCallerIdentity without any permission; the request pipeline has no way
+    # yet to exempt an operation from authorization, so the role is granted it here.
+    iam.put_role_policy(
+        RoleName="reader", PolicyName="who-am-i",
+        PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
+        }),
+    )
+    out = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s-1")
+    credentials = out["Credentials"]
+    session = boto3_session_client(server, "sts", credentials)
+    me = session.get_caller_identity()
+    assert me["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/reader/s-1"
+    assert me["UserId"] == f"{role['RoleId']}:s-1"
+
+    events = server.lookup(
+        LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": credentials["AccessKeyId"]}]
+    )
+    assert events, "the session's call is recorded"
+    identity = json.loads(events[0]["CloudTrailEvent"])["userIdentity"]
+    assert identity["type"] == "AssumedRole"
+    assert identity["principalId"] == f"{role['RoleId']}:s-1"
+    assert identity["sessionContext"]["sessionIssuer"] == {
+        "type": "Role",
+        "principalId": role["RoleId"],
+        "arn": role["Arn"],
+        "accountId": ACCOUNT_ID,
+        "userName": "reader",
+    }
+    assert identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "false"
+
+
+def boto3_session_client(server, service, credentials):
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    ).client(service, endpoint_url=server.endpoint)

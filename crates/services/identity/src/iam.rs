@@ -240,6 +240,7 @@ impl ApiService for Iam {
     const MODEL: EmbeddedModel = EmbeddedModel::Iam;
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const API_VERSION: Option<&'static str> = None;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
         IdentityError::InvalidAction(format!(

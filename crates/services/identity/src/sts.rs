@@ -64,6 +64,7 @@ impl ApiService for Sts {
 
     const MODEL: EmbeddedModel = EmbeddedModel::Sts;
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
+    const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
         IdentityError::InvalidAction(format!(
