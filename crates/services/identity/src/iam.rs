@@ -262,6 +262,17 @@ impl ApiService for Iam {
             .any(|prefix| name.starts_with(prefix))
     }
 
+    /// The entity a call acts on, as IAM authorizes it: the user, group or role it names
+    /// (`Path` when the call gives one, else `/`), the managed policy it names, else `*`.
+    fn authorization_resources(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Vec<String> {
+        vec![authorization_resource(ctx, name, input)]
+    }
+
     fn decode(&self, name: &str, request: &Request<'_>) -> Result<Value> {
         let params = pipeline::query_params(request);
         Ok(model().query_input(name, &params)?)
@@ -320,6 +331,51 @@ impl ApiService for Iam {
         crate::ids::record_dates(&mut output, false);
         output
     }
+}
+
+/// The ARN a call of `name` is authorized on (see [`Iam::authorization_resources`]).
+fn authorization_resource(ctx: &RequestContext, name: &str, input: &Value) -> String {
+    let partition = crate::ids::partition(&ctx.region);
+    let account = &ctx.account_id;
+    let path = opt(input, "Path").unwrap_or("/");
+    let arn =
+        |kind: &str, entity: &str| format!("arn:{partition}:iam::{account}:{kind}{path}{entity}");
+    let acts_on_policy = name.contains("PolicyVersion")
+        || matches!(
+            name,
+            "GetPolicy"
+                | "DeletePolicy"
+                | "TagPolicy"
+                | "UntagPolicy"
+                | "ListPolicyTags"
+                | "ListEntitiesForPolicy"
+        );
+    if acts_on_policy && let Some(policy) = opt(input, "PolicyArn") {
+        return policy.to_owned();
+    }
+    if name == "CreatePolicy"
+        && let Some(policy) = opt(input, "PolicyName")
+    {
+        return arn("policy", policy);
+    }
+    if let Some(user) = opt(input, "UserName") {
+        return arn("user", user);
+    }
+    if let Some(group) = opt(input, "GroupName") {
+        return arn("group", group);
+    }
+    if let Some(role) = opt(input, "RoleName") {
+        return arn("role", role);
+    }
+    let caller_is_user = ctx.identity.identity_type == opentrail_model::IdentityType::IamUser;
+    let about_caller = matches!(
+        name,
+        "GetUser" | "CreateAccessKey" | "ListAccessKeys" | "UpdateAccessKey" | "DeleteAccessKey"
+    );
+    if caller_is_user && about_caller {
+        return ctx.identity.arn.clone();
+    }
+    "*".to_owned()
 }
 
 pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> {
@@ -415,6 +471,35 @@ mod tests {
             recorded,
             json!({"AccessKey": {"AccessKeyId": "AKIA", "UserName": "u"}})
         );
+    }
+
+    #[test]
+    fn calls_are_authorized_on_the_entity_they_name() {
+        let ctx = RequestContext::for_tests("us-east-1");
+        let arn = |name: &str, input: Value| authorization_resource(&ctx, name, &input);
+        assert_eq!(
+            arn("CreateUser", json!({"UserName": "bob", "Path": "/ops/"})),
+            "arn:aws:iam::123456789012:user/ops/bob"
+        );
+        assert_eq!(
+            arn(
+                "AttachRolePolicy",
+                json!({"RoleName": "r", "PolicyArn": "arn:aws:iam::aws:policy/x"})
+            ),
+            "arn:aws:iam::123456789012:role/r"
+        );
+        assert_eq!(
+            arn(
+                "GetPolicyVersion",
+                json!({"PolicyArn": "arn:aws:iam::aws:policy/x", "VersionId": "v1"})
+            ),
+            "arn:aws:iam::aws:policy/x"
+        );
+        assert_eq!(
+            arn("CreatePolicy", json!({"PolicyName": "p"})),
+            "arn:aws:iam::123456789012:policy/p"
+        );
+        assert_eq!(arn("ListUsers", json!({})), "*");
     }
 
     #[test]
