@@ -14,7 +14,7 @@ TRUST = {
         {
             "Effect": "Allow",
             "Principal": {"AWS": ACCOUNT_ID},
-            "Action": "sts:AssumeRole",
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
         }
     ],
 }

@@ -247,6 +247,10 @@ pub struct Session {
     pub source_identity: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// The keys of `tags` that carry over into sessions these credentials start (role
+    /// chaining).
+    #[serde(default)]
+    pub transitive: Vec<String>,
     /// Session policy documents (`Policy`, and the documents of `PolicyArns` at issue time).
     #[serde(default)]
     pub session_policies: Vec<String>,

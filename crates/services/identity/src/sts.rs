@@ -246,7 +246,9 @@ fn duration(input: &Value, default: i64, max: i64, too_long: &str) -> Result<i64
     Ok(seconds)
 }
 
-/// Whether the role's trust policy lets `caller` assume `role_arn`: the policy language's
+/// Whether the role's trust policy lets `caller` do `action` (`sts:AssumeRole`, and
+/// `sts:TagSession` / `sts:SetSourceIdentity` when the call sets tags or a source identity)
+/// on `role_arn`: the policy language's
 /// own reading of the trust policy ([`opentrail_policy::trust_allows`]), with `sts:ExternalId`
 /// and the caller's session keys in the condition context. What the caller's own identity
 /// policies say is the request path's authorization (the trust policy is the call's resource
@@ -256,6 +258,7 @@ pub fn check_trust_policy(
     role_arn: &str,
     caller: &Identity,
     external_id: Option<&str>,
+    action: &str,
 ) -> bool {
     let Ok(policy) = Policy::parse(trust, PolicyKind::Trust) else {
         return false;
@@ -291,7 +294,7 @@ pub fn check_trust_policy(
     {
         context.insert("aws:SourceIdentity", source);
     }
-    trust_allows(&policy, &principal, "sts:AssumeRole", role_arn, &context) == Decision::Allow
+    trust_allows(&policy, &principal, action, role_arn, &context) == Decision::Allow
 }
 
 fn session_tags(input: &Value) -> Result<Vec<Tag>> {
@@ -361,8 +364,30 @@ fn assume_role(
     };
     let account = iam.account(account_id);
     let role = crate::iam::roles::role_by_arn(&account, role_arn).ok_or_else(denied)?;
-    if !check_trust_policy(&role.trust, &role.arn, caller, opt(input, "ExternalId")) {
-        return Err(denied());
+    let mut actions = vec!["sts:AssumeRole"];
+    if input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .is_some_and(|tags| !tags.is_empty())
+    {
+        actions.push("sts:TagSession");
+    }
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        if !check_trust_policy(
+            &role.trust,
+            &role.arn,
+            caller,
+            opt(input, "ExternalId"),
+            action,
+        ) {
+            return Err(IdentityError::AccessDenied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {role_arn}",
+                caller.arn
+            )));
+        }
     }
     let caller_session = caller.session.as_deref();
     let chained = caller_session.is_some_and(|s| s.issuer.is_some());
@@ -415,15 +440,32 @@ fn assume_role(
         ));
     }
     let mut tags = session_tags(input)?;
-    // Transitive tags of the calling session carry over to a chained one.
-    if let Some(previous) = caller_session {
-        for (key, value) in &previous.tags {
-            if !tags.iter().any(|t| t.key.eq_ignore_ascii_case(key)) {
-                tags.push(Tag {
-                    key: key.clone(),
-                    value: value.clone(),
-                });
+    let mut transitive: Vec<String> = pipeline::input::string_list(input, "TransitiveTagKeys");
+    if let Some(key) = transitive
+        .iter()
+        .find(|key| !tags.iter().any(|t| t.key.eq_ignore_ascii_case(key)))
+    {
+        return Err(IdentityError::InvalidInput(format!(
+            "The transitive tag key {key} is not among the session tags."
+        )));
+    }
+    // The transitive tags of the calling session carry over to a chained one and cannot be
+    // set again.
+    if let Some(previous) = iam.session(&caller.access_key_id) {
+        for tag in previous.tags.iter().filter(|t| {
+            previous
+                .transitive
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&t.key))
+        }) {
+            if tags.iter().any(|t| t.key.eq_ignore_ascii_case(&tag.key)) {
+                return Err(IdentityError::InvalidInput(format!(
+                    "The session tag {} is transitive from the calling session and cannot be set again.",
+                    tag.key
+                )));
             }
+            tags.push(tag.clone());
+            transitive.push(tag.key.clone());
         }
     }
     let now = ids::epoch(ctx.time);
@@ -454,6 +496,7 @@ fn assume_role(
             .map(str::to_owned)
             .or_else(|| caller_session.and_then(|s| s.source_identity.clone())),
         tags,
+        transitive,
         session_policies,
         chained,
     };
@@ -522,6 +565,7 @@ fn get_session_token(
         mfa: opt(input, "SerialNumber").is_some() && opt(input, "TokenCode").is_some(),
         source_identity: None,
         tags: Vec::new(),
+        transitive: Vec::new(),
         session_policies: Vec::new(),
         chained: false,
     };
@@ -577,8 +621,9 @@ mod tests {
                 r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"sts:AssumeRole"{condition}}}]}}"#
             )
         };
-        let allows =
-            |doc: &str, external: Option<&str>| check_trust_policy(doc, role, &caller, external);
+        let allows = |doc: &str, external: Option<&str>| {
+            check_trust_policy(doc, role, &caller, external, "sts:AssumeRole")
+        };
         assert!(allows(&trust(r#"{"AWS":"123456789012"}"#, ""), None));
         assert!(allows(
             &trust(r#"{"AWS":["arn:aws:iam::123456789012:root"]}"#, ""),

@@ -11,7 +11,7 @@ use super::*;
 use crate::iam::{Call as IamCall, Op};
 
 const ACCOUNT: &str = opentrail_model::ids::DEFAULT_ACCOUNT_ID;
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
 const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
 struct Fixture {
@@ -459,4 +459,64 @@ async fn assumed_role_sessions_resolve_to_their_role() {
         .expect("resolve")
         .expect("persisted");
     assert_eq!(again.identity.arn, resolved.identity.arn);
+}
+
+#[tokio::test]
+async fn chained_sessions_are_capped_and_carry_transitive_tags() {
+    use opentrail_core::pipeline::ApiService;
+    let f = fixture();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    f.ok(
+        Op::CreateRole,
+        json!({"RoleName": "r", "AssumeRolePolicyDocument": trust, "MaxSessionDuration": 7200}),
+    );
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/r");
+    let first = json!({
+        "RoleArn": role_arn, "RoleSessionName": "first",
+        "Tags": [{"Key": "team", "Value": "a"}, {"Key": "temp", "Value": "b"}],
+        "TransitiveTagKeys": ["team"],
+    });
+    let out = sts::Sts
+        .run(&f.state, &f.ctx, sts::Op::AssumeRole, &first)
+        .await
+        .expect("first");
+    let key = out["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let session = resolve_access_key(&f.state, &key)
+        .expect("resolve")
+        .expect("known");
+    let chained_ctx = RequestContext {
+        identity: session.identity,
+        ..RequestContext::for_tests("us-east-1")
+    };
+    let too_long =
+        json!({"RoleArn": role_arn, "RoleSessionName": "second", "DurationSeconds": 7200});
+    let err = sts::Sts
+        .run(&f.state, &chained_ctx, sts::Op::AssumeRole, &too_long)
+        .await
+        .expect_err("role chaining is capped at an hour");
+    assert_eq!(err.aws_code(), "ValidationError");
+    let second = json!({"RoleArn": role_arn, "RoleSessionName": "second"});
+    let out = sts::Sts
+        .run(&f.state, &chained_ctx, sts::Op::AssumeRole, &second)
+        .await
+        .expect("second");
+    let key = out["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let chained = resolve_access_key(&f.state, &key)
+        .expect("resolve")
+        .expect("known");
+    let tags = chained.identity.session.map(|s| s.tags).unwrap_or_default();
+    assert_eq!(tags, [("team".to_owned(), "a".to_owned())]);
+    let bad =
+        json!({"RoleArn": role_arn, "RoleSessionName": "third", "TransitiveTagKeys": ["nope"]});
+    let err = sts::Sts
+        .run(&f.state, &f.ctx, sts::Op::AssumeRole, &bad)
+        .await
+        .expect_err("transitive key without its tag");
+    assert_eq!(err.aws_code(), "InvalidInput");
 }
