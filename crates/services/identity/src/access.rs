@@ -159,6 +159,7 @@ mod tests {
                     last_used: None,
                 }],
                 boundary: None,
+                login_profile: None,
             };
             stored.users.insert("bob".into(), user);
             Ok(())

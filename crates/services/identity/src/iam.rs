@@ -8,12 +8,15 @@
 //! CreateAccessKey's `SecretAccessKey`.
 //!
 //! # Layout
+//! - [`account`]: login profiles, instance profiles, service-linked roles, the account alias,
+//!   password policy and summary.
 //! - [`users`]: users, their tags and access keys.
 //! - [`groups`]: groups and memberships.
 //! - [`roles`]: roles and their tags.
 //! - [`policies`]: managed policies and versions, attachments, inline policies, permissions
 //!   boundaries.
 
+pub mod account;
 pub mod groups;
 pub mod policies;
 pub mod roles;
@@ -58,6 +61,14 @@ opentrail_core::operations! {
         PutRolePolicy, GetRolePolicy, ListRolePolicies, DeleteRolePolicy,
         PutUserPermissionsBoundary, DeleteUserPermissionsBoundary,
         PutRolePermissionsBoundary, DeleteRolePermissionsBoundary,
+        CreateLoginProfile, GetLoginProfile, UpdateLoginProfile, DeleteLoginProfile,
+        CreateInstanceProfile, GetInstanceProfile, ListInstanceProfiles,
+        ListInstanceProfilesForRole, DeleteInstanceProfile, AddRoleToInstanceProfile,
+        RemoveRoleFromInstanceProfile, TagInstanceProfile, UntagInstanceProfile,
+        CreateServiceLinkedRole, DeleteServiceLinkedRole, GetServiceLinkedRoleDeletionStatus,
+        CreateAccountAlias, ListAccountAliases, DeleteAccountAlias,
+        UpdateAccountPasswordPolicy, GetAccountPasswordPolicy, DeleteAccountPasswordPolicy,
+        GetAccountSummary,
     }
 }
 
@@ -318,8 +329,15 @@ impl ApiService for Iam {
         opentrail_api::query_error_response(&err.to_api(), request_id, IAM_XMLNS)
     }
 
+    /// The input without login passwords.
     fn recorded_input(&self, _name: &str, input: &Value) -> Value {
-        input.clone()
+        let mut input = input.clone();
+        if let Some(members) = input.as_object_mut() {
+            members.remove("Password");
+            members.remove("OldPassword");
+            members.remove("NewPassword");
+        }
+        input
     }
 
     /// The output without CreateAccessKey's secret.
@@ -450,6 +468,33 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::DeleteUserPermissionsBoundary => policies::delete_boundary(call, input, Holder::User),
         Op::PutRolePermissionsBoundary => policies::put_boundary(call, input, Holder::Role),
         Op::DeleteRolePermissionsBoundary => policies::delete_boundary(call, input, Holder::Role),
+        Op::CreateLoginProfile => account::create_login_profile(call, input),
+        Op::GetLoginProfile => account::get_login_profile(call, input),
+        Op::UpdateLoginProfile => account::update_login_profile(call, input),
+        Op::DeleteLoginProfile => account::delete_login_profile(call, input),
+        Op::CreateInstanceProfile => account::create_instance_profile(call, input),
+        Op::GetInstanceProfile => account::get_instance_profile(call, input),
+        Op::ListInstanceProfiles => account::list_instance_profiles(call, input),
+        Op::ListInstanceProfilesForRole => account::list_instance_profiles_for_role(call, input),
+        Op::DeleteInstanceProfile => account::delete_instance_profile(call, input),
+        Op::AddRoleToInstanceProfile => account::add_role_to_instance_profile(call, input),
+        Op::RemoveRoleFromInstanceProfile => {
+            account::remove_role_from_instance_profile(call, input)
+        }
+        Op::TagInstanceProfile => account::tag_instance_profile(call, input),
+        Op::UntagInstanceProfile => account::untag_instance_profile(call, input),
+        Op::CreateServiceLinkedRole => account::create_service_linked_role(call, input),
+        Op::DeleteServiceLinkedRole => account::delete_service_linked_role(call, input),
+        Op::GetServiceLinkedRoleDeletionStatus => {
+            account::get_service_linked_role_deletion_status(call, input)
+        }
+        Op::CreateAccountAlias => account::create_account_alias(call, input),
+        Op::ListAccountAliases => account::list_account_aliases(call, input),
+        Op::DeleteAccountAlias => account::delete_account_alias(call, input),
+        Op::UpdateAccountPasswordPolicy => account::update_account_password_policy(call, input),
+        Op::GetAccountPasswordPolicy => account::get_account_password_policy(call, input),
+        Op::DeleteAccountPasswordPolicy => account::delete_account_password_policy(call, input),
+        Op::GetAccountSummary => account::get_account_summary(call, input),
     }
 }
 

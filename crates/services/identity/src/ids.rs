@@ -24,6 +24,7 @@ pub enum IdKind {
     Role,
     Group,
     Policy,
+    InstanceProfile,
     /// A long-term access key.
     AccessKey,
     /// A temporary (STS) access key.
@@ -37,6 +38,7 @@ impl IdKind {
             IdKind::Role => "AROA",
             IdKind::Group => "AGPA",
             IdKind::Policy => "ANPA",
+            IdKind::InstanceProfile => "AIPA",
             IdKind::AccessKey => "AKIA",
             IdKind::TemporaryKey => "ASIA",
         }

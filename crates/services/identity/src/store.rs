@@ -83,6 +83,30 @@ pub struct User {
     pub keys: Vec<AccessKey>,
     #[serde(default)]
     pub boundary: Option<String>,
+    /// The console password's profile (the password itself is never kept: opentrail has no
+    /// console sign-in).
+    #[serde(default)]
+    pub login_profile: Option<LoginProfile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginProfile {
+    pub created: i64,
+    pub reset_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceProfile {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub arn: String,
+    pub created: i64,
+    /// Lower-cased names of its roles (at most one).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +198,15 @@ pub struct Account {
     /// Customer managed policies by ARN.
     #[serde(default)]
     pub policies: BTreeMap<String, ManagedPolicy>,
+    /// Instance profiles by lower-cased name.
+    #[serde(default)]
+    pub instance_profiles: BTreeMap<String, InstanceProfile>,
+    /// The account alias (IAM allows one).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The account password policy: its members as UpdateAccountPasswordPolicy set them.
+    #[serde(default)]
+    pub password_policy: Option<serde_json::Value>,
 }
 
 impl Default for Account {
@@ -184,6 +217,9 @@ impl Default for Account {
             groups: BTreeMap::new(),
             roles: BTreeMap::new(),
             policies: BTreeMap::new(),
+            instance_profiles: BTreeMap::new(),
+            aliases: Vec::new(),
+            password_policy: None,
         }
     }
 }

@@ -520,3 +520,125 @@ async fn chained_sessions_are_capped_and_carry_transitive_tags() {
         .expect_err("transitive key without its tag");
     assert_eq!(err.aws_code(), "InvalidInput");
 }
+
+#[test]
+fn login_and_instance_profiles_and_the_account() {
+    let f = fixture();
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    f.ok(
+        Op::UpdateAccountPasswordPolicy,
+        json!({"MinimumPasswordLength": 12, "RequireNumbers": true}),
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateLoginProfile,
+            json!({"UserName": "alice", "Password": "short1"})
+        ),
+        ("PasswordPolicyViolation", 400)
+    );
+    f.ok(
+        Op::CreateLoginProfile,
+        json!({"UserName": "alice", "Password": "long-enough-1", "PasswordResetRequired": true}),
+    );
+    let profile = f.ok(Op::GetLoginProfile, json!({"UserName": "alice"}));
+    assert_eq!(
+        profile["LoginProfile"]["PasswordResetRequired"],
+        json!(true)
+    );
+    assert_eq!(
+        f.code(Op::DeleteUser, json!({"UserName": "alice"})),
+        ("DeleteConflict", 409)
+    );
+    f.ok(Op::DeleteLoginProfile, json!({"UserName": "alice"}));
+    assert_eq!(
+        f.code(Op::GetLoginProfile, json!({"UserName": "alice"})),
+        ("NoSuchEntity", 404)
+    );
+    let policy = f.ok(Op::GetAccountPasswordPolicy, json!({}));
+    assert_eq!(policy["PasswordPolicy"]["MinimumPasswordLength"], json!(12));
+    assert_eq!(policy["PasswordPolicy"]["ExpirePasswords"], json!(false));
+    f.ok(Op::DeleteAccountPasswordPolicy, json!({}));
+    assert_eq!(
+        f.code(Op::GetAccountPasswordPolicy, json!({})),
+        ("NoSuchEntity", 404)
+    );
+
+    f.ok(
+        Op::CreateRole,
+        json!({"RoleName": "r", "AssumeRolePolicyDocument": TRUST}),
+    );
+    f.ok(
+        Op::CreateRole,
+        json!({"RoleName": "r2", "AssumeRolePolicyDocument": TRUST}),
+    );
+    let created = f.ok(
+        Op::CreateInstanceProfile,
+        json!({"InstanceProfileName": "web"}),
+    );
+    assert!(
+        created["InstanceProfile"]["InstanceProfileId"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("AIPA")
+    );
+    f.ok(
+        Op::AddRoleToInstanceProfile,
+        json!({"InstanceProfileName": "web", "RoleName": "r"}),
+    );
+    assert_eq!(
+        f.code(
+            Op::AddRoleToInstanceProfile,
+            json!({"InstanceProfileName": "web", "RoleName": "r2"})
+        ),
+        ("LimitExceeded", 409)
+    );
+    assert_eq!(
+        f.code(Op::DeleteRole, json!({"RoleName": "r"})),
+        ("DeleteConflict", 409)
+    );
+    assert_eq!(
+        f.code(
+            Op::DeleteInstanceProfile,
+            json!({"InstanceProfileName": "web"})
+        ),
+        ("DeleteConflict", 409)
+    );
+    let for_role = f.ok(Op::ListInstanceProfilesForRole, json!({"RoleName": "r"}));
+    assert_eq!(
+        for_role["InstanceProfiles"][0]["Roles"][0]["RoleName"],
+        json!("r")
+    );
+
+    let linked = f.ok(
+        Op::CreateServiceLinkedRole,
+        json!({"AWSServiceName": "elasticbeanstalk.amazonaws.com"}),
+    );
+    assert_eq!(
+        linked["Role"]["RoleName"],
+        json!("AWSServiceRoleForElasticbeanstalk")
+    );
+    assert_eq!(
+        linked["Role"]["Path"],
+        json!("/aws-service-role/elasticbeanstalk.amazonaws.com/")
+    );
+
+    f.ok(
+        Op::CreateAccountAlias,
+        json!({"AccountAlias": "my-company"}),
+    );
+    assert_eq!(
+        f.ok(Op::ListAccountAliases, json!({}))["AccountAliases"],
+        json!(["my-company"])
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateAccountAlias,
+            json!({"AccountAlias": "Bad--Alias"})
+        ),
+        ("ValidationError", 400)
+    );
+    let summary = f.ok(Op::GetAccountSummary, json!({}));
+    assert_eq!(summary["SummaryMap"]["Users"], json!(1));
+    assert_eq!(summary["SummaryMap"]["Roles"], json!(3));
+    assert_eq!(summary["SummaryMap"]["InstanceProfiles"], json!(1));
+}

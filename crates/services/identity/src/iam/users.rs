@@ -92,6 +92,7 @@ pub fn create_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             groups: Vec::new(),
             keys: Vec::new(),
             boundary,
+            login_profile: None,
         };
         let out = json!({"User": user_json(&user, true)});
         account.users.insert(name.to_lowercase(), user);
@@ -179,6 +180,8 @@ pub fn delete_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             Some("Cannot delete entity, must delete access keys first.")
         } else if !user.inline.is_empty() || !user.attached.is_empty() {
             Some("Cannot delete entity, must detach all policies first.")
+        } else if user.login_profile.is_some() {
+            Some("Cannot delete entity, must delete login profile first.")
         } else if !user.groups.is_empty() {
             Some("Cannot delete entity, must remove user from all groups first.")
         } else {
