@@ -544,9 +544,9 @@ impl IamState {
         for id in &expired {
             sessions.remove(id);
         }
+        // Sessions never change once issued and are cached by their own key: no generation
+        // bump (which would make every principal's policies be read again).
         sessions.insert(session.access_key_id.clone(), Arc::new(session));
-        drop(sessions);
-        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
