@@ -12,12 +12,14 @@
 //!   password policy and summary.
 //! - [`users`]: users, their tags and access keys.
 //! - [`groups`]: groups and memberships.
+//! - [`oidc`]: OpenID Connect identity providers.
 //! - [`roles`]: roles and their tags.
 //! - [`policies`]: managed policies and versions, attachments, inline policies, permissions
 //!   boundaries.
 
 pub mod account;
 pub mod groups;
+pub mod oidc;
 pub mod policies;
 pub mod roles;
 pub mod users;
@@ -69,6 +71,10 @@ opentrail_core::operations! {
         CreateAccountAlias, ListAccountAliases, DeleteAccountAlias,
         UpdateAccountPasswordPolicy, GetAccountPasswordPolicy, DeleteAccountPasswordPolicy,
         GetAccountSummary,
+        CreateOpenIDConnectProvider, GetOpenIDConnectProvider, ListOpenIDConnectProviders,
+        DeleteOpenIDConnectProvider, UpdateOpenIDConnectProviderThumbprint,
+        AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider,
+        TagOpenIDConnectProvider, UntagOpenIDConnectProvider, ListOpenIDConnectProviderTags,
     }
 }
 
@@ -495,6 +501,16 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::GetAccountPasswordPolicy => account::get_account_password_policy(call, input),
         Op::DeleteAccountPasswordPolicy => account::delete_account_password_policy(call, input),
         Op::GetAccountSummary => account::get_account_summary(call, input),
+        Op::CreateOpenIDConnectProvider => oidc::create(call, input),
+        Op::GetOpenIDConnectProvider => oidc::get(call, input),
+        Op::ListOpenIDConnectProviders => oidc::list(call, input),
+        Op::DeleteOpenIDConnectProvider => oidc::delete(call, input),
+        Op::UpdateOpenIDConnectProviderThumbprint => oidc::update_thumbprint(call, input),
+        Op::AddClientIDToOpenIDConnectProvider => oidc::add_client_id(call, input),
+        Op::RemoveClientIDFromOpenIDConnectProvider => oidc::remove_client_id(call, input),
+        Op::TagOpenIDConnectProvider => oidc::tag(call, input),
+        Op::UntagOpenIDConnectProvider => oidc::untag(call, input),
+        Op::ListOpenIDConnectProviderTags => oidc::list_tags(call, input),
     }
 }
 

@@ -166,8 +166,8 @@ pub struct SourcedPolicy {
 /// The policies that apply to one caller.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PrincipalPolicies {
-    /// Changes whenever IAM or STS state changes: parsed forms cached under an older
-    /// generation may be stale.
+    /// Changes whenever an account's IAM state changes: parsed forms cached under an older
+    /// generation may be stale (new STS sessions do not move it: they are new keys).
     pub generation: u64,
     /// Identity-based policies: a user's inline and attached ones and those of its groups;
     /// for a role session the role's inline and attached ones.

@@ -96,6 +96,20 @@ pub struct LoginProfile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProvider {
+    /// The issuer URL without its scheme and query (`token.actions.githubusercontent.com`).
+    pub url: String,
+    pub arn: String,
+    pub created: i64,
+    #[serde(default)]
+    pub thumbprints: Vec<String>,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceProfile {
     pub name: String,
     pub id: String,
@@ -201,6 +215,9 @@ pub struct Account {
     /// Instance profiles by lower-cased name.
     #[serde(default)]
     pub instance_profiles: BTreeMap<String, InstanceProfile>,
+    /// OpenID Connect providers by ARN.
+    #[serde(default)]
+    pub oidc_providers: BTreeMap<String, OidcProvider>,
     /// The account alias (IAM allows one).
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -218,6 +235,7 @@ impl Default for Account {
             roles: BTreeMap::new(),
             policies: BTreeMap::new(),
             instance_profiles: BTreeMap::new(),
+            oidc_providers: BTreeMap::new(),
             aliases: Vec::new(),
             password_policy: None,
         }

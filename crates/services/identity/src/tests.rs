@@ -642,3 +642,55 @@ fn login_and_instance_profiles_and_the_account() {
     assert_eq!(summary["SummaryMap"]["Roles"], json!(3));
     assert_eq!(summary["SummaryMap"]["InstanceProfiles"], json!(1));
 }
+
+#[test]
+fn openid_connect_providers() {
+    let f = fixture();
+    let out = f.ok(
+        Op::CreateOpenIDConnectProvider,
+        json!({"Url": "https://token.actions.githubusercontent.com?x=1", "ThumbprintList": ["a".repeat(40)], "ClientIDList": ["sts.amazonaws.com"]}),
+    );
+    let arn = out["OpenIDConnectProviderArn"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(
+        arn,
+        format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateOpenIDConnectProvider,
+            json!({"Url": "https://token.actions.githubusercontent.com", "ThumbprintList": []})
+        ),
+        ("EntityAlreadyExists", 409)
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateOpenIDConnectProvider,
+            json!({"Url": "example.org", "ThumbprintList": []})
+        ),
+        ("ValidationError", 400)
+    );
+    let got = f.ok(
+        Op::GetOpenIDConnectProvider,
+        json!({"OpenIDConnectProviderArn": arn}),
+    );
+    assert_eq!(got["Url"], json!("token.actions.githubusercontent.com"));
+    assert_eq!(got["ClientIDList"], json!(["sts.amazonaws.com"]));
+    f.ok(
+        Op::DeleteOpenIDConnectProvider,
+        json!({"OpenIDConnectProviderArn": arn}),
+    );
+    f.ok(
+        Op::DeleteOpenIDConnectProvider,
+        json!({"OpenIDConnectProviderArn": arn}),
+    );
+    assert_eq!(
+        f.code(
+            Op::GetOpenIDConnectProvider,
+            json!({"OpenIDConnectProviderArn": arn})
+        ),
+        ("NoSuchEntity", 404)
+    );
+}
