@@ -14,6 +14,7 @@
 //! - [`groups`]: groups and memberships.
 //! - [`oidc`]: OpenID Connect identity providers.
 //! - [`roles`]: roles and their tags.
+//! - [`saml`]: SAML identity providers.
 //! - [`policies`]: managed policies and versions, attachments, inline policies, permissions
 //!   boundaries.
 
@@ -22,6 +23,7 @@ pub mod groups;
 pub mod oidc;
 pub mod policies;
 pub mod roles;
+pub mod saml;
 pub mod users;
 
 use std::sync::Arc;
@@ -75,6 +77,8 @@ opentrail_core::operations! {
         DeleteOpenIDConnectProvider, UpdateOpenIDConnectProviderThumbprint,
         AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider,
         TagOpenIDConnectProvider, UntagOpenIDConnectProvider, ListOpenIDConnectProviderTags,
+        CreateSAMLProvider, GetSAMLProvider, ListSAMLProviders, UpdateSAMLProvider,
+        DeleteSAMLProvider, TagSAMLProvider, UntagSAMLProvider, ListSAMLProviderTags,
     }
 }
 
@@ -511,6 +515,14 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::TagOpenIDConnectProvider => oidc::tag(call, input),
         Op::UntagOpenIDConnectProvider => oidc::untag(call, input),
         Op::ListOpenIDConnectProviderTags => oidc::list_tags(call, input),
+        Op::CreateSAMLProvider => saml::create(call, input),
+        Op::GetSAMLProvider => saml::get(call, input),
+        Op::ListSAMLProviders => saml::list(call, input),
+        Op::UpdateSAMLProvider => saml::update(call, input),
+        Op::DeleteSAMLProvider => saml::delete(call, input),
+        Op::TagSAMLProvider => saml::tag(call, input),
+        Op::UntagSAMLProvider => saml::untag(call, input),
+        Op::ListSAMLProviderTags => saml::list_tags(call, input),
     }
 }
 

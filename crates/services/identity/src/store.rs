@@ -110,6 +110,20 @@ pub struct OidcProvider {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlProvider {
+    pub name: String,
+    pub arn: String,
+    pub created: i64,
+    /// The metadata document as given.
+    pub metadata: String,
+    /// `validUntil` of the metadata's `EntityDescriptor` (epoch seconds), when it has one.
+    #[serde(default)]
+    pub valid_until: Option<i64>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceProfile {
     pub name: String,
     pub id: String,
@@ -218,6 +232,9 @@ pub struct Account {
     /// OpenID Connect providers by ARN.
     #[serde(default)]
     pub oidc_providers: BTreeMap<String, OidcProvider>,
+    /// SAML providers by ARN.
+    #[serde(default)]
+    pub saml_providers: BTreeMap<String, SamlProvider>,
     /// The account alias (IAM allows one).
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -236,6 +253,7 @@ impl Default for Account {
             policies: BTreeMap::new(),
             instance_profiles: BTreeMap::new(),
             oidc_providers: BTreeMap::new(),
+            saml_providers: BTreeMap::new(),
             aliases: Vec::new(),
             password_policy: None,
         }
