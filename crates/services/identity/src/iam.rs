@@ -12,6 +12,7 @@
 //!   password policy and summary.
 //! - [`users`]: users, their tags and access keys.
 //! - [`groups`]: groups and memberships.
+//! - [`mfa`]: MFA devices.
 //! - [`oidc`]: OpenID Connect identity providers.
 //! - [`roles`]: roles and their tags.
 //! - [`saml`]: SAML identity providers.
@@ -20,6 +21,7 @@
 
 pub mod account;
 pub mod groups;
+pub mod mfa;
 pub mod oidc;
 pub mod policies;
 pub mod roles;
@@ -79,6 +81,8 @@ opentrail_core::operations! {
         TagOpenIDConnectProvider, UntagOpenIDConnectProvider, ListOpenIDConnectProviderTags,
         CreateSAMLProvider, GetSAMLProvider, ListSAMLProviders, UpdateSAMLProvider,
         DeleteSAMLProvider, TagSAMLProvider, UntagSAMLProvider, ListSAMLProviderTags,
+        CreateVirtualMFADevice, DeleteVirtualMFADevice, ListVirtualMFADevices,
+        EnableMFADevice, DeactivateMFADevice, ListMFADevices,
     }
 }
 
@@ -346,15 +350,24 @@ impl ApiService for Iam {
             members.remove("Password");
             members.remove("OldPassword");
             members.remove("NewPassword");
+            members.remove("AuthenticationCode1");
+            members.remove("AuthenticationCode2");
         }
         input
     }
 
-    /// The output without CreateAccessKey's secret.
+    /// The output without CreateAccessKey's secret or a virtual MFA device's seed.
     fn recorded_output(&self, _name: &str, output: &Value) -> Value {
         let mut output = output.clone();
         if let Some(key) = output.get_mut("AccessKey").and_then(Value::as_object_mut) {
             key.remove("SecretAccessKey");
+        }
+        if let Some(device) = output
+            .get_mut("VirtualMFADevice")
+            .and_then(Value::as_object_mut)
+        {
+            device.remove("Base32StringSeed");
+            device.remove("QRCodePNG");
         }
         crate::ids::record_dates(&mut output, false);
         output
@@ -523,6 +536,12 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::TagSAMLProvider => saml::tag(call, input),
         Op::UntagSAMLProvider => saml::untag(call, input),
         Op::ListSAMLProviderTags => saml::list_tags(call, input),
+        Op::CreateVirtualMFADevice => mfa::create_virtual(call, input),
+        Op::DeleteVirtualMFADevice => mfa::delete_virtual(call, input),
+        Op::ListVirtualMFADevices => mfa::list_virtual(call, input),
+        Op::EnableMFADevice => mfa::enable(call, input),
+        Op::DeactivateMFADevice => mfa::deactivate(call, input),
+        Op::ListMFADevices => mfa::list(call, input),
     }
 }
 

@@ -73,6 +73,11 @@ pub fn new_secret() -> String {
     random_text(SECRET_ALPHABET, 40)
 }
 
+/// A new virtual MFA seed: 64 characters of base32.
+pub fn new_mfa_seed() -> String {
+    random_text(ID_ALPHABET, 64)
+}
+
 /// A new session token: 256 random bytes, base64.
 pub fn new_session_token() -> String {
     let mut bytes = [0u8; 256];

@@ -123,6 +123,22 @@ pub struct SamlProvider {
     pub tags: Tags,
 }
 
+/// An MFA device. The seed of a virtual device is answered once, at creation, and never
+/// kept: opentrail does not check authentication codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaDevice {
+    pub serial: String,
+    pub virtual_device: bool,
+    pub created: i64,
+    /// The lower-cased name of the user it is enabled for.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<i64>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceProfile {
     pub name: String,
@@ -235,6 +251,10 @@ pub struct Account {
     /// SAML providers by ARN.
     #[serde(default)]
     pub saml_providers: BTreeMap<String, SamlProvider>,
+    /// MFA devices by serial number: virtual ones (made by CreateVirtualMFADevice) and the
+    /// hardware ones EnableMFADevice named.
+    #[serde(default)]
+    pub mfa_devices: BTreeMap<String, MfaDevice>,
     /// The account alias (IAM allows one).
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -254,6 +274,7 @@ impl Default for Account {
             instance_profiles: BTreeMap::new(),
             oidc_providers: BTreeMap::new(),
             saml_providers: BTreeMap::new(),
+            mfa_devices: BTreeMap::new(),
             aliases: Vec::new(),
             password_policy: None,
         }

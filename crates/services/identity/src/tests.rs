@@ -694,3 +694,61 @@ fn openid_connect_providers() {
         ("NoSuchEntity", 404)
     );
 }
+
+#[test]
+fn mfa_devices_are_assigned_and_their_seed_is_not_recorded() {
+    let f = fixture();
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    let created = f.ok(
+        Op::CreateVirtualMFADevice,
+        json!({"VirtualMFADeviceName": "phone"}),
+    );
+    let serial = created["VirtualMFADevice"]["SerialNumber"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(serial, format!("arn:aws:iam::{ACCOUNT}:mfa/phone"));
+    let recorded = opentrail_core::pipeline::ApiService::recorded_output(
+        &iam::Iam,
+        "CreateVirtualMFADevice",
+        &created,
+    );
+    assert_eq!(recorded["VirtualMFADevice"].get("Base32StringSeed"), None);
+    assert_eq!(
+        f.code(
+            Op::CreateVirtualMFADevice,
+            json!({"VirtualMFADeviceName": "phone"})
+        ),
+        ("EntityAlreadyExists", 409)
+    );
+    f.ok(
+        Op::EnableMFADevice,
+        json!({"UserName": "alice", "SerialNumber": serial, "AuthenticationCode1": "123456", "AuthenticationCode2": "654321"}),
+    );
+    let assigned = f.ok(
+        Op::ListVirtualMFADevices,
+        json!({"AssignmentStatus": "Assigned"}),
+    );
+    assert_eq!(
+        assigned["VirtualMFADevices"][0]["User"]["UserName"],
+        json!("alice")
+    );
+    assert_eq!(
+        f.code(Op::DeleteUser, json!({"UserName": "alice"})),
+        ("DeleteConflict", 409)
+    );
+    assert_eq!(
+        f.code(Op::DeleteVirtualMFADevice, json!({"SerialNumber": serial})),
+        ("DeleteConflict", 409)
+    );
+    f.ok(
+        Op::DeactivateMFADevice,
+        json!({"UserName": "alice", "SerialNumber": serial}),
+    );
+    assert_eq!(
+        f.ok(Op::ListMFADevices, json!({"UserName": "alice"}))["MFADevices"],
+        json!([])
+    );
+    f.ok(Op::DeleteVirtualMFADevice, json!({"SerialNumber": serial}));
+    f.ok(Op::DeleteUser, json!({"UserName": "alice"}));
+}

@@ -187,6 +187,14 @@ pub fn delete_user(call: &Call<'_>, input: &Value) -> Result<Value> {
         } else {
             None
         };
+        let key = user.name.to_lowercase();
+        let conflict = conflict.or_else(|| {
+            account
+                .mfa_devices
+                .values()
+                .any(|d| d.user.as_deref() == Some(key.as_str()))
+                .then_some("Cannot delete entity, must delete MFA device first.")
+        });
         if let Some(message) = conflict {
             return Err(IdentityError::DeleteConflict(message.into()));
         }
