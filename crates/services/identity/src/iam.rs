@@ -314,14 +314,25 @@ impl ApiService for Iam {
         op: Op,
         input: &'a Value,
     ) -> Result<Value> {
-        let call = Call {
-            state,
-            ctx,
-            iam: store::iam(state)?,
-            account: &ctx.account_id,
-            now: crate::ids::epoch(ctx.time),
-        };
-        dispatch(&call, op, input)
+        // Handlers write the metadata store (an fsync per change): on the blocking pool.
+        let state = state.clone();
+        let ctx = ctx.clone();
+        let input = input.clone();
+        tokio::task::spawn_blocking(move || {
+            let call = Call {
+                state: &state,
+                ctx: &ctx,
+                iam: store::iam(&state)?,
+                account: &ctx.account_id,
+                now: crate::ids::epoch(ctx.time),
+            };
+            dispatch(&call, op, &input)
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "iam handler task failed");
+            IdentityError::Internal
+        })?
     }
 
     fn render(
