@@ -160,6 +160,8 @@ mod tests {
                 }],
                 boundary: None,
                 login_profile: None,
+                ssh_keys: Vec::new(),
+                signing_certs: Vec::new(),
             };
             stored.users.insert("bob".into(), user);
             Ok(())

@@ -10,6 +10,7 @@
 //! # Layout
 //! - [`account`]: login profiles, instance profiles, service-linked roles, the account alias,
 //!   password policy and summary.
+//! - [`credentials`]: SSH public keys and signing certificates.
 //! - [`users`]: users, their tags and access keys.
 //! - [`groups`]: groups and memberships.
 //! - [`mfa`]: MFA devices.
@@ -20,6 +21,7 @@
 //!   boundaries.
 
 pub mod account;
+pub mod credentials;
 pub mod groups;
 pub mod mfa;
 pub mod oidc;
@@ -83,6 +85,9 @@ opentrail_core::operations! {
         DeleteSAMLProvider, TagSAMLProvider, UntagSAMLProvider, ListSAMLProviderTags,
         CreateVirtualMFADevice, DeleteVirtualMFADevice, ListVirtualMFADevices,
         EnableMFADevice, DeactivateMFADevice, ListMFADevices,
+        UploadSSHPublicKey, GetSSHPublicKey, ListSSHPublicKeys, UpdateSSHPublicKey,
+        DeleteSSHPublicKey, UploadSigningCertificate, ListSigningCertificates,
+        UpdateSigningCertificate, DeleteSigningCertificate,
     }
 }
 
@@ -553,6 +558,15 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::EnableMFADevice => mfa::enable(call, input),
         Op::DeactivateMFADevice => mfa::deactivate(call, input),
         Op::ListMFADevices => mfa::list(call, input),
+        Op::UploadSSHPublicKey => credentials::upload_ssh_key(call, input),
+        Op::GetSSHPublicKey => credentials::get_ssh_key(call, input),
+        Op::ListSSHPublicKeys => credentials::list_ssh_keys(call, input),
+        Op::UpdateSSHPublicKey => credentials::update_ssh_key(call, input),
+        Op::DeleteSSHPublicKey => credentials::delete_ssh_key(call, input),
+        Op::UploadSigningCertificate => credentials::upload_signing_cert(call, input),
+        Op::ListSigningCertificates => credentials::list_signing_certs(call, input),
+        Op::UpdateSigningCertificate => credentials::update_signing_cert(call, input),
+        Op::DeleteSigningCertificate => credentials::delete_signing_cert(call, input),
     }
 }
 

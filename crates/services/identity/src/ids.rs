@@ -25,6 +25,8 @@ pub enum IdKind {
     Group,
     Policy,
     InstanceProfile,
+    /// An SSH public key (`APKA` and 16).
+    SshKey,
     /// A long-term access key.
     AccessKey,
     /// A temporary (STS) access key.
@@ -39,6 +41,7 @@ impl IdKind {
             IdKind::Group => "AGPA",
             IdKind::Policy => "ANPA",
             IdKind::InstanceProfile => "AIPA",
+            IdKind::SshKey => "APKA",
             IdKind::AccessKey => "AKIA",
             IdKind::TemporaryKey => "ASIA",
         }
@@ -46,7 +49,7 @@ impl IdKind {
 
     fn random_len(self) -> usize {
         match self {
-            IdKind::AccessKey | IdKind::TemporaryKey => 16,
+            IdKind::AccessKey | IdKind::TemporaryKey | IdKind::SshKey => 16,
             _ => 17,
         }
     }

@@ -87,6 +87,30 @@ pub struct User {
     /// console sign-in).
     #[serde(default)]
     pub login_profile: Option<LoginProfile>,
+    #[serde(default)]
+    pub ssh_keys: Vec<SshKey>,
+    #[serde(default)]
+    pub signing_certs: Vec<SigningCert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKey {
+    /// `APKA…`.
+    pub id: String,
+    pub body: String,
+    /// MD5 of the key, `aa:bb:…`.
+    pub fingerprint: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    pub uploaded: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningCert {
+    pub id: String,
+    pub body: String,
+    pub status: String,
+    pub uploaded: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -93,6 +93,8 @@ pub fn create_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             keys: Vec::new(),
             boundary,
             login_profile: None,
+            ssh_keys: Vec::new(),
+            signing_certs: Vec::new(),
         };
         let out = json!({"User": user_json(&user, true)});
         account.users.insert(name.to_lowercase(), user);
@@ -180,6 +182,10 @@ pub fn delete_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             Some("Cannot delete entity, must delete access keys first.")
         } else if !user.inline.is_empty() || !user.attached.is_empty() {
             Some("Cannot delete entity, must detach all policies first.")
+        } else if !user.signing_certs.is_empty() {
+            Some("Cannot delete entity, must delete signing certificates first.")
+        } else if !user.ssh_keys.is_empty() {
+            Some("Cannot delete entity, must delete SSH public keys first.")
         } else if user.login_profile.is_some() {
             Some("Cannot delete entity, must delete login profile first.")
         } else if !user.groups.is_empty() {
