@@ -15,6 +15,7 @@
 //! - [`groups`]: groups and memberships.
 //! - [`mfa`]: MFA devices.
 //! - [`oidc`]: OpenID Connect identity providers.
+//! - [`report`]: the credential report.
 //! - [`roles`]: roles and their tags.
 //! - [`saml`]: SAML identity providers.
 //! - [`policies`]: managed policies and versions, attachments, inline policies, permissions
@@ -26,6 +27,7 @@ pub mod groups;
 pub mod mfa;
 pub mod oidc;
 pub mod policies;
+pub mod report;
 pub mod roles;
 pub mod saml;
 pub mod users;
@@ -88,6 +90,7 @@ opentrail_core::operations! {
         UploadSSHPublicKey, GetSSHPublicKey, ListSSHPublicKeys, UpdateSSHPublicKey,
         DeleteSSHPublicKey, UploadSigningCertificate, ListSigningCertificates,
         UpdateSigningCertificate, DeleteSigningCertificate,
+        GenerateCredentialReport, GetCredentialReport,
     }
 }
 
@@ -567,6 +570,8 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::ListSigningCertificates => credentials::list_signing_certs(call, input),
         Op::UpdateSigningCertificate => credentials::update_signing_cert(call, input),
         Op::DeleteSigningCertificate => credentials::delete_signing_cert(call, input),
+        Op::GenerateCredentialReport => report::generate(call, input),
+        Op::GetCredentialReport => report::get(call, input),
     }
 }
 

@@ -279,6 +279,9 @@ pub struct Account {
     /// hardware ones EnableMFADevice named.
     #[serde(default)]
     pub mfa_devices: BTreeMap<String, MfaDevice>,
+    /// When GenerateCredentialReport last ran (epoch seconds).
+    #[serde(default)]
+    pub credential_report: Option<i64>,
     /// The account alias (IAM allows one).
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -299,6 +302,7 @@ impl Default for Account {
             oidc_providers: BTreeMap::new(),
             saml_providers: BTreeMap::new(),
             mfa_devices: BTreeMap::new(),
+            credential_report: None,
             aliases: Vec::new(),
             password_policy: None,
         }

@@ -752,3 +752,35 @@ fn mfa_devices_are_assigned_and_their_seed_is_not_recorded() {
     f.ok(Op::DeleteVirtualMFADevice, json!({"SerialNumber": serial}));
     f.ok(Op::DeleteUser, json!({"UserName": "alice"}));
 }
+
+#[test]
+fn the_credential_report_lists_users_and_their_keys() {
+    use base64::Engine;
+    let f = fixture();
+    assert_eq!(
+        f.code(Op::GetCredentialReport, json!({})),
+        ("ReportNotPresent", 410)
+    );
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    f.ok(Op::CreateAccessKey, json!({"UserName": "alice"}));
+    assert_eq!(
+        f.ok(Op::GenerateCredentialReport, json!({}))["State"],
+        json!("STARTED")
+    );
+    assert_eq!(
+        f.ok(Op::GenerateCredentialReport, json!({}))["State"],
+        json!("COMPLETE")
+    );
+    let report = f.ok(Op::GetCredentialReport, json!({}));
+    let csv = base64::engine::general_purpose::STANDARD
+        .decode(report["Content"].as_str().unwrap_or(""))
+        .expect("base64");
+    let csv = String::from_utf8(csv).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("user,arn,user_creation_time"));
+    assert!(lines[1].starts_with("<root_account>,"));
+    let alice: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!(alice.len(), lines[0].split(',').count());
+    assert_eq!((alice[0], alice[8], alice[13]), ("alice", "true", "false"));
+}
