@@ -3,7 +3,11 @@
 //! statements: action lists with wildcards across services, ARN patterns, policy variables,
 //! conditions of the string, IP, date, bool and tag families, one conditional deny per policy),
 //! then with a permissions boundary, a session policy and three levels of SCPs (root, OU,
-//! account) on top, then a cross-account call against a resource-based policy.
+//! account) on top, then a cross-account call against a resource-based policy. The last row
+//! is the whole authorization step of the request pipeline: the server's authorizer
+//! (`opentrail_authz::PolicyAuthorizer`) asked with a request context, as a call asks it —
+//! the principal's policy generation looked up, its compiled policies taken from the cache,
+//! the condition keys built from the call, the SCPs of its account, then the evaluation.
 //!
 //! Run with: `cargo bench -p opentrail-bench --bench authorize`
 //!
@@ -20,12 +24,31 @@ use std::time::{Duration, Instant};
 
 use opentrail_bench::setup::{cpus, env_usize, load_average};
 use opentrail_bench::stats::{Summary, Table};
+use std::sync::Arc;
+
+use opentrail_authz::{OrgContext, OrgSource, PolicyAuthorizer, PolicySource, PrincipalPolicies};
+use opentrail_core::access::{Authorizer, AuthzRequest};
+use opentrail_core::context::RequestContext;
+use opentrail_core::{AppState, ServerConfig};
+use opentrail_model::{Identity, SessionContext, SessionIssuer};
 use opentrail_policy::{
     ConditionContext, Decision, Policies, Policy, PolicyKind, Principal, PrincipalKind, Request,
     evaluate,
 };
 // the global allocator of every process linking the server
 use opentrail_server as _;
+
+const BOUNDARY: &str = r#"{"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":["s3:*","ec2:*","sqs:*","sns:*","cloudtrail:*","logs:*","events:*","kms:*","dynamodb:*"],"Resource":"*"},
+    {"Effect":"Allow","Action":["iam:Get*","iam:List*","iam:PassRole"],"Resource":"*"},
+    {"Effect":"Deny","Action":["iam:DeleteRolePermissionsBoundary","iam:PutRolePermissionsBoundary"],"Resource":"*"}]}"#;
+const SESSION: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:Create*","iam:Delete*"],"Resource":"*"}]}"#;
+const FULL_ACCESS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const REGION_GUARD: &str = r#"{"Version":"2012-10-17","Statement":[
+    {"Sid":"DenyOutsideEU","Effect":"Deny","NotAction":["cloudfront:*","iam:*","route53:*","support:*","sts:*"],"Resource":"*",
+     "Condition":{"StringNotEquals":{"aws:RequestedRegion":["eu-west-1","eu-central-1"]}}},
+    {"Sid":"DenyLeave","Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}"#;
 
 const ACCOUNT: &str = "111122223333";
 const OTHER_ACCOUNT: &str = "444455556666";
@@ -295,6 +318,81 @@ fn request_for<'a>(
     }
 }
 
+/// The role session's documents, as the identity service would hand them over.
+struct Documents {
+    identity: Vec<Arc<str>>,
+    boundary: Arc<str>,
+    session: Arc<str>,
+}
+
+impl PolicySource for Documents {
+    fn generation(&self, _state: &AppState, _identity: &Identity) -> Result<u64, String> {
+        Ok(1)
+    }
+
+    fn principal_policies(
+        &self,
+        _state: &AppState,
+        _identity: &Identity,
+    ) -> Result<PrincipalPolicies, String> {
+        Ok(PrincipalPolicies {
+            generation: 1,
+            identity: self.identity.clone(),
+            boundary: Some(self.boundary.clone()),
+            session: vec![self.session.clone()],
+            tags: vec![("team".into(), "ops".into()), ("env".into(), "prod".into())],
+        })
+    }
+}
+
+/// Three SCP levels, as the organizations service would hand them over.
+struct Scps(Vec<Vec<Arc<str>>>);
+
+impl OrgSource for Scps {
+    fn org_context(&self, _state: &AppState, _account_id: &str) -> Option<OrgContext> {
+        Some(OrgContext {
+            org_id: "o-example".into(),
+            management_account: false,
+            generation: 1,
+            scp_levels: self.0.clone(),
+        })
+    }
+}
+
+/// The server's authorizer, asked once per call with what the pipeline gives it.
+fn measure_authorizer(
+    calls: usize,
+    requests: &[Prepared],
+    authorizer: &PolicyAuthorizer,
+    state: &AppState,
+    ctx: &RequestContext,
+) -> Row {
+    let ask = |prepared: &Prepared| {
+        let request = AuthzRequest::new(prepared.action.clone(), vec![prepared.resource.clone()]);
+        authorizer.authorize(state, ctx, &request).is_ok()
+    };
+    for prepared in requests.iter().cycle().take(20_000) {
+        black_box(ask(prepared));
+    }
+    let mut samples = Vec::with_capacity(calls);
+    let mut allowed = 0;
+    let start = Instant::now();
+    for prepared in requests.iter().cycle().take(calls) {
+        let t = Instant::now();
+        let ok = black_box(ask(black_box(prepared)));
+        samples.push(t.elapsed());
+        allowed += usize::from(ok);
+    }
+    let elapsed = start.elapsed();
+    Row {
+        name: "server authorizer (full chain)",
+        summary: Summary::of(&mut samples),
+        allowed,
+        calls,
+        elapsed,
+    }
+}
+
 fn micros(duration: Duration) -> String {
     format!("{:.2} µs", duration.as_secs_f64() * 1e6)
 }
@@ -310,28 +408,10 @@ fn main() -> anyhow::Result<()> {
     let parse_time = parse_start.elapsed() / 10;
     let identity_refs: Vec<&Policy> = identity.iter().collect();
 
-    let boundary = parse(
-        r#"{"Version":"2012-10-17","Statement":[
-            {"Effect":"Allow","Action":["s3:*","ec2:*","sqs:*","sns:*","cloudtrail:*","logs:*","events:*","kms:*","dynamodb:*"],"Resource":"*"},
-            {"Effect":"Allow","Action":["iam:Get*","iam:List*","iam:PassRole"],"Resource":"*"},
-            {"Effect":"Deny","Action":["iam:DeleteRolePermissionsBoundary","iam:PutRolePermissionsBoundary"],"Resource":"*"}]}"#,
-        PolicyKind::Identity,
-    )?;
-    let session = parse(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:Create*","iam:Delete*"],"Resource":"*"}]}"#,
-        PolicyKind::Identity,
-    )?;
-    let full_access = parse(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-        PolicyKind::ServiceControl,
-    )?;
-    let region_guard = parse(
-        r#"{"Version":"2012-10-17","Statement":[
-            {"Sid":"DenyOutsideEU","Effect":"Deny","NotAction":["cloudfront:*","iam:*","route53:*","support:*","sts:*"],"Resource":"*",
-             "Condition":{"StringNotEquals":{"aws:RequestedRegion":["eu-west-1","eu-central-1"]}}},
-            {"Sid":"DenyLeave","Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}"#,
-        PolicyKind::ServiceControl,
-    )?;
+    let boundary = parse(BOUNDARY, PolicyKind::Identity)?;
+    let session = parse(SESSION, PolicyKind::Identity)?;
+    let full_access = parse(FULL_ACCESS, PolicyKind::ServiceControl)?;
+    let region_guard = parse(REGION_GUARD, PolicyKind::ServiceControl)?;
     let root_level = [&full_access];
     let ou_level = [&full_access, &region_guard];
     let account_level = [&full_access];
@@ -385,6 +465,42 @@ fn main() -> anyhow::Result<()> {
         resource: Some(&resource_policy),
         ..full_chain
     };
+    let dir = tempfile::tempdir()?;
+    let state = AppState::open(ServerConfig::for_tests(dir.path().to_path_buf()))?;
+    let text_of = |policy: &str| Arc::<str>::from(policy);
+    let authorizer = PolicyAuthorizer::new(
+        Arc::new(Documents {
+            identity: texts.iter().map(|t| text_of(t)).collect(),
+            boundary: text_of(BOUNDARY),
+            session: text_of(SESSION),
+        }),
+        Some(Arc::new(Scps(vec![
+            vec![text_of(FULL_ACCESS)],
+            vec![text_of(FULL_ACCESS), text_of(REGION_GUARD)],
+            vec![text_of(FULL_ACCESS)],
+        ]))),
+    );
+    let ctx = RequestContext {
+        account_id: ACCOUNT.into(),
+        region: "eu-west-1".into(),
+        source_ip: "10.1.2.3".into(),
+        time: time::OffsetDateTime::now_utc(),
+        identity: Identity::assumed_role(
+            "ASIAEXAMPLEKEY",
+            "session",
+            SessionIssuer {
+                role_id: "AROAEXAMPLEROLEID".into(),
+                role_arn: format!("arn:aws:iam::{ACCOUNT}:role/app"),
+                role_name: "app".into(),
+                account_id: ACCOUNT.into(),
+            },
+            SessionContext {
+                creation_date: "2026-12-08T04:00:00Z".into(),
+                ..SessionContext::default()
+            },
+        ),
+        ..RequestContext::for_tests("eu-west-1")
+    };
     let rows = [
         measure(
             "identity (10×20)",
@@ -410,6 +526,7 @@ fn main() -> anyhow::Result<()> {
             Some(OTHER_ACCOUNT),
             &cross_account,
         ),
+        measure_authorizer(calls, &requests, &authorizer, &state, &ctx),
     ];
     let mut table = Table::new([
         "policies", "allowed", "p50", "p99", "max", "mean", "calls/s",

@@ -62,6 +62,9 @@ pub struct EventDetails {
     /// `(errorCode, errorMessage)` of a failed call.
     pub error: Option<(String, String)>,
     pub api_version: Option<String>,
+    /// The record's `awsRegion` when it is not the request's signing region: global services
+    /// (Organizations, IAM) record every call in `us-east-1`, whatever region signed it.
+    pub aws_region: Option<String>,
 }
 
 impl EventDetails {
@@ -78,6 +81,7 @@ impl EventDetails {
             resources: Vec::new(),
             error: None,
             api_version: None,
+            aws_region: None,
         }
     }
 }

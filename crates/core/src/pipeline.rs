@@ -35,7 +35,7 @@ use opentrail_api::{ApiError, EmbeddedModel, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
-use crate::access::{AuthzRequest, ResourcePolicy};
+use crate::access::{AuthzRequest, Denial, ResourcePolicy};
 use crate::context::{EventDetails, RequestContext, request_parameters, response_elements};
 use crate::render::error_response;
 use crate::{Answer, AppState, Call, Request};
@@ -148,6 +148,12 @@ pub trait ApiService: Send + Sync + 'static {
     /// model's, [`EmbeddedModel::iam_prefix`]) unless the service says otherwise.
     fn iam_action(&self, name: &str) -> String {
         format!("{}:{name}", Self::MODEL.iam_prefix())
+    }
+
+    /// Whether a call of operation `name` needs a permission at all (STS GetCallerIdentity
+    /// does not).
+    fn needs_permission(&self, _name: &str) -> bool {
+        true
     }
 
     /// The ARNs a call acts on, as authorization sees them: the record's resources
@@ -274,14 +280,7 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
     if let Err(err) = service.validate(ctx, name, &input) {
         return failed(service, route, ctx, name, &input, &err);
     }
-    let resources = service.authorization_resources(ctx, name, &input);
-    let authz = AuthzRequest {
-        action: service.iam_action(name),
-        resource_account: foreign_account(ctx, &resources),
-        resources,
-        resource_policy: service.resource_policy(state, ctx, name, &input),
-    };
-    if let Err(denial) = state.access.authorize(state, ctx, &authz) {
+    if let Err(denial) = authorize(service, state, ctx, name, &input) {
         let err = ApiError::new(S::ACCESS_DENIED_CODE, StatusCode::FORBIDDEN, denial.message);
         let mut details = details(service, ctx, name, None, None, None);
         details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
@@ -301,6 +300,27 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
         }
         Err(err) => failed(service, route, ctx, name, &input, &err),
     }
+}
+
+/// Step 4: whether the call's principal may make it.
+fn authorize<S: ApiService>(
+    service: &S,
+    state: &AppState,
+    ctx: &RequestContext,
+    name: &str,
+    input: &S::Input,
+) -> Result<(), Denial> {
+    if !service.needs_permission(name) {
+        return Ok(());
+    }
+    let resources = service.authorization_resources(ctx, name, input);
+    let authz = AuthzRequest {
+        action: service.iam_action(name),
+        resource_account: foreign_account(ctx, &resources),
+        resources,
+        resource_policy: service.resource_policy(state, ctx, name, input),
+    };
+    state.access.authorize(state, ctx, &authz)
 }
 
 /// The account owning the resources when the ARNs name one other than the caller's.

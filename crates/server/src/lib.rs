@@ -14,6 +14,7 @@
 //! - [`recorder`]: builds the CloudTrail record of a call and appends it to the journal.
 //! - [`services`]: the services this server offers.
 
+pub mod access;
 pub mod dispatch;
 pub mod http;
 pub mod intents;
@@ -49,6 +50,7 @@ pub fn disable_transparent_huge_pages() {
 pub async fn start(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     disable_transparent_huge_pages();
     let state = Arc::new(AppState::open(config)?);
+    access::install(&state);
     let candidates = state.recording.take_recovered();
     let recovering = state.clone();
     tokio::task::spawn_blocking(move || {

@@ -56,7 +56,7 @@ pub fn build_record(ctx: &RequestContext, details: EventDetails) -> Record {
         event_time: opentrail_model::time::format_event_time(ctx.time),
         event_source: Some(details.event_source),
         event_name: Some(details.event_name),
-        aws_region,
+        aws_region: details.aws_region.clone().unwrap_or(aws_region),
         source_ip_address: Some(ctx.source_ip.clone()),
         user_agent: ctx
             .user_agent
@@ -143,6 +143,13 @@ mod tests {
         assert_eq!(record.event_time, "2023-11-14T22:13:20Z");
         assert_eq!(record.aws_region, "eu-west-1");
         assert_eq!(record.event_category, Some(EventCategory::Management));
+    }
+
+    #[test]
+    fn a_global_service_records_its_own_region() {
+        let mut details = EventDetails::new("organizations.amazonaws.com", "CreateAccount", false);
+        details.aws_region = Some("us-east-1".into());
+        assert_eq!(build_record(&ctx(), details).aws_region, "us-east-1");
     }
 
     #[test]

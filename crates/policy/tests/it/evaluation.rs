@@ -141,10 +141,19 @@ fn evaluation_table() {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
 
+    let cases = table["cases"].as_array().expect("cases");
     let mut checks = 0;
     let mut failures = Vec::new();
-    for case in table["cases"].as_array().expect("cases") {
+    for case in cases {
         let name = case["name"].as_str().expect("case name");
+        let source = case
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(
+            !source.is_empty(),
+            "{name}: every case cites the AWS documentation page it comes from"
+        );
         let list = |key: &str| {
             case.get(key)
                 .and_then(Value::as_array)
@@ -238,9 +247,28 @@ fn evaluation_table() {
             }
         }
     }
+    let with_message = cases
+        .iter()
+        .filter(|case| {
+            case["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c.get("message").is_some())
+        })
+        .count();
+    println!(
+        "evaluation table: {} cases, {checks} checks, {with_message} cases with AWS's denial message",
+        cases.len()
+    );
     assert!(
-        checks >= 150,
-        "the table has {checks} checks, fewer than 150"
+        cases.len() >= 170,
+        "the table has {} cases, fewer than 170",
+        cases.len()
+    );
+    assert!(
+        with_message >= 20,
+        "only {with_message} cases check AWS's denial message"
     );
     assert!(
         failures.is_empty(),

@@ -259,25 +259,7 @@ pub(crate) fn trail_resources(
     input: &Value,
     output: Option<&Value>,
 ) -> Vec<Resource> {
-    let names_a_trail = matches!(
-        Operation::parse(operation),
-        Some(
-            Operation::CreateTrail
-                | Operation::UpdateTrail
-                | Operation::DeleteTrail
-                | Operation::GetTrail
-                | Operation::GetTrailStatus
-                | Operation::StartLogging
-                | Operation::StopLogging
-                | Operation::PutEventSelectors
-                | Operation::GetEventSelectors
-                | Operation::PutInsightSelectors
-                | Operation::GetInsightSelectors
-                | Operation::AddTags
-                | Operation::RemoveTags
-        )
-    );
-    if !names_a_trail {
+    if !names_a_trail(operation) {
         return Vec::new();
     }
     let from_output = output
@@ -297,6 +279,28 @@ pub(crate) fn trail_resources(
         })
         .into_iter()
         .collect()
+}
+
+/// Whether `operation` acts on one trail (named by `Name`, `TrailName` or `ResourceId`).
+pub(crate) fn names_a_trail(operation: &str) -> bool {
+    matches!(
+        Operation::parse(operation),
+        Some(
+            Operation::CreateTrail
+                | Operation::UpdateTrail
+                | Operation::DeleteTrail
+                | Operation::GetTrail
+                | Operation::GetTrailStatus
+                | Operation::StartLogging
+                | Operation::StopLogging
+                | Operation::PutEventSelectors
+                | Operation::GetEventSelectors
+                | Operation::PutInsightSelectors
+                | Operation::GetInsightSelectors
+                | Operation::AddTags
+                | Operation::RemoveTags
+        )
+    )
 }
 
 /// Whether bucket `name` exists where trails deliver: the embedded bucket store, or the

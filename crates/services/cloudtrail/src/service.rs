@@ -14,6 +14,7 @@ use opentrail_core::{AnswerFuture, AppState, Call, Request, Service};
 use opentrail_model::Resource;
 use serde_json::Value;
 
+use crate::validate::TrailArn;
 use crate::{CloudTrailError, Operation, workers};
 
 /// CloudTrail in the request pipeline.
@@ -89,6 +90,27 @@ impl ApiService for CloudTrailApi {
         output: Option<&Value>,
     ) -> Vec<Resource> {
         crate::trail_resources(name, input, output)
+    }
+
+    /// The trail a call names, by ARN or by name (a name is the caller's trail in its region,
+    /// as IAM sees `cloudtrail:…` on `arn:aws:cloudtrail:<region>:<account>:trail/<name>`).
+    fn authorization_resources(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Vec<String> {
+        let named = crate::trail_resources(name, input, None)
+            .into_iter()
+            .find_map(|resource| resource.arn)
+            .or_else(|| {
+                let given = ["Name", "TrailName"]
+                    .iter()
+                    .find_map(|key| input.get(*key).and_then(Value::as_str))?;
+                crate::names_a_trail(name)
+                    .then(|| TrailArn::new(&ctx.region, &ctx.account_id, given).to_string())
+            });
+        vec![named.unwrap_or_else(|| "*".to_owned())]
     }
 }
 

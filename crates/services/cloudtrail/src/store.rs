@@ -11,6 +11,8 @@
 //! A multi-region trail is stored once, under its home region; the other regions see it as a
 //! shadow trail ([`visible_in`]).
 
+use std::sync::Arc;
+
 use opentrail_delivery::selectors::{LoggingWindow, TrailFilter, TrailSelectors};
 use opentrail_meta::{Meta, MetaError, Txn};
 use serde::{Deserialize, Serialize};
@@ -108,6 +110,25 @@ impl StoredTrail {
     }
 }
 
+/// What decides which records `trail` takes (trail delivery and the CloudWatch Logs trail
+/// worker alike): [`StoredTrail::filter`], and for an organization trail the accounts of its
+/// organization, read now.
+pub fn trail_filter(state: &AppState, trail: &StoredTrail, status: &TrailStatus) -> TrailFilter {
+    let mut filter = trail.filter(status);
+    if let Some(organization) = trail
+        .organization_id
+        .as_deref()
+        .filter(|_| trail.is_organization_trail)
+    {
+        filter.organization_accounts = Some(Arc::new(
+            opentrail_organizations::member_accounts(state, organization)
+                .into_iter()
+                .collect(),
+        ));
+    }
+    filter
+}
+
 /// Logging state and delivery bookkeeping of one trail. Times are milliseconds since the epoch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -150,6 +171,25 @@ pub fn all_trails(meta: &Meta) -> Result<Vec<StoredTrail>, MetaError> {
 /// The trails of one account, all regions, in creation order.
 pub fn account_trails(meta: &Meta, account_id: &str) -> Result<Vec<StoredTrail>, MetaError> {
     Ok(sorted(meta.list(TRAILS_TABLE, &format!("{account_id}/"))?))
+}
+
+/// The trails an account sees: its own, and when it is a member of an organization, the
+/// organization trails of its management account (AWS's shadow trails), in creation order.
+pub fn visible_trails(state: &AppState, account_id: &str) -> Result<Vec<StoredTrail>, MetaError> {
+    let mut trails = account_trails(&state.meta, account_id)?;
+    if let Some(organization) = opentrail_organizations::organization_of(state, account_id)
+        && organization.management_account_id != account_id
+    {
+        let management = account_trails(&state.meta, &organization.management_account_id)?;
+        trails.extend(management.into_iter().filter(|trail| {
+            trail.is_organization_trail
+                && trail.organization_id.as_deref() == Some(&organization.organization_id)
+        }));
+        trails.sort_by(|a, b| {
+            (a.created_ns, &a.home_region, &a.name).cmp(&(b.created_ns, &b.home_region, &b.name))
+        });
+    }
+    Ok(trails)
 }
 
 /// [`account_trails`] inside a write transaction.
@@ -212,7 +252,7 @@ pub fn find<'a>(
                     .find(|trail| trail.is_multi_region_trail && &trail.name == name)
             }),
         TrailRef::Arn(arn) => trails.iter().find(|trail| {
-            arn.account_id == account_id
+            (arn.account_id == account_id || trail.is_organization_trail)
                 && trail.account_id == arn.account_id
                 && trail.home_region == arn.region
                 && trail.name == arn.name
@@ -222,6 +262,29 @@ pub fn find<'a>(
 }
 
 // ---- the trail a request names ----
+
+/// Why a trail a change names is not the caller's: a member account naming its
+/// organization's trail may see it but not change it.
+fn not_found_or_shadow(
+    state: &AppState,
+    ctx: &RequestContext,
+    given: &str,
+    reference: &TrailRef,
+) -> CloudTrailError {
+    let shadow = visible_trails(state, &ctx.account_id).is_ok_and(|trails| {
+        find(&trails, &ctx.account_id, &ctx.region, reference)
+            .is_some_and(|trail| trail.account_id != ctx.account_id)
+    });
+    if shadow {
+        return CloudTrailError::Organization {
+            code: "NotOrganizationMasterAccountException",
+            message: format!(
+                "The trail {given} is an organization trail: only its organization's management account can change it."
+            ),
+        };
+    }
+    not_found(given, ctx)
+}
 
 pub fn not_found(given: &str, ctx: &RequestContext) -> CloudTrailError {
     CloudTrailError::TrailNotFound {
@@ -237,7 +300,7 @@ pub fn read_trail(
     given: &str,
 ) -> Result<StoredTrail, CloudTrailError> {
     let reference = TrailRef::parse(given)?;
-    let trails = account_trails(&state.meta, &ctx.account_id)?;
+    let trails = visible_trails(state, &ctx.account_id)?;
     find(&trails, &ctx.account_id, &ctx.region, &reference)
         .cloned()
         .ok_or_else(|| not_found(given, ctx))
@@ -255,9 +318,9 @@ pub fn with_home_trail<R>(
     let reference = TrailRef::parse(given)?;
     state.meta.write(|txn| {
         let trails = account_trails_txn(txn, &ctx.account_id)?;
-        let trail = find(&trails, &ctx.account_id, &ctx.region, &reference)
-            .cloned()
-            .ok_or_else(|| not_found(given, ctx))?;
+        let Some(trail) = find(&trails, &ctx.account_id, &ctx.region, &reference).cloned() else {
+            return Err(not_found_or_shadow(state, ctx, given, &reference));
+        };
         if trail.home_region != ctx.region {
             return Err(CloudTrailError::InvalidHomeRegion {
                 operation: operation.to_owned(),

@@ -440,9 +440,13 @@ pub fn describe_trails(
 ) -> Result<Value, CloudTrailError> {
     let include_shadow = optional_bool(input, "includeShadowTrails").unwrap_or(true);
     let names: Vec<String> = parse_member(input, "trailNameList")?.unwrap_or_default();
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    let trails = store::visible_trails(state, &ctx.account_id)?;
+    // Shadows: another region's multi-region trail, and in a member account its
+    // organization's trails.
     let in_scope = |trail: &StoredTrail| {
-        trail.home_region == ctx.region || (include_shadow && trail.is_multi_region_trail)
+        let own = trail.account_id == ctx.account_id;
+        (own && trail.home_region == ctx.region)
+            || (include_shadow && (trail.is_multi_region_trail || !own))
     };
     let mut chosen: Vec<&StoredTrail> = Vec::new();
     if names.is_empty() {
@@ -522,7 +526,7 @@ pub fn list_trails(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, CloudTrailError> {
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    let trails = store::visible_trails(state, &ctx.account_id)?;
     let visible: Vec<&StoredTrail> = trails
         .iter()
         .filter(|trail| trail.visible_in(&ctx.region))
@@ -616,7 +620,7 @@ pub fn get_trail_status(
 ) -> Result<Value, CloudTrailError> {
     let given = required_str(input, "Name")?;
     let reference = TrailRef::parse(given)?;
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    let trails = store::visible_trails(state, &ctx.account_id)?;
     let Some(trail) = store::find(&trails, &ctx.account_id, &ctx.region, &reference) else {
         let arn = match &reference {
             TrailRef::Arn(arn) => arn.clone(),
@@ -835,7 +839,7 @@ pub fn list_tags(
         ));
     }
     let resource_ids: Vec<String> = parse_member(input, "ResourceIdList")?.unwrap_or_default();
-    let trails = store::account_trails(&state.meta, &ctx.account_id)?;
+    let trails = store::visible_trails(state, &ctx.account_id)?;
     let mut listed = Vec::with_capacity(resource_ids.len());
     for resource_id in &resource_ids {
         let arn = trail_arn_of(resource_id)?;

@@ -272,8 +272,8 @@ impl ApiService for Iam {
 
     const MODEL: EmbeddedModel = EmbeddedModel::Iam;
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
-    const API_VERSION: Option<&'static str> = None;
     const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
+    const API_VERSION: Option<&'static str> = None;
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
         IdentityError::InvalidAction(format!(
@@ -362,7 +362,16 @@ impl ApiService for Iam {
         opentrail_api::query_error_response(&err.to_api(), request_id, IAM_XMLNS)
     }
 
-    /// The input without login passwords.
+    fn render_denied(
+        &self,
+        _route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::query_error_response(err, request_id, IAM_XMLNS)
+    }
+
+    /// The input without login passwords or MFA codes.
     fn recorded_input(&self, _name: &str, input: &Value) -> Value {
         let mut input = input.clone();
         if let Some(members) = input.as_object_mut() {

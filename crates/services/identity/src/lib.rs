@@ -15,12 +15,10 @@
 //!   generation number to cache parsed forms by.
 //! - [`note_key_used`]: for GetAccessKeyLastUsed.
 //!
-//! Each is a few hash lookups in memory, cheap enough for every request. [`access`] wraps
-//! them as the request path's `KeyDirectory` and `PolicySource` (and [`access::install`]
-//! installs them with the authorizer).
+//! Each is a few hash lookups in memory, cheap enough for every request. The server wraps
+//! them as the request path's key directory and policy source (`server::access`).
 //!
 //! # Layout
-//! - [`access`]: the key directory and policy source for the request path.
 //! - [`error`]: [`IdentityError`] with IAM's and STS's codes.
 //! - [`ids`]: unique ids, keys, secrets, tokens; name and path checks.
 //! - [`document`]: policy document checks.
@@ -29,7 +27,6 @@
 //! - [`iam`]: the IAM service and its operations.
 //! - [`sts`]: the STS service and its operations.
 
-pub mod access;
 pub mod document;
 pub mod error;
 pub mod iam;
@@ -37,8 +34,6 @@ pub mod ids;
 pub mod managed;
 pub mod store;
 pub mod sts;
-
-use std::sync::Arc;
 
 use opentrail_core::context::EventDetails;
 use opentrail_core::pipeline;
@@ -62,11 +57,6 @@ impl Service for IamService {
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
         pipeline::request_details(&iam::Iam, request)
-    }
-
-    /// Installs the key directory and the authorizer (see [`access::install`]).
-    fn spawn_workers(&self, state: &Arc<AppState>) {
-        access::install(state);
     }
 
     fn reset(&self, state: &AppState) {

@@ -66,6 +66,11 @@ impl ApiService for Sts {
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
 
+    /// Anyone signed may ask who they are.
+    fn needs_permission(&self, name: &str) -> bool {
+        name != "GetCallerIdentity"
+    }
+
     fn unknown_operation(&self, name: &str) -> IdentityError {
         IdentityError::InvalidAction(format!(
             "Could not find operation {name} for version 2011-06-15"
@@ -140,6 +145,15 @@ impl ApiService for Sts {
         request_id: &str,
     ) -> Response<Bytes> {
         opentrail_api::query_error_response(&err.to_api(), request_id, STS_XMLNS)
+    }
+
+    fn render_denied(
+        &self,
+        _route: &Route,
+        err: &opentrail_api::ApiError,
+        request_id: &str,
+    ) -> Response<Bytes> {
+        opentrail_api::query_error_response(err, request_id, STS_XMLNS)
     }
 
     /// The input without the MFA token code.

@@ -6,7 +6,8 @@
 //! [`Organizations`] answers through the request pipeline (`opentrail_core::pipeline`): a
 //! request is checked against the embedded botocore model, then the handler of its [`Op`] runs
 //! on the blocking pool against the metadata store ([`store`]). Organizations is a global
-//! service: its records carry `eventSource` `organizations.amazonaws.com`.
+//! service: its records carry `eventSource` `organizations.amazonaws.com` and `awsRegion`
+//! `us-east-1` ([`GLOBAL_REGION`]), whatever region signed the call.
 //!
 //! Who may call: any member account may call DescribeOrganization; reading the structure
 //! (`List*`, `Describe*`) needs the management account or a delegated administrator; every
@@ -213,12 +214,34 @@ impl ApiService for Organizations {
         response
     }
 
-    fn recorded_input(&self, _name: &str, input: &Value) -> Value {
-        input.clone()
+    /// CreateAccount's e-mail and account name are hidden, as AWS records them.
+    fn recorded_input(&self, name: &str, input: &Value) -> Value {
+        let mut recorded = input.clone();
+        if name == "CreateAccount" {
+            hide(&mut recorded, &["Email", "AccountName"]);
+        }
+        recorded
     }
 
-    fn recorded_output(&self, _name: &str, output: &Value) -> Value {
-        output.clone()
+    fn recorded_output(&self, name: &str, output: &Value) -> Value {
+        let mut recorded = output.clone();
+        if name == "CreateAccount"
+            && let Some(status) = recorded.get_mut("CreateAccountStatus")
+        {
+            hide(status, &["AccountName"]);
+        }
+        recorded
+    }
+}
+
+/// What AWS writes in a record in place of personal data.
+const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+fn hide(value: &mut Value, members: &[&str]) {
+    for member in members {
+        if let Some(slot) = value.get_mut(*member) {
+            *slot = json!(HIDDEN);
+        }
     }
 }
 
@@ -298,17 +321,29 @@ impl Service for OrganizationsService {
     }
 
     fn call<'a>(&'a self, call: ServiceCall<'a>) -> AnswerFuture<'a> {
-        Box::pin(pipeline::answer(&Organizations, call))
+        Box::pin(async move {
+            let (response, details) = pipeline::answer(&Organizations, call).await;
+            (response, details.map(in_global_region))
+        })
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        pipeline::request_details(&Organizations, request)
+        pipeline::request_details(&Organizations, request).map(in_global_region)
     }
 
     /// The store was wiped with the shared ones; the index forgets what it loaded.
     fn reset(&self, state: &AppState) {
         Registry::of(state).reset();
     }
+}
+
+/// The region every Organizations record carries: it is a global service, served from
+/// `us-east-1` whatever region the client signed for.
+pub const GLOBAL_REGION: &str = "us-east-1";
+
+fn in_global_region(mut details: EventDetails) -> EventDetails {
+    details.aws_region = Some(GLOBAL_REGION.to_owned());
+    details
 }
 
 /// What other crates learn about an account's organization.

@@ -25,7 +25,10 @@ pub struct NewAccount {
 
 /// Makes what a new member account needs outside Organizations. Called on the blocking pool,
 /// before the account is committed: an error fails the request (`FAILED`,
-/// `INTERNAL_FAILURE`) and the account is not added.
+/// `INTERNAL_FAILURE`) and the account is not added. It runs while Organizations holds its
+/// writer lock: it may read ([`crate::organization_of`] …) but must not change
+/// organizations. Should the commit after it fail, what it made stays, for an account id
+/// no organization holds.
 pub trait AccountProvisioner: Send + Sync + 'static {
     fn provision(&self, state: &AppState, account: &NewAccount) -> Result<(), String>;
 }

@@ -581,6 +581,33 @@ fn the_index_survives_a_restart_and_forgets_on_reset() {
 }
 
 #[test]
+fn create_account_records_hide_email_and_name() {
+    let input = json!({"Email": "a@example.com", "AccountName": "a", "RoleName": "R"});
+    let output =
+        json!({"CreateAccountStatus": {"Id": "car-1", "AccountName": "a", "State": "IN_PROGRESS"}});
+    let ctx = RequestContext::for_tests("us-east-1");
+    let details = pipeline::details(
+        &Organizations,
+        &ctx,
+        "CreateAccount",
+        Some(&input),
+        Some(&output),
+        None,
+    );
+    let text = format!(
+        "{:?} {:?}",
+        details.request_parameters, details.response_elements
+    );
+    assert!(!text.contains("a@example.com"), "{text}");
+    assert_eq!(
+        details.request_parameters,
+        Some(json!({"email": HIDDEN, "accountName": HIDDEN, "roleName": "R"}))
+    );
+    assert_eq!(details.event_source, "organizations.amazonaws.com");
+    assert!(!details.read_only);
+}
+
+#[test]
 fn model_violations_are_invalid_input_with_a_reason() {
     let err = Organizations
         .validate(
@@ -591,4 +618,132 @@ fn model_violations_are_invalid_input_with_a_reason() {
         .expect_err("missing");
     assert_eq!(err.aws_code(), "InvalidInputException");
     assert_eq!(err.reason(), Some("INPUT_REQUIRED"));
+}
+
+struct Refuser;
+
+impl AccountProvisioner for Refuser {
+    fn provision(&self, _state: &AppState, _account: &NewAccount) -> Result<(), String> {
+        Err("no credentials today".into())
+    }
+}
+
+#[test]
+fn a_failed_provisioning_fails_the_request_and_adds_no_account() {
+    let fx = Fixture::new();
+    set_account_provisioner(&fx.state, Arc::new(Refuser));
+    fx.ok(Op::CreateOrganization, json!({}));
+    let request = fx.ok(
+        Op::CreateAccount,
+        json!({"Email": "x@example.com", "AccountName": "x"}),
+    )["CreateAccountStatus"]["Id"]
+        .clone();
+    let status = fx.ok(
+        Op::DescribeCreateAccountStatus,
+        json!({"CreateAccountRequestId": request}),
+    )["CreateAccountStatus"]
+        .clone();
+    assert_eq!(status["State"], "FAILED");
+    assert_eq!(status["FailureReason"], "INTERNAL_FAILURE");
+    assert!(status.get("AccountId").is_none());
+    let accounts = fx.ok(Op::ListAccounts, json!({}));
+    assert_eq!(accounts["Accounts"].as_array().expect("list").len(), 1);
+}
+
+#[test]
+fn closing_an_account_suspends_it_once() {
+    let fx = Fixture::new();
+    let (_, account) = fx.organization();
+    fx.ok(Op::CloseAccount, json!({"AccountId": account}));
+    let described = fx.ok(Op::DescribeAccount, json!({"AccountId": account}));
+    assert_eq!(described["Account"]["Status"], "SUSPENDED");
+    assert_eq!(
+        fx.code(MGMT, Op::CloseAccount, json!({"AccountId": account})),
+        "AccountAlreadyClosedException"
+    );
+    let err = fx
+        .call(MGMT, Op::CloseAccount, json!({"AccountId": MGMT}))
+        .expect_err("management");
+    assert_eq!(err.reason(), Some("CANNOT_CLOSE_MANAGEMENT_ACCOUNT"));
+}
+
+#[test]
+fn disabling_a_policy_type_detaches_its_policies() {
+    let fx = Fixture::new();
+    let (root, account) = fx.organization();
+    let enable = json!({"RootId": root, "PolicyType": "SERVICE_CONTROL_POLICY"});
+    fx.ok(Op::EnablePolicyType, enable.clone());
+    let content = json!({"Version": "2012-10-17", "Statement": []}).to_string();
+    let policy = fx.ok(
+        Op::CreatePolicy,
+        json!({"Content": content, "Description": "", "Name": "p", "Type": "SERVICE_CONTROL_POLICY"}),
+    )["Policy"]["PolicySummary"]["Id"]
+        .clone();
+    fx.ok(
+        Op::AttachPolicy,
+        json!({"PolicyId": policy, "TargetId": account}),
+    );
+    let disabled = fx.ok(Op::DisablePolicyType, enable.clone());
+    assert_eq!(disabled["Root"]["PolicyTypes"], json!([]));
+    assert_eq!(
+        fx.code(MGMT, Op::DisablePolicyType, enable.clone()),
+        "PolicyTypeNotEnabledException"
+    );
+    let targets = fx.ok(Op::ListTargetsForPolicy, json!({"PolicyId": policy}));
+    assert_eq!(targets["Targets"], json!([]));
+    // Enabling again starts from FullAWSAccess alone.
+    fx.ok(Op::EnablePolicyType, enable);
+    let on_account = fx.ok(
+        Op::ListPoliciesForTarget,
+        json!({"TargetId": account, "Filter": "SERVICE_CONTROL_POLICY"}),
+    );
+    let ids: Vec<&Value> = on_account["Policies"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|policy| &policy["Id"])
+        .collect();
+    assert_eq!(ids, vec![&json!("p-FullAWSAccess")]);
+    assert_eq!(
+        fx.code(
+            MGMT,
+            Op::UpdatePolicy,
+            json!({"PolicyId": "p-FullAWSAccess", "Name": "mine"})
+        ),
+        "InvalidInputException"
+    );
+}
+
+#[test]
+fn lists_page_with_next_tokens() {
+    let fx = Fixture::new();
+    fx.organization();
+    for index in 0..4 {
+        fx.ok(
+            Op::CreateAccount,
+            json!({"Email": format!("p{index}@example.com"), "AccountName": format!("p{index}")}),
+        );
+    }
+    let first = fx.ok(Op::ListAccounts, json!({"MaxResults": 4}));
+    assert_eq!(first["Accounts"].as_array().expect("page").len(), 4);
+    let token = first["NextToken"].as_str().expect("more").to_owned();
+    let rest = fx.ok(
+        Op::ListAccounts,
+        json!({"MaxResults": 4, "NextToken": token}),
+    );
+    assert_eq!(rest["Accounts"].as_array().expect("page").len(), 2);
+    assert!(rest.get("NextToken").is_none());
+    assert_eq!(
+        fx.code(MGMT, Op::ListAccounts, json!({"NextToken": "bogus"})),
+        "InvalidInputException"
+    );
+}
+
+#[test]
+fn partitions_follow_the_region_of_creation() {
+    assert_eq!(store::partition_of("cn-north-1"), "aws-cn");
+    assert_eq!(store::partition_of("us-gov-west-1"), "aws-us-gov");
+    assert_eq!(store::partition_of("us-isob-east-1"), "aws-iso-b");
+    assert_eq!(store::partition_of("us-iso-east-1"), "aws-iso");
+    assert_eq!(store::partition_of("eu-west-1"), "aws");
 }

@@ -88,9 +88,18 @@ pub fn check(
             S3Error::Api(ApiError::new(
                 "AccessDenied",
                 http::StatusCode::FORBIDDEN,
-                denial.message,
+                quoted_resource(&denial.message, &request.resources[0]),
             ))
         })
+}
+
+/// S3 writes the resource of a denial in quotes (`on resource: "arn:aws:s3:::b/k"`).
+fn quoted_resource(message: &str, resource: &str) -> String {
+    message.replacen(
+        &format!("on resource: {resource} "),
+        &format!("on resource: \"{resource}\" "),
+        1,
+    )
 }
 
 #[cfg(test)]
@@ -110,5 +119,14 @@ mod tests {
         assert_eq!(resource(Operation::ListBuckets, "", ""), "*");
         assert_eq!(iam_action(Operation::HeadObject), "s3:GetObject");
         assert_eq!(iam_action(Operation::ListObjectsV2), "s3:ListBucket");
+    }
+
+    #[test]
+    fn denials_quote_the_resource_as_s3_does() {
+        let message = "User: arn:aws:iam::1:user/u is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::b/k because no identity-based policy allows the s3:GetObject action";
+        assert_eq!(
+            quoted_resource(message, "arn:aws:s3:::b/k"),
+            "User: arn:aws:iam::1:user/u is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\" because no identity-based policy allows the s3:GetObject action"
+        );
     }
 }

@@ -172,7 +172,7 @@ pub fn create_bucket(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>,
 
 /// `HEAD /<bucket>`.
 pub fn head_bucket(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>, S3Error> {
-    let record = call.owned_bucket(name)?;
+    let record = call.existing_bucket(name)?;
     let mut response = Response::new(Bytes::new());
     super::set_header(&mut response, "x-amz-bucket-region", &record.region);
     super::set_header(&mut response, "x-amz-access-point-alias", "false");
@@ -181,7 +181,7 @@ pub fn head_bucket(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>, S
 
 /// `DELETE /<bucket>`.
 pub fn delete_bucket(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>, S3Error> {
-    call.owned_bucket(name)?;
+    call.existing_bucket(name)?;
     match call.state.objects.delete_bucket(name) {
         // Only the metadata record is left (a create that failed half-way).
         Ok(()) | Err(opentrail_objects::StoreError::NoSuchBucket(_)) => {}
@@ -193,7 +193,7 @@ pub fn delete_bucket(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>,
 
 /// `GET /<bucket>?location`: empty for us-east-1, as S3 answers.
 pub fn get_bucket_location(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>, S3Error> {
-    let record = call.owned_bucket(name)?;
+    let record = call.existing_bucket(name)?;
     let mut xml = XmlWriter::new();
     xml.decl();
     if record.region == DEFAULT_REGION {
@@ -208,7 +208,7 @@ pub fn get_bucket_location(call: &mut Call<'_>, name: &str) -> Result<Response<B
 
 /// `GET /<bucket>?policy`.
 pub fn get_bucket_policy(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>, S3Error> {
-    let record = call.owned_bucket(name)?;
+    let record = call.existing_bucket(name)?;
     let policy = record
         .policy
         .ok_or_else(|| S3Error::NoSuchBucketPolicy(name.to_owned()))?;
@@ -244,7 +244,7 @@ pub fn put_bucket_policy(call: &mut Call<'_>, name: &str) -> Result<Response<Byt
     if let Ok(policy) = &policy {
         call.params.insert("bucketPolicy".into(), policy.clone());
     }
-    call.owned_bucket(name)?;
+    call.existing_bucket(name)?;
     policy?;
     let text = String::from_utf8_lossy(call.body).trim().to_owned();
     let account_id = call.ctx.account_id.clone();
@@ -262,7 +262,7 @@ pub fn put_bucket_policy(call: &mut Call<'_>, name: &str) -> Result<Response<Byt
 
 /// `DELETE /<bucket>?policy`.
 pub fn delete_bucket_policy(call: &mut Call<'_>, name: &str) -> Result<Response<Bytes>, S3Error> {
-    call.owned_bucket(name)?;
+    call.existing_bucket(name)?;
     let account_id = call.ctx.account_id.clone();
     call.state.meta.write(|txn| {
         let mut record: BucketRecord = txn

@@ -32,8 +32,6 @@ pub enum S3Error {
     InvalidRange { size: u64 },
     #[error("object key is {0} bytes long, at most 1024 are allowed")]
     KeyTooLong(usize),
-    #[error("access denied: bucket {0} belongs to another account")]
-    AccessDenied(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -78,7 +76,6 @@ impl S3Error {
             S3Error::NoSuchBucketPolicy(_) => "NoSuchBucketPolicy",
             S3Error::InvalidRange { .. } => "InvalidRange",
             S3Error::KeyTooLong(_) => "KeyTooLongError",
-            S3Error::AccessDenied(_) => "AccessDenied",
             S3Error::InvalidArgument(_) => "InvalidArgument",
             S3Error::InvalidRequest(_) => "InvalidRequest",
             S3Error::BadDigest(_) => "BadDigest",
@@ -105,7 +102,6 @@ impl S3Error {
             | S3Error::BucketAlreadyOwnedByYou(_)
             | S3Error::BucketNotEmpty(_) => StatusCode::CONFLICT,
             S3Error::InvalidRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            S3Error::AccessDenied(_) => StatusCode::FORBIDDEN,
             S3Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             S3Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             S3Error::Api(err) => err.status,

@@ -147,17 +147,16 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// The record of bucket `name` when it exists and the caller's account owns it.
-    pub fn owned_bucket(&mut self, name: &str) -> Result<BucketRecord, S3Error> {
+    /// The record of bucket `name` when it exists. Whether the caller may act on it, its own
+    /// or another account's through the bucket policy, was decided before the operation ran
+    /// ([`authorize::check`]).
+    pub fn existing_bucket(&mut self, name: &str) -> Result<BucketRecord, S3Error> {
         let record: BucketRecord = self
             .state
             .meta
             .get(BUCKETS_TABLE, name)?
             .ok_or_else(|| S3Error::NoSuchBucket(name.to_owned()))?;
         self.bucket_owner = Some(record.account_id.clone());
-        if record.account_id != self.ctx.account_id {
-            return Err(S3Error::AccessDenied(name.to_owned()));
-        }
         Ok(record)
     }
 }
@@ -244,7 +243,7 @@ fn run(call: &mut Call<'_>, operation: Operation) -> Result<Response<Bytes>, S3E
         Operation::NotImplemented { name, .. } => {
             if !bucket.is_empty() {
                 // Only for the record's resource owner; the answer is NotImplemented either way.
-                let _ = call.owned_bucket(&bucket);
+                let _ = call.existing_bucket(&bucket);
             }
             Err(S3Error::NotImplemented(name))
         }

@@ -230,7 +230,7 @@ fn write_common_prefixes(xml: &mut XmlWriter, page: &KeyPage, encoder: &Encoder)
 
 /// `GET /<bucket>`: ListObjects (v1).
 pub fn list_objects(call: &mut Call<'_>, bucket: &str) -> Result<Response<Bytes>, S3Error> {
-    let record = call.owned_bucket(bucket)?;
+    let record = call.existing_bucket(bucket)?;
     let max_keys = max_keys(call)?;
     let encoder = Encoder {
         url: url_encoding(call)?,
@@ -271,7 +271,7 @@ pub fn list_objects(call: &mut Call<'_>, bucket: &str) -> Result<Response<Bytes>
 
 /// `GET /<bucket>?list-type=2`: ListObjectsV2.
 pub fn list_objects_v2(call: &mut Call<'_>, bucket: &str) -> Result<Response<Bytes>, S3Error> {
-    let record = call.owned_bucket(bucket)?;
+    let record = call.existing_bucket(bucket)?;
     let max_keys = max_keys(call)?;
     let encoder = Encoder {
         url: url_encoding(call)?,

@@ -12,6 +12,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use super::error::S3Error;
+use super::request::Operation;
 use super::{Call, S3_XMLNS, empty, http_date, iso_time, set_header, xml_body};
 
 /// The S3 limit on user metadata (names and values of `x-amz-meta-*`).
@@ -101,7 +102,7 @@ pub fn put_object(
     key: &str,
 ) -> Result<Response<Bytes>, S3Error> {
     check_key(key)?;
-    call.owned_bucket(bucket)?;
+    call.existing_bucket(bucket)?;
     let (data, trailers) = object_body(call)?;
     call.bytes_in = data.len() as u64;
     let checksums = super::checksum::verify(&call.parts.headers, &trailers, &data)?;
@@ -219,7 +220,7 @@ pub fn get_object(
     bucket: &str,
     key: &str,
 ) -> Result<Response<Bytes>, S3Error> {
-    call.owned_bucket(bucket)?;
+    call.existing_bucket(bucket)?;
     let range = header(&call.parts.headers, "range").and_then(parse_range);
     let info = call.state.objects.head(bucket, key)?;
     if not_modified(&call.parts.headers, &info)? {
@@ -253,7 +254,7 @@ pub fn head_object(
     bucket: &str,
     key: &str,
 ) -> Result<Response<Bytes>, S3Error> {
-    call.owned_bucket(bucket)?;
+    call.existing_bucket(bucket)?;
     let info = call.state.objects.head(bucket, key)?;
     if not_modified(&call.parts.headers, &info)? {
         return Ok(empty(StatusCode::NOT_MODIFIED));
@@ -288,7 +289,7 @@ pub fn delete_object(
     bucket: &str,
     key: &str,
 ) -> Result<Response<Bytes>, S3Error> {
-    call.owned_bucket(bucket)?;
+    call.existing_bucket(bucket)?;
     call.state.objects.delete(bucket, key)?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -323,7 +324,7 @@ pub fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> {
 
 /// `POST /<bucket>?delete`.
 pub fn delete_objects(call: &mut Call<'_>, bucket: &str) -> Result<Response<Bytes>, S3Error> {
-    call.owned_bucket(bucket)?;
+    call.existing_bucket(bucket)?;
     super::checksum::verify(&call.parts.headers, &[], call.body)?;
     let (keys, quiet) = parse_delete(call.body)?;
     let mut xml = XmlWriter::new();
@@ -393,12 +394,11 @@ pub fn copy_object(
     call.params
         .insert("x-amz-copy-source".into(), Value::from(source.as_str()));
     let (source_bucket, source_key) = parse_copy_source(&source)?;
-    call.owned_bucket(bucket)?;
+    call.existing_bucket(bucket)?;
     let source_record = super::bucket(call.state, &source_bucket)?
         .ok_or_else(|| S3Error::NoSuchBucket(source_bucket.clone()))?;
-    if source_record.account_id != call.ctx.account_id {
-        return Err(S3Error::AccessDenied(source_bucket));
-    }
+    // The copy reads the source: s3:GetObject on it, by its bucket's policy too.
+    super::authorize::check(call, Operation::GetObject, &source_bucket, &source_key)?;
     call.extra_resources.push(Resource {
         account_id: None,
         resource_type: Some("AWS::S3::Object".into()),

@@ -34,7 +34,7 @@
 //! the error shows in GetTrailStatus (`LatestDeliveryError`: `NoSuchBucket`, or the S3 error
 //! code an external service answered, e.g. `AccessDenied`) and in the log.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -437,30 +437,13 @@ impl Deliverer {
         positions: &HashMap<String, u64>,
     ) -> Result<(u64, HashMap<String, BTreeMap<Stream, Vec<Selected>>>, bool), DeliveryError> {
         let mut selected: HashMap<String, BTreeMap<Stream, Vec<Selected>>> = HashMap::new();
-        let mut organizations: HashMap<String, Arc<BTreeSet<String>>> = HashMap::new();
         let takers: Vec<Taker> = active
             .iter()
             .filter_map(|trail| {
                 let key = trail.key();
                 let status = statuses.get(&key)?;
                 let position = positions.get(&key).copied().unwrap_or(0);
-                let mut filter = trail.filter(status);
-                if let Some(organization) = trail
-                    .organization_id
-                    .as_ref()
-                    .filter(|_| trail.is_organization_trail)
-                {
-                    let accounts = organizations
-                        .entry(organization.clone())
-                        .or_insert_with(|| {
-                            Arc::new(
-                                opentrail_organizations::member_accounts(&self.state, organization)
-                                    .into_iter()
-                                    .collect(),
-                            )
-                        });
-                    filter.organization_accounts = Some(accounts.clone());
-                }
+                let filter = store::trail_filter(&self.state, trail, status);
                 Some(Taker {
                     filter,
                     position,

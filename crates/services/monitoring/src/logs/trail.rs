@@ -164,7 +164,7 @@ fn senders(state: &AppState) -> Result<Vec<Sender>, LogsError> {
             let arn = trail.cloud_watch_logs_log_group_arn.clone()?;
             let status = trails::status(&state.meta, &trail.key()).ok()?;
             Some(Sender {
-                filter: trail.filter(&status),
+                filter: trails::trail_filter(state, &trail, &status),
                 group: GroupRef::parse(&arn),
                 trail,
             })
