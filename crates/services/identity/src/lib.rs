@@ -52,16 +52,28 @@ impl Service for IamService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(pipeline::answer(&iam::Iam, call))
+        Box::pin(async move {
+            let (response, details) = pipeline::answer(&iam::Iam, call).await;
+            (response, details.map(in_global_region))
+        })
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        pipeline::request_details(&iam::Iam, request)
+        pipeline::request_details(&iam::Iam, request).map(in_global_region)
     }
 
     fn reset(&self, state: &AppState) {
         store::reset(state);
     }
+}
+
+/// The region every IAM record carries: IAM is a global service, served from `us-east-1`
+/// whatever region the client signed for.
+pub const IAM_REGION: &str = "us-east-1";
+
+fn in_global_region(mut details: EventDetails) -> EventDetails {
+    details.aws_region = Some(IAM_REGION.to_owned());
+    details
 }
 
 /// STS as a [`Service`] (signing name `sts`).

@@ -615,7 +615,7 @@ fn login_and_instance_profiles_and_the_account() {
     );
     assert_eq!(
         linked["Role"]["RoleName"],
-        json!("AWSServiceRoleForElasticbeanstalk")
+        json!("AWSServiceRoleForElasticBeanstalk")
     );
     assert_eq!(
         linked["Role"]["Path"],

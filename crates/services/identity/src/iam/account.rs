@@ -296,6 +296,32 @@ pub fn untag_instance_profile(call: &Call<'_>, input: &Value) -> Result<Value> {
     })
 }
 
+/// The part of a service-linked role's name after `AWSServiceRoleFor`, as AWS spells it for
+/// the services it names here; other services keep their principal's first part.
+fn service_role_suffix(prefix: &str) -> String {
+    const KNOWN: &[(&str, &str)] = &[
+        ("autoscaling", "AutoScaling"),
+        ("elasticbeanstalk", "ElasticBeanstalk"),
+        (
+            "custom-resource.application-autoscaling",
+            "ApplicationAutoScaling_CustomResource",
+        ),
+        ("cloudtrail", "CloudTrail"),
+        ("config", "Config"),
+        ("organizations", "Organizations"),
+        ("ecs", "ECS"),
+        ("rds", "RDS"),
+        ("elasticloadbalancing", "ElasticLoadBalancing"),
+        ("guardduty", "AmazonGuardDuty"),
+        ("securityhub", "SecurityHub"),
+        ("sso", "SSO"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(service, _)| *service == prefix)
+        .map_or_else(|| prefix.to_owned(), |(_, name)| (*name).to_owned())
+}
+
 /// CreateServiceLinkedRole: the role `AWSServiceRoleFor<Service>[_<suffix>]` at
 /// `/aws-service-role/<service principal>/`, trusting the service.
 pub fn create_service_linked_role(call: &Call<'_>, input: &Value) -> Result<Value> {
@@ -305,15 +331,7 @@ pub fn create_service_linked_role(call: &Call<'_>, input: &Value) -> Result<Valu
             "Unknown service principal {service}."
         )));
     };
-    let mut short: String = prefix
-        .split(['.', '-'])
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_uppercase().collect::<String>() + chars.as_str()
-            })
-        })
-        .collect();
+    let mut short = service_role_suffix(prefix);
     if let Some(suffix) = opt(input, "CustomSuffix") {
         short = format!("{short}_{suffix}");
     }
