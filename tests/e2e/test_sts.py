@@ -120,7 +120,7 @@ def test_iam_user_and_role_session_credentials_sign_calls(server):
         UserName="dave", PolicyName="who-am-i",
         PolicyDocument=json.dumps({
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "sqs:ListQueues"], "Resource": "*"}],
+            "Statement": [{"Effect": "Allow", "Action": ["sts:GetSessionToken", "sqs:ListQueues"], "Resource": "*"}],
         }),
     )
     key = iam.create_access_key(UserName="dave")["AccessKey"]
@@ -128,6 +128,13 @@ def test_iam_user_and_role_session_credentials_sign_calls(server):
     me = user_sts.get_caller_identity()
     assert me["Arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/dave"
     assert me["UserId"].startswith("AIDA")
+    last_used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert last_used["ServiceName"] == "sts"
+    assert "LastUsedDate" in last_used
+
+    token = user_sts.get_session_token(DurationSeconds=900)["Credentials"]
+    me_again = boto3_session_client(server, "sts", token).get_caller_identity()
+    assert me_again["Arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/dave"
     user_iam = server.client("iam", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
     denied = error_of(user_iam.create_user, UserName="eve")
     assert denied["Code"] == "AccessDenied"
