@@ -175,3 +175,29 @@ def boto3_session_client(server, service, credentials):
         aws_session_token=credentials["SessionToken"],
         region_name="us-east-1",
     ).client(service, endpoint_url=server.endpoint)
+
+
+def test_users_keys_and_sessions_survive_kill_9(new_server):
+    server = new_server().start()
+    iam = server.client("iam")
+    iam.create_user(UserName="frank")
+    iam.put_user_policy(
+        UserName="frank", PolicyName="list",
+        PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}],
+        }),
+    )
+    key = iam.create_access_key(UserName="frank")["AccessKey"]
+    role = make_role(server, "survivor")
+    credentials = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s-9")["Credentials"]
+    server.kill9()
+    server.start()
+
+    iam = server.client("iam")
+    assert iam.get_user(UserName="frank")["User"]["UserName"] == "frank"
+    assert iam.get_role(RoleName="survivor")["Role"]["RoleId"] == role["RoleId"]
+    frank_sqs = server.client("sqs", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    assert "QueueUrls" not in frank_sqs.list_queues() or frank_sqs.list_queues()["QueueUrls"] == []
+    me = boto3_session_client(server, "sts", credentials).get_caller_identity()
+    assert me["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/survivor/s-9"
