@@ -168,8 +168,14 @@ pub fn update_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             user.path = path.to_owned();
         }
         user.arn = call.arn("user", &user.path, &user.name);
+        let new_key = user.name.to_lowercase();
+        for device in account.mfa_devices.values_mut() {
+            if device.user.as_deref() == Some(old_key.as_str()) {
+                device.user = Some(new_key.clone());
+            }
+        }
         account.users.remove(&old_key);
-        account.users.insert(user.name.to_lowercase(), user);
+        account.users.insert(new_key, user);
         Ok(json!({}))
     })
 }
