@@ -10,7 +10,7 @@
 //! # Layout
 //! - [`account`]: login profiles, instance profiles, service-linked roles, the account alias,
 //!   password policy and summary.
-//! - [`credentials`]: SSH public keys and signing certificates.
+//! - [`credentials`]: SSH public keys, signing and server certificates.
 //! - [`users`]: users, their tags and access keys.
 //! - [`groups`]: groups and memberships.
 //! - [`mfa`]: MFA devices.
@@ -91,6 +91,8 @@ opentrail_core::operations! {
         DeleteSSHPublicKey, UploadSigningCertificate, ListSigningCertificates,
         UpdateSigningCertificate, DeleteSigningCertificate,
         GenerateCredentialReport, GetCredentialReport,
+        UploadServerCertificate, GetServerCertificate, ListServerCertificates,
+        DeleteServerCertificate,
     }
 }
 
@@ -371,7 +373,7 @@ impl ApiService for Iam {
         opentrail_api::query_error_response(err, request_id, IAM_XMLNS)
     }
 
-    /// The input without login passwords or MFA codes.
+    /// The input without login passwords, MFA codes or private keys.
     fn recorded_input(&self, _name: &str, input: &Value) -> Value {
         let mut input = input.clone();
         if let Some(members) = input.as_object_mut() {
@@ -380,6 +382,7 @@ impl ApiService for Iam {
             members.remove("NewPassword");
             members.remove("AuthenticationCode1");
             members.remove("AuthenticationCode2");
+            members.remove("PrivateKey");
         }
         input
     }
@@ -581,6 +584,10 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::DeleteSigningCertificate => credentials::delete_signing_cert(call, input),
         Op::GenerateCredentialReport => report::generate(call, input),
         Op::GetCredentialReport => report::get(call, input),
+        Op::UploadServerCertificate => credentials::upload_server_cert(call, input),
+        Op::GetServerCertificate => credentials::get_server_cert(call, input),
+        Op::ListServerCertificates => credentials::list_server_certs(call, input),
+        Op::DeleteServerCertificate => credentials::delete_server_cert(call, input),
     }
 }
 

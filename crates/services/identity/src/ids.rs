@@ -25,6 +25,7 @@ pub enum IdKind {
     Group,
     Policy,
     InstanceProfile,
+    ServerCertificate,
     /// An SSH public key (`APKA` and 16).
     SshKey,
     /// A long-term access key.
@@ -41,6 +42,7 @@ impl IdKind {
             IdKind::Group => "AGPA",
             IdKind::Policy => "ANPA",
             IdKind::InstanceProfile => "AIPA",
+            IdKind::ServerCertificate => "ASCA",
             IdKind::SshKey => "APKA",
             IdKind::AccessKey => "AKIA",
             IdKind::TemporaryKey => "ASIA",

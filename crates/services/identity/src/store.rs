@@ -164,6 +164,21 @@ pub struct MfaDevice {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCert {
+    pub name: String,
+    /// `ASCA…`.
+    pub id: String,
+    pub path: String,
+    pub arn: String,
+    pub uploaded: i64,
+    pub body: String,
+    #[serde(default)]
+    pub chain: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceProfile {
     pub name: String,
     pub id: String,
@@ -279,6 +294,9 @@ pub struct Account {
     /// hardware ones EnableMFADevice named.
     #[serde(default)]
     pub mfa_devices: BTreeMap<String, MfaDevice>,
+    /// Server certificates by lower-cased name (their private keys are never kept).
+    #[serde(default)]
+    pub server_certs: BTreeMap<String, ServerCert>,
     /// When GenerateCredentialReport last ran (epoch seconds).
     #[serde(default)]
     pub credential_report: Option<i64>,
@@ -302,6 +320,7 @@ impl Default for Account {
             oidc_providers: BTreeMap::new(),
             saml_providers: BTreeMap::new(),
             mfa_devices: BTreeMap::new(),
+            server_certs: BTreeMap::new(),
             credential_report: None,
             aliases: Vec::new(),
             password_policy: None,

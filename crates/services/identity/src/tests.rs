@@ -784,3 +784,51 @@ fn the_credential_report_lists_users_and_their_keys() {
     assert_eq!(alice.len(), lines[0].split(',').count());
     assert_eq!((alice[0], alice[8], alice[13]), ("alice", "true", "false"));
 }
+
+#[test]
+fn server_certificates_never_keep_or_record_their_private_key() {
+    let f = fixture();
+    let body = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----";
+    let key =
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+    let input = json!({"ServerCertificateName": "web", "CertificateBody": body, "PrivateKey": key});
+    let out = f.ok(Op::UploadServerCertificate, input.clone());
+    assert!(
+        out["ServerCertificateMetadata"]["ServerCertificateId"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ASCA")
+    );
+    let recorded = opentrail_core::pipeline::ApiService::recorded_input(
+        &iam::Iam,
+        "UploadServerCertificate",
+        &input,
+    );
+    assert_eq!(recorded.get("PrivateKey"), None);
+    let stored =
+        serde_json::to_string(&*store::iam(&f.state).expect("iam").account(ACCOUNT)).expect("json");
+    assert!(
+        !stored.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+        "the private key is not kept"
+    );
+    let got = f.ok(
+        Op::GetServerCertificate,
+        json!({"ServerCertificateName": "web"}),
+    );
+    assert_eq!(got["ServerCertificate"]["CertificateBody"], json!(body));
+    assert_eq!(
+        f.code(Op::UploadServerCertificate, json!({"ServerCertificateName": "bad", "CertificateBody": "certbody", "PrivateKey": key})),
+        ("MalformedCertificate", 400)
+    );
+    f.ok(
+        Op::DeleteServerCertificate,
+        json!({"ServerCertificateName": "web"}),
+    );
+    assert_eq!(
+        f.code(
+            Op::GetServerCertificate,
+            json!({"ServerCertificateName": "web"})
+        ),
+        ("NoSuchEntity", 404)
+    );
+}

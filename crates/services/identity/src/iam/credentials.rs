@@ -1,15 +1,16 @@
 //! A user's other credentials: SSH public keys (for CodeCommit) and X.509 signing
-//! certificates.
+//! certificates; and the account's server certificates (their private keys checked, never
+//! kept or recorded).
 
 use base64::Engine;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
 use super::users::{user, user_mut};
-use super::{Call, opt, text};
+use super::{Call, input_tags, opt, page, path_of, tags_json, text};
 use crate::error::{IdentityError, Result};
 use crate::ids::{self, IdKind};
-use crate::store::{SigningCert, SshKey, User};
+use crate::store::{ServerCert, SigningCert, SshKey, User};
 
 /// Signing certificates and SSH keys per user.
 const MAX_CERTS: usize = 2;
@@ -212,11 +213,7 @@ pub fn upload_signing_cert(call: &Call<'_>, input: &Value) -> Result<Value> {
     call.update(|account| {
         let user = user_mut(account, &name)?;
         if !is_certificate(body) {
-            return Err(IdentityError::Client(
-                "MalformedCertificate",
-                400,
-                "Certificate body is malformed.".into(),
-            ));
+            return Err(malformed_certificate());
         }
         if user.signing_certs.len() >= MAX_CERTS {
             return Err(IdentityError::LimitExceeded(format!(
@@ -277,6 +274,126 @@ pub fn delete_signing_cert(call: &Call<'_>, input: &Value) -> Result<Value> {
     })
 }
 
+fn malformed_certificate() -> IdentityError {
+    IdentityError::Client(
+        "MalformedCertificate",
+        400,
+        "Certificate body is malformed.".into(),
+    )
+}
+
+/// Whether `key` is a PEM private key.
+fn is_private_key(key: &str) -> bool {
+    let key = key.trim();
+    key.starts_with("-----BEGIN") && key.contains("PRIVATE KEY-----")
+}
+
+fn server_cert_metadata(cert: &ServerCert) -> Value {
+    json!({
+        "Path": cert.path,
+        "ServerCertificateName": cert.name,
+        "ServerCertificateId": cert.id,
+        "Arn": cert.arn,
+        "UploadDate": cert.uploaded,
+    })
+}
+
+fn no_server_cert(name: &str) -> IdentityError {
+    IdentityError::NoSuchEntity(format!(
+        "The Server Certificate with name {name} cannot be found."
+    ))
+}
+
+pub fn upload_server_cert(call: &Call<'_>, input: &Value) -> Result<Value> {
+    let name = text(input, "ServerCertificateName")?;
+    ids::check_name(name, "serverCertificateName", 128)?;
+    let path = path_of(input, "Path")?;
+    let body = text(input, "CertificateBody")?;
+    let key = text(input, "PrivateKey")?;
+    if !is_certificate(body) {
+        return Err(malformed_certificate());
+    }
+    if !is_private_key(key) {
+        return Err(IdentityError::Client(
+            "MalformedCertificate",
+            400,
+            "The private key is malformed.".into(),
+        ));
+    }
+    let chain = opt(input, "CertificateChain").map(str::to_owned);
+    let tags = input_tags(input)?;
+    call.update(|account| {
+        if account.server_certs.contains_key(&name.to_lowercase()) {
+            return Err(IdentityError::EntityAlreadyExists(format!(
+                "The Server Certificate with name {name} already exists."
+            )));
+        }
+        let cert = ServerCert {
+            name: name.to_owned(),
+            id: ids::new_id(IdKind::ServerCertificate),
+            path: path.to_owned(),
+            arn: call.arn("server-certificate", path, name),
+            uploaded: call.now,
+            body: body.to_owned(),
+            chain,
+            tags,
+        };
+        let mut out = json!({"ServerCertificateMetadata": server_cert_metadata(&cert)});
+        if !cert.tags.is_empty() {
+            out["Tags"] = tags_json(&cert.tags);
+        }
+        account.server_certs.insert(name.to_lowercase(), cert);
+        Ok(out)
+    })
+}
+
+pub fn get_server_cert(call: &Call<'_>, input: &Value) -> Result<Value> {
+    let name = text(input, "ServerCertificateName")?;
+    let account = call.account();
+    let cert = account
+        .server_certs
+        .get(&name.to_lowercase())
+        .ok_or_else(|| no_server_cert(name))?;
+    let mut out = json!({
+        "ServerCertificateMetadata": server_cert_metadata(cert),
+        "CertificateBody": cert.body,
+    });
+    if let Some(chain) = &cert.chain {
+        out["CertificateChain"] = json!(chain);
+    }
+    if !cert.tags.is_empty() {
+        out["Tags"] = tags_json(&cert.tags);
+    }
+    Ok(json!({"ServerCertificate": out}))
+}
+
+pub fn list_server_certs(call: &Call<'_>, input: &Value) -> Result<Value> {
+    let prefix = path_of(input, "PathPrefix")?;
+    let account = call.account();
+    let certs = account
+        .server_certs
+        .values()
+        .filter(|c| c.path.starts_with(prefix))
+        .collect();
+    let (certs, mut out) = page(input, certs, |c| c.name.to_lowercase())?;
+    out.insert(
+        "ServerCertificateMetadataList".into(),
+        Value::Array(certs.into_iter().map(server_cert_metadata).collect()),
+    );
+    Ok(Value::Object(out))
+}
+
+pub fn delete_server_cert(call: &Call<'_>, input: &Value) -> Result<Value> {
+    let name = text(input, "ServerCertificateName")?;
+    call.update(|account| {
+        account
+            .server_certs
+            .remove(&name.to_lowercase())
+            .ok_or_else(|| no_server_cert(name))?;
+        Ok(json!({}))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +406,9 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
         ));
         assert!(!is_certificate("notacert"));
+        assert!(is_private_key(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
+        ));
+        assert!(!is_private_key("secret"));
     }
 }
