@@ -154,6 +154,14 @@ def test_cloudtrail_records_iam_calls_without_secrets(server):
     assert "secretAccessKey" not in recorded_key
     assert key["SecretAccessKey"] not in json.dumps(record)
 
+    iam.create_login_profile(UserName="carol", Password="Correct-Horse-9", PasswordResetRequired=True)
+    login = server.lookup(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateLoginProfile"}]
+    )
+    login_record = json.loads(login[0]["CloudTrailEvent"])
+    assert login_record["requestParameters"] == {"userName": "carol", "passwordResetRequired": True}
+    assert "Correct-Horse-9" not in json.dumps(login_record)
+
     created = server.lookup(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}]
     )

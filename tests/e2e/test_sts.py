@@ -14,7 +14,7 @@ TRUST = {
         {
             "Effect": "Allow",
             "Principal": {"AWS": ACCOUNT_ID},
-            "Action": "sts:AssumeRole",
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
         }
     ],
 }
@@ -111,3 +111,93 @@ def test_cloudtrail_records_sts_calls_without_secrets(server):
     )
     assert len(calls) == 1
     assert json.loads(calls[0]["CloudTrailEvent"])["readOnly"] is True
+
+
+def test_iam_user_and_role_session_credentials_sign_calls(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="dave")
+    iam.put_user_policy(
+        UserName="dave", PolicyName="who-am-i",
+        PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["sts:GetSessionToken", "sqs:ListQueues"], "Resource": "*"}],
+        }),
+    )
+    key = iam.create_access_key(UserName="dave")["AccessKey"]
+    user_sts = server.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    me = user_sts.get_caller_identity()
+    assert me["Arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/dave"
+    assert me["UserId"].startswith("AIDA")
+    last_used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert last_used["ServiceName"] == "sts"
+    assert "LastUsedDate" in last_used
+
+    token = user_sts.get_session_token(DurationSeconds=900)["Credentials"]
+    me_again = boto3_session_client(server, "sts", token).get_caller_identity()
+    assert me_again["Arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/dave"
+    user_iam = server.client("iam", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    denied = error_of(user_iam.create_user, UserName="eve")
+    assert denied["Code"] == "AccessDenied"
+    assert f"user/dave is not authorized to perform: iam:CreateUser" in denied["Message"]
+
+    role = make_role(server, "reader")
+    # The role has no policy: GetCallerIdentity needs no permission.
+    out = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s-1")
+    credentials = out["Credentials"]
+    session = boto3_session_client(server, "sts", credentials)
+    me = session.get_caller_identity()
+    assert me["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/reader/s-1"
+    assert me["UserId"] == f"{role['RoleId']}:s-1"
+
+    events = server.lookup(
+        LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": credentials["AccessKeyId"]}]
+    )
+    assert events, "the session's call is recorded"
+    identity = json.loads(events[0]["CloudTrailEvent"])["userIdentity"]
+    assert identity["type"] == "AssumedRole"
+    assert identity["principalId"] == f"{role['RoleId']}:s-1"
+    assert identity["sessionContext"]["sessionIssuer"] == {
+        "type": "Role",
+        "principalId": role["RoleId"],
+        "arn": role["Arn"],
+        "accountId": ACCOUNT_ID,
+        "userName": "reader",
+    }
+    assert identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "false"
+
+
+def boto3_session_client(server, service, credentials):
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    ).client(service, endpoint_url=server.endpoint)
+
+
+def test_users_keys_and_sessions_survive_kill_9(new_server):
+    server = new_server().start()
+    iam = server.client("iam")
+    iam.create_user(UserName="frank")
+    iam.put_user_policy(
+        UserName="frank", PolicyName="list",
+        PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}],
+        }),
+    )
+    key = iam.create_access_key(UserName="frank")["AccessKey"]
+    role = make_role(server, "survivor")
+    credentials = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s-9")["Credentials"]
+    server.kill9()
+    server.start()
+
+    iam = server.client("iam")
+    assert iam.get_user(UserName="frank")["User"]["UserName"] == "frank"
+    assert iam.get_role(RoleName="survivor")["Role"]["RoleId"] == role["RoleId"]
+    frank_sqs = server.client("sqs", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    assert "QueueUrls" not in frank_sqs.list_queues() or frank_sqs.list_queues()["QueueUrls"] == []
+    me = boto3_session_client(server, "sts", credentials).get_caller_identity()
+    assert me["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/survivor/s-9"

@@ -8,15 +8,28 @@
 //! CreateAccessKey's `SecretAccessKey`.
 //!
 //! # Layout
+//! - [`account`]: login profiles, instance profiles, service-linked roles, the account alias,
+//!   password policy and summary.
+//! - [`credentials`]: SSH public keys, signing and server certificates.
 //! - [`users`]: users, their tags and access keys.
 //! - [`groups`]: groups and memberships.
+//! - [`mfa`]: MFA devices.
+//! - [`oidc`]: OpenID Connect identity providers.
+//! - [`report`]: the credential report.
 //! - [`roles`]: roles and their tags.
+//! - [`saml`]: SAML identity providers.
 //! - [`policies`]: managed policies and versions, attachments, inline policies, permissions
 //!   boundaries.
 
+pub mod account;
+pub mod credentials;
 pub mod groups;
+pub mod mfa;
+pub mod oidc;
 pub mod policies;
+pub mod report;
 pub mod roles;
+pub mod saml;
 pub mod users;
 
 use std::sync::Arc;
@@ -58,6 +71,28 @@ opentrail_core::operations! {
         PutRolePolicy, GetRolePolicy, ListRolePolicies, DeleteRolePolicy,
         PutUserPermissionsBoundary, DeleteUserPermissionsBoundary,
         PutRolePermissionsBoundary, DeleteRolePermissionsBoundary,
+        CreateLoginProfile, GetLoginProfile, UpdateLoginProfile, DeleteLoginProfile,
+        CreateInstanceProfile, GetInstanceProfile, ListInstanceProfiles,
+        ListInstanceProfilesForRole, DeleteInstanceProfile, AddRoleToInstanceProfile,
+        RemoveRoleFromInstanceProfile, TagInstanceProfile, UntagInstanceProfile,
+        CreateServiceLinkedRole, DeleteServiceLinkedRole, GetServiceLinkedRoleDeletionStatus,
+        CreateAccountAlias, ListAccountAliases, DeleteAccountAlias,
+        UpdateAccountPasswordPolicy, GetAccountPasswordPolicy, DeleteAccountPasswordPolicy,
+        GetAccountSummary,
+        CreateOpenIDConnectProvider, GetOpenIDConnectProvider, ListOpenIDConnectProviders,
+        DeleteOpenIDConnectProvider, UpdateOpenIDConnectProviderThumbprint,
+        AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider,
+        TagOpenIDConnectProvider, UntagOpenIDConnectProvider, ListOpenIDConnectProviderTags,
+        CreateSAMLProvider, GetSAMLProvider, ListSAMLProviders, UpdateSAMLProvider,
+        DeleteSAMLProvider, TagSAMLProvider, UntagSAMLProvider, ListSAMLProviderTags,
+        CreateVirtualMFADevice, DeleteVirtualMFADevice, ListVirtualMFADevices,
+        EnableMFADevice, DeactivateMFADevice, ListMFADevices,
+        UploadSSHPublicKey, GetSSHPublicKey, ListSSHPublicKeys, UpdateSSHPublicKey,
+        DeleteSSHPublicKey, UploadSigningCertificate, ListSigningCertificates,
+        UpdateSigningCertificate, DeleteSigningCertificate,
+        GenerateCredentialReport, GetCredentialReport,
+        UploadServerCertificate, GetServerCertificate, ListServerCertificates,
+        DeleteServerCertificate,
     }
 }
 
@@ -86,9 +121,10 @@ impl Call<'_> {
         self.iam.account(self.account)
     }
 
-    /// `arn:aws:iam::<account>:<kind><path><name>`.
+    /// `arn:<partition>:iam::<account>:<kind><path><name>` (the partition of the call's region).
     pub fn arn(&self, kind: &str, path: &str, name: &str) -> String {
-        format!("arn:aws:iam::{}:{kind}{path}{name}", self.account)
+        let partition = crate::ids::partition(&self.ctx.region);
+        format!("arn:{partition}:iam::{}:{kind}{path}{name}", self.account)
     }
 }
 
@@ -110,7 +146,12 @@ pub fn opt<'v>(input: &'v Value, name: &str) -> Option<&'v str> {
 /// The `Path` (or `PathPrefix`) member, checked; `/` when absent.
 pub fn path_of<'v>(input: &'v Value, member: &str) -> Result<&'v str> {
     let path = opt(input, member).unwrap_or("/");
-    crate::ids::check_path(path, &opentrail_api::lower_first(member))?;
+    let wire_name = opentrail_api::lower_first(member);
+    if member == "PathPrefix" {
+        crate::ids::check_path_prefix(path, &wire_name)?;
+    } else {
+        crate::ids::check_path(path, &wire_name)?;
+    }
     Ok(path)
 }
 
@@ -172,6 +213,7 @@ pub fn input_tags(input: &Value) -> Result<Tags> {
         .flatten()
     {
         let key = item.get("Key").and_then(Value::as_str).unwrap_or_default();
+        crate::ids::check_tag_key(key, &format!("tags.{}.member.key", tags.len() + 1))?;
         let value = item
             .get("Value")
             .and_then(Value::as_str)
@@ -255,6 +297,17 @@ impl ApiService for Iam {
             .any(|prefix| name.starts_with(prefix))
     }
 
+    /// The entity a call acts on, as IAM authorizes it: the user, group or role it names
+    /// (`Path` when the call gives one, else `/`), the managed policy it names, else `*`.
+    fn authorization_resources(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Vec<String> {
+        vec![authorization_resource(ctx, name, input)]
+    }
+
     fn decode(&self, name: &str, request: &Request<'_>) -> Result<Value> {
         let params = pipeline::query_params(request);
         Ok(model().query_input(name, &params)?)
@@ -271,14 +324,25 @@ impl ApiService for Iam {
         op: Op,
         input: &'a Value,
     ) -> Result<Value> {
-        let call = Call {
-            state,
-            ctx,
-            iam: store::iam(state)?,
-            account: &ctx.account_id,
-            now: crate::ids::epoch(ctx.time),
-        };
-        dispatch(&call, op, input)
+        // Handlers write the metadata store (an fsync per change): on the blocking pool.
+        let state = state.clone();
+        let ctx = ctx.clone();
+        let input = input.clone();
+        tokio::task::spawn_blocking(move || {
+            let call = Call {
+                state: &state,
+                ctx: &ctx,
+                iam: store::iam(&state)?,
+                account: &ctx.account_id,
+                now: crate::ids::epoch(ctx.time),
+            };
+            dispatch(&call, op, &input)
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "iam handler task failed");
+            IdentityError::Internal
+        })?
     }
 
     fn render(
@@ -309,19 +373,81 @@ impl ApiService for Iam {
         opentrail_api::query_error_response(err, request_id, IAM_XMLNS)
     }
 
+    /// The input without login passwords, MFA codes or private keys.
     fn recorded_input(&self, _name: &str, input: &Value) -> Value {
-        input.clone()
+        let mut input = input.clone();
+        if let Some(members) = input.as_object_mut() {
+            members.remove("Password");
+            members.remove("OldPassword");
+            members.remove("NewPassword");
+            members.remove("AuthenticationCode1");
+            members.remove("AuthenticationCode2");
+            members.remove("PrivateKey");
+        }
+        input
     }
 
-    /// The output without CreateAccessKey's secret.
+    /// The output without CreateAccessKey's secret or a virtual MFA device's seed.
     fn recorded_output(&self, _name: &str, output: &Value) -> Value {
         let mut output = output.clone();
         if let Some(key) = output.get_mut("AccessKey").and_then(Value::as_object_mut) {
             key.remove("SecretAccessKey");
         }
+        if let Some(device) = output
+            .get_mut("VirtualMFADevice")
+            .and_then(Value::as_object_mut)
+        {
+            device.remove("Base32StringSeed");
+            device.remove("QRCodePNG");
+        }
         crate::ids::record_dates(&mut output, false);
         output
     }
+}
+
+/// The ARN a call of `name` is authorized on (see [`Iam::authorization_resources`]).
+fn authorization_resource(ctx: &RequestContext, name: &str, input: &Value) -> String {
+    let partition = crate::ids::partition(&ctx.region);
+    let account = &ctx.account_id;
+    let path = opt(input, "Path").unwrap_or("/");
+    let arn =
+        |kind: &str, entity: &str| format!("arn:{partition}:iam::{account}:{kind}{path}{entity}");
+    let acts_on_policy = name.contains("PolicyVersion")
+        || matches!(
+            name,
+            "GetPolicy"
+                | "DeletePolicy"
+                | "TagPolicy"
+                | "UntagPolicy"
+                | "ListPolicyTags"
+                | "ListEntitiesForPolicy"
+        );
+    if acts_on_policy && let Some(policy) = opt(input, "PolicyArn") {
+        return policy.to_owned();
+    }
+    if name == "CreatePolicy"
+        && let Some(policy) = opt(input, "PolicyName")
+    {
+        return arn("policy", policy);
+    }
+    if let Some(user) = opt(input, "UserName") {
+        return arn("user", user);
+    }
+    if let Some(group) = opt(input, "GroupName") {
+        return arn("group", group);
+    }
+    if let Some(role) = opt(input, "RoleName") {
+        return arn("role", role);
+    }
+    let caller_is_user = ctx.identity.identity_type == opentrail_model::IdentityType::IamUser;
+    let about_caller = matches!(
+        name,
+        "GetUser" | "CreateAccessKey" | "ListAccessKeys" | "UpdateAccessKey" | "DeleteAccessKey"
+    );
+    if caller_is_user && about_caller {
+        return ctx.identity.arn.clone();
+    }
+    "*".to_owned()
 }
 
 pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> {
@@ -396,6 +522,72 @@ pub(crate) fn dispatch(call: &Call<'_>, op: Op, input: &Value) -> Result<Value> 
         Op::DeleteUserPermissionsBoundary => policies::delete_boundary(call, input, Holder::User),
         Op::PutRolePermissionsBoundary => policies::put_boundary(call, input, Holder::Role),
         Op::DeleteRolePermissionsBoundary => policies::delete_boundary(call, input, Holder::Role),
+        Op::CreateLoginProfile => account::create_login_profile(call, input),
+        Op::GetLoginProfile => account::get_login_profile(call, input),
+        Op::UpdateLoginProfile => account::update_login_profile(call, input),
+        Op::DeleteLoginProfile => account::delete_login_profile(call, input),
+        Op::CreateInstanceProfile => account::create_instance_profile(call, input),
+        Op::GetInstanceProfile => account::get_instance_profile(call, input),
+        Op::ListInstanceProfiles => account::list_instance_profiles(call, input),
+        Op::ListInstanceProfilesForRole => account::list_instance_profiles_for_role(call, input),
+        Op::DeleteInstanceProfile => account::delete_instance_profile(call, input),
+        Op::AddRoleToInstanceProfile => account::add_role_to_instance_profile(call, input),
+        Op::RemoveRoleFromInstanceProfile => {
+            account::remove_role_from_instance_profile(call, input)
+        }
+        Op::TagInstanceProfile => account::tag_instance_profile(call, input),
+        Op::UntagInstanceProfile => account::untag_instance_profile(call, input),
+        Op::CreateServiceLinkedRole => account::create_service_linked_role(call, input),
+        Op::DeleteServiceLinkedRole => account::delete_service_linked_role(call, input),
+        Op::GetServiceLinkedRoleDeletionStatus => {
+            account::get_service_linked_role_deletion_status(call, input)
+        }
+        Op::CreateAccountAlias => account::create_account_alias(call, input),
+        Op::ListAccountAliases => account::list_account_aliases(call, input),
+        Op::DeleteAccountAlias => account::delete_account_alias(call, input),
+        Op::UpdateAccountPasswordPolicy => account::update_account_password_policy(call, input),
+        Op::GetAccountPasswordPolicy => account::get_account_password_policy(call, input),
+        Op::DeleteAccountPasswordPolicy => account::delete_account_password_policy(call, input),
+        Op::GetAccountSummary => account::get_account_summary(call, input),
+        Op::CreateOpenIDConnectProvider => oidc::create(call, input),
+        Op::GetOpenIDConnectProvider => oidc::get(call, input),
+        Op::ListOpenIDConnectProviders => oidc::list(call, input),
+        Op::DeleteOpenIDConnectProvider => oidc::delete(call, input),
+        Op::UpdateOpenIDConnectProviderThumbprint => oidc::update_thumbprint(call, input),
+        Op::AddClientIDToOpenIDConnectProvider => oidc::add_client_id(call, input),
+        Op::RemoveClientIDFromOpenIDConnectProvider => oidc::remove_client_id(call, input),
+        Op::TagOpenIDConnectProvider => oidc::tag(call, input),
+        Op::UntagOpenIDConnectProvider => oidc::untag(call, input),
+        Op::ListOpenIDConnectProviderTags => oidc::list_tags(call, input),
+        Op::CreateSAMLProvider => saml::create(call, input),
+        Op::GetSAMLProvider => saml::get(call, input),
+        Op::ListSAMLProviders => saml::list(call, input),
+        Op::UpdateSAMLProvider => saml::update(call, input),
+        Op::DeleteSAMLProvider => saml::delete(call, input),
+        Op::TagSAMLProvider => saml::tag(call, input),
+        Op::UntagSAMLProvider => saml::untag(call, input),
+        Op::ListSAMLProviderTags => saml::list_tags(call, input),
+        Op::CreateVirtualMFADevice => mfa::create_virtual(call, input),
+        Op::DeleteVirtualMFADevice => mfa::delete_virtual(call, input),
+        Op::ListVirtualMFADevices => mfa::list_virtual(call, input),
+        Op::EnableMFADevice => mfa::enable(call, input),
+        Op::DeactivateMFADevice => mfa::deactivate(call, input),
+        Op::ListMFADevices => mfa::list(call, input),
+        Op::UploadSSHPublicKey => credentials::upload_ssh_key(call, input),
+        Op::GetSSHPublicKey => credentials::get_ssh_key(call, input),
+        Op::ListSSHPublicKeys => credentials::list_ssh_keys(call, input),
+        Op::UpdateSSHPublicKey => credentials::update_ssh_key(call, input),
+        Op::DeleteSSHPublicKey => credentials::delete_ssh_key(call, input),
+        Op::UploadSigningCertificate => credentials::upload_signing_cert(call, input),
+        Op::ListSigningCertificates => credentials::list_signing_certs(call, input),
+        Op::UpdateSigningCertificate => credentials::update_signing_cert(call, input),
+        Op::DeleteSigningCertificate => credentials::delete_signing_cert(call, input),
+        Op::GenerateCredentialReport => report::generate(call, input),
+        Op::GetCredentialReport => report::get(call, input),
+        Op::UploadServerCertificate => credentials::upload_server_cert(call, input),
+        Op::GetServerCertificate => credentials::get_server_cert(call, input),
+        Op::ListServerCertificates => credentials::list_server_certs(call, input),
+        Op::DeleteServerCertificate => credentials::delete_server_cert(call, input),
     }
 }
 
@@ -417,6 +609,35 @@ mod tests {
             recorded,
             json!({"AccessKey": {"AccessKeyId": "AKIA", "UserName": "u"}})
         );
+    }
+
+    #[test]
+    fn calls_are_authorized_on_the_entity_they_name() {
+        let ctx = RequestContext::for_tests("us-east-1");
+        let arn = |name: &str, input: Value| authorization_resource(&ctx, name, &input);
+        assert_eq!(
+            arn("CreateUser", json!({"UserName": "bob", "Path": "/ops/"})),
+            "arn:aws:iam::123456789012:user/ops/bob"
+        );
+        assert_eq!(
+            arn(
+                "AttachRolePolicy",
+                json!({"RoleName": "r", "PolicyArn": "arn:aws:iam::aws:policy/x"})
+            ),
+            "arn:aws:iam::123456789012:role/r"
+        );
+        assert_eq!(
+            arn(
+                "GetPolicyVersion",
+                json!({"PolicyArn": "arn:aws:iam::aws:policy/x", "VersionId": "v1"})
+            ),
+            "arn:aws:iam::aws:policy/x"
+        );
+        assert_eq!(
+            arn("CreatePolicy", json!({"PolicyName": "p"})),
+            "arn:aws:iam::123456789012:policy/p"
+        );
+        assert_eq!(arn("ListUsers", json!({})), "*");
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum IdKind {
     Role,
     Group,
     Policy,
+    InstanceProfile,
+    ServerCertificate,
+    /// An SSH public key (`APKA` and 16).
+    SshKey,
     /// A long-term access key.
     AccessKey,
     /// A temporary (STS) access key.
@@ -37,6 +41,9 @@ impl IdKind {
             IdKind::Role => "AROA",
             IdKind::Group => "AGPA",
             IdKind::Policy => "ANPA",
+            IdKind::InstanceProfile => "AIPA",
+            IdKind::ServerCertificate => "ASCA",
+            IdKind::SshKey => "APKA",
             IdKind::AccessKey => "AKIA",
             IdKind::TemporaryKey => "ASIA",
         }
@@ -44,7 +51,7 @@ impl IdKind {
 
     fn random_len(self) -> usize {
         match self {
-            IdKind::AccessKey | IdKind::TemporaryKey => 16,
+            IdKind::AccessKey | IdKind::TemporaryKey | IdKind::SshKey => 16,
             _ => 17,
         }
     }
@@ -69,6 +76,11 @@ pub fn new_id(kind: IdKind) -> String {
 /// A new 40-character secret access key.
 pub fn new_secret() -> String {
     random_text(SECRET_ALPHABET, 40)
+}
+
+/// A new virtual MFA seed: 64 characters of base32.
+pub fn new_mfa_seed() -> String {
+    random_text(ID_ALPHABET, 64)
 }
 
 /// A new session token: 256 random bytes, base64.
@@ -121,6 +133,34 @@ pub fn check_path(path: &str, member: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a `PathPrefix`: `/` then printable ASCII, at most 512 characters.
+pub fn check_path_prefix(prefix: &str, member: &str) -> Result<()> {
+    let printable = prefix.bytes().all(|b| (0x21..=0x7f).contains(&b));
+    if prefix.len() > 512 || !prefix.starts_with('/') || !printable {
+        return Err(IdentityError::constraint(
+            prefix,
+            member,
+            r"Member must satisfy regular expression pattern: \u002F[\u0021-\u007F]*",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a tag key: letters, spaces, digits and `_.:/=+-@` (`[\p{L}\p{Z}\p{N}_.:/=+\-@]+`).
+pub fn check_tag_key(key: &str, member: &str) -> Result<()> {
+    let valid = key
+        .chars()
+        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
+    if !valid {
+        return Err(IdentityError::constraint(
+            key,
+            member,
+            r"Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]+",
+        ));
+    }
+    Ok(())
+}
+
 /// A policy document as IAM returns it: URL-encoded (clients decode it).
 pub fn url_encode(document: &str) -> String {
     const KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -129,6 +169,39 @@ pub fn url_encode(document: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     utf8_percent_encode(document, KEEP).to_string()
+}
+
+/// The partition of a region: `aws-cn` (China), `aws-us-gov` (GovCloud), `aws-iso`,
+/// `aws-iso-b`, `aws-iso-e`, `aws-iso-f`, otherwise `aws`.
+pub fn partition(region: &str) -> &'static str {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-isof-", "aws-iso-f"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
+/// The partition of any ARN (`aws` when it is not one).
+pub fn partition_of(arn: &str) -> &str {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or("aws")
+}
+
+/// `(partition, account, resource)` of an IAM ARN `arn:<partition>:iam::<account>:<resource>`.
+pub fn split_iam_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    Some((partition, account, resource))
 }
 
 /// Seconds since the epoch of `at`.
@@ -246,6 +319,14 @@ mod tests {
         assert!(check_path("/division/team/", "path").is_ok());
         assert!(check_path("division/", "path").is_err());
         assert!(check_path("/a b/", "path").is_err());
+        assert!(check_path_prefix("/TestPath", "pathPrefix").is_ok());
+        assert!(check_path_prefix("TestPath", "pathPrefix").is_err());
+        assert!(check_tag_key("team:owner @x", "tags.1.member.key").is_ok());
+        let err = check_tag_key("NOWAY!", "tags.1.member.key").expect_err("!");
+        assert!(
+            err.to_string().contains(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -255,6 +336,19 @@ mod tests {
             "%7B%22Version%22%3A%20%222012-10-17%22%7D"
         );
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn partitions_and_iam_arns() {
+        assert_eq!(partition("us-east-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(partition("us-iso-east-1"), "aws-iso");
+        assert_eq!(
+            split_iam_arn("arn:aws-cn:iam::123456789012:role/a/b"),
+            Some(("aws-cn", "123456789012", "role/a/b"))
+        );
+        assert_eq!(split_iam_arn("arn:aws:s3:::bucket"), None);
     }
 
     #[test]

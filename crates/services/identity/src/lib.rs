@@ -15,7 +15,8 @@
 //!   generation number to cache parsed forms by.
 //! - [`note_key_used`]: for GetAccessKeyLastUsed.
 //!
-//! Each is a few hash lookups in memory, cheap enough for every request.
+//! Each is a few hash lookups in memory, cheap enough for every request. The server wraps
+//! them as the request path's key directory and policy source (`server::access`).
 //!
 //! # Layout
 //! - [`error`]: [`IdentityError`] with IAM's and STS's codes.
@@ -51,16 +52,28 @@ impl Service for IamService {
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> AnswerFuture<'a> {
-        Box::pin(pipeline::answer(&iam::Iam, call))
+        Box::pin(async move {
+            let (response, details) = pipeline::answer(&iam::Iam, call).await;
+            (response, details.map(in_global_region))
+        })
     }
 
     fn request_details(&self, request: Request<'_>) -> Option<EventDetails> {
-        pipeline::request_details(&iam::Iam, request)
+        pipeline::request_details(&iam::Iam, request).map(in_global_region)
     }
 
     fn reset(&self, state: &AppState) {
         store::reset(state);
     }
+}
+
+/// The region every IAM record carries: IAM is a global service, served from `us-east-1`
+/// whatever region the client signed for.
+pub const IAM_REGION: &str = "us-east-1";
+
+fn in_global_region(mut details: EventDetails) -> EventDetails {
+    details.aws_region = Some(IAM_REGION.to_owned());
+    details
 }
 
 /// STS as a [`Service`] (signing name `sts`).
@@ -155,8 +168,8 @@ pub struct SourcedPolicy {
 /// The policies that apply to one caller.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PrincipalPolicies {
-    /// Changes whenever IAM or STS state changes: parsed forms cached under an older
-    /// generation may be stale.
+    /// Changes whenever an account's IAM state changes: parsed forms cached under an older
+    /// generation may be stale (new STS sessions do not move it: they are new keys).
     pub generation: u64,
     /// Identity-based policies: a user's inline and attached ones and those of its groups;
     /// for a role session the role's inline and attached ones.

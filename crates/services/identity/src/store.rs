@@ -83,6 +83,113 @@ pub struct User {
     pub keys: Vec<AccessKey>,
     #[serde(default)]
     pub boundary: Option<String>,
+    /// The console password's profile (the password itself is never kept: opentrail has no
+    /// console sign-in).
+    #[serde(default)]
+    pub login_profile: Option<LoginProfile>,
+    #[serde(default)]
+    pub ssh_keys: Vec<SshKey>,
+    #[serde(default)]
+    pub signing_certs: Vec<SigningCert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKey {
+    /// `APKA…`.
+    pub id: String,
+    pub body: String,
+    /// MD5 of the key, `aa:bb:…`.
+    pub fingerprint: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    pub uploaded: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningCert {
+    pub id: String,
+    pub body: String,
+    pub status: String,
+    pub uploaded: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginProfile {
+    pub created: i64,
+    pub reset_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProvider {
+    /// The issuer URL without its scheme and query (`token.actions.githubusercontent.com`).
+    pub url: String,
+    pub arn: String,
+    pub created: i64,
+    #[serde(default)]
+    pub thumbprints: Vec<String>,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlProvider {
+    pub name: String,
+    pub arn: String,
+    pub created: i64,
+    /// The metadata document as given.
+    pub metadata: String,
+    /// `validUntil` of the metadata's `EntityDescriptor` (epoch seconds), when it has one.
+    #[serde(default)]
+    pub valid_until: Option<i64>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// An MFA device. The seed of a virtual device is answered once, at creation, and never
+/// kept: opentrail does not check authentication codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaDevice {
+    pub serial: String,
+    pub virtual_device: bool,
+    pub created: i64,
+    /// The lower-cased name of the user it is enabled for.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<i64>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCert {
+    pub name: String,
+    /// `ASCA…`.
+    pub id: String,
+    pub path: String,
+    pub arn: String,
+    pub uploaded: i64,
+    pub body: String,
+    #[serde(default)]
+    pub chain: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceProfile {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub arn: String,
+    pub created: i64,
+    /// Lower-cased names of its roles (at most one).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +281,31 @@ pub struct Account {
     /// Customer managed policies by ARN.
     #[serde(default)]
     pub policies: BTreeMap<String, ManagedPolicy>,
+    /// Instance profiles by lower-cased name.
+    #[serde(default)]
+    pub instance_profiles: BTreeMap<String, InstanceProfile>,
+    /// OpenID Connect providers by ARN.
+    #[serde(default)]
+    pub oidc_providers: BTreeMap<String, OidcProvider>,
+    /// SAML providers by ARN.
+    #[serde(default)]
+    pub saml_providers: BTreeMap<String, SamlProvider>,
+    /// MFA devices by serial number: virtual ones (made by CreateVirtualMFADevice) and the
+    /// hardware ones EnableMFADevice named.
+    #[serde(default)]
+    pub mfa_devices: BTreeMap<String, MfaDevice>,
+    /// Server certificates by lower-cased name (their private keys are never kept).
+    #[serde(default)]
+    pub server_certs: BTreeMap<String, ServerCert>,
+    /// When GenerateCredentialReport last ran (epoch seconds).
+    #[serde(default)]
+    pub credential_report: Option<i64>,
+    /// The account alias (IAM allows one).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The account password policy: its members as UpdateAccountPasswordPolicy set them.
+    #[serde(default)]
+    pub password_policy: Option<serde_json::Value>,
 }
 
 impl Default for Account {
@@ -184,6 +316,14 @@ impl Default for Account {
             groups: BTreeMap::new(),
             roles: BTreeMap::new(),
             policies: BTreeMap::new(),
+            instance_profiles: BTreeMap::new(),
+            oidc_providers: BTreeMap::new(),
+            saml_providers: BTreeMap::new(),
+            mfa_devices: BTreeMap::new(),
+            server_certs: BTreeMap::new(),
+            credential_report: None,
+            aliases: Vec::new(),
+            password_policy: None,
         }
     }
 }
@@ -247,6 +387,10 @@ pub struct Session {
     pub source_identity: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// The keys of `tags` that carry over into sessions these credentials start (role
+    /// chaining).
+    #[serde(default)]
+    pub transitive: Vec<String>,
     /// Session policy documents (`Policy`, and the documents of `PolicyArns` at issue time).
     #[serde(default)]
     pub session_policies: Vec<String>,
@@ -504,9 +648,9 @@ impl IamState {
         for id in &expired {
             sessions.remove(id);
         }
+        // Sessions never change once issued and are cached by their own key: no generation
+        // bump (which would make every principal's policies be read again).
         sessions.insert(session.access_key_id.clone(), Arc::new(session));
-        drop(sessions);
-        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -18,6 +18,9 @@ use opentrail_core::context::RequestContext;
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AppState, Request};
 use opentrail_model::{Identity, IdentityType, Resource};
+use opentrail_policy::{
+    ConditionContext, Decision, Policy, PolicyKind, Principal, PrincipalKind, trust_allows,
+};
 use serde_json::{Value, json};
 
 use crate::document::{self, DocumentKind};
@@ -68,28 +71,6 @@ impl ApiService for Sts {
         name != "GetCallerIdentity"
     }
 
-    /// AssumeRole's resource policy is the role's trust policy.
-    fn resource_policy(
-        &self,
-        state: &AppState,
-        _ctx: &RequestContext,
-        name: &str,
-        input: &Value,
-    ) -> Option<ResourcePolicy> {
-        if name != "AssumeRole" {
-            return None;
-        }
-        let arn = opt(input, "RoleArn")?;
-        let account_id = role_account(arn)?;
-        let iam = crate::store::iam(state).ok()?;
-        let account = iam.account(account_id);
-        let role = crate::iam::roles::role_by_arn(&account, arn)?;
-        Some(ResourcePolicy {
-            document: Arc::from(role.trust.as_str()),
-            account_id: account_id.to_owned(),
-        })
-    }
-
     fn unknown_operation(&self, name: &str) -> IdentityError {
         IdentityError::InvalidAction(format!(
             "Could not find operation {name} for version 2011-06-15"
@@ -124,13 +105,27 @@ impl ApiService for Sts {
         op: Op,
         input: &'a Value,
     ) -> Result<Value> {
-        let iam = store::iam(state)?;
-        match op {
-            Op::GetCallerIdentity => Ok(get_caller_identity(&ctx.identity)),
-            Op::AssumeRole => assume_role(state, &iam, ctx, input),
-            Op::GetSessionToken => get_session_token(state, &iam, ctx, input),
-            Op::GetAccessKeyInfo => get_access_key_info(state, &iam, ctx, input),
+        if let Op::GetCallerIdentity = op {
+            return Ok(get_caller_identity(&ctx.identity));
         }
+        // New credentials are written to the metadata store (an fsync): on the blocking pool.
+        let state = state.clone();
+        let ctx = ctx.clone();
+        let input = input.clone();
+        tokio::task::spawn_blocking(move || {
+            let iam = store::iam(&state)?;
+            match op {
+                Op::GetCallerIdentity => Ok(get_caller_identity(&ctx.identity)),
+                Op::AssumeRole => assume_role(&state, &iam, &ctx, &input),
+                Op::GetSessionToken => get_session_token(&state, &iam, &ctx, &input),
+                Op::GetAccessKeyInfo => get_access_key_info(&state, &iam, &ctx, &input),
+            }
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "sts handler task failed");
+            IdentityError::Internal
+        })?
     }
 
     fn render(
@@ -181,6 +176,29 @@ impl ApiService for Sts {
         output
     }
 
+    /// AssumeRole's role trust policy is the resource policy of the call (a role in another
+    /// account can be assumed only when its trust policy names the caller or its account).
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        _ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        if name != "AssumeRole" {
+            return None;
+        }
+        let arn = opt(input, "RoleArn")?;
+        let account_id = role_account(arn)?;
+        let iam = store::iam(state).ok()?;
+        let account = iam.account(account_id);
+        let role = crate::iam::roles::role_by_arn(&account, arn)?;
+        Some(ResourcePolicy {
+            document: Arc::from(role.trust.as_str()),
+            account_id: account_id.to_owned(),
+        })
+    }
+
     /// AssumeRole acts on its role.
     fn resources(
         &self,
@@ -212,10 +230,9 @@ pub fn get_caller_identity(identity: &Identity) -> Value {
     })
 }
 
-/// The account of a role ARN `arn:aws:iam::<account>:role/…`.
+/// The account of a role ARN `arn:<partition>:iam::<account>:role/…`.
 fn role_account(arn: &str) -> Option<&str> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (account, resource) = rest.split_once(':')?;
+    let (_, account, resource) = ids::split_iam_arn(arn)?;
     (opentrail_model::ids::is_account_id(account) && resource.starts_with("role/"))
         .then_some(account)
 }
@@ -257,76 +274,55 @@ fn duration(input: &Value, default: i64, max: i64, too_long: &str) -> Result<i64
     Ok(seconds)
 }
 
-/// Whether the role's trust policy lets `caller` assume it.
-///
-/// THE TRUST POLICY CHECK: until the policy evaluator (`opentrail-policy`) is merged this is a
-/// structural reading: an `Allow` statement whose `Action` covers `sts:AssumeRole` and whose
-/// `Principal` is `*`, or names (under `AWS`) the caller's account id, its root ARN or the
-/// caller's own ARN; an `sts:ExternalId` condition must match `external_id`. `Deny`
-/// statements and other conditions are not evaluated yet.
-pub fn check_trust_policy(trust: &str, caller: &Identity, external_id: Option<&str>) -> bool {
-    let Ok(document) = serde_json::from_str::<Value>(trust) else {
+/// Whether the role's trust policy lets `caller` do `action` (`sts:AssumeRole`, and
+/// `sts:TagSession` / `sts:SetSourceIdentity` when the call sets tags or a source identity)
+/// on `role_arn`: the policy language's
+/// own reading of the trust policy ([`opentrail_policy::trust_allows`]), with `sts:ExternalId`
+/// and the caller's session keys in the condition context. What the caller's own identity
+/// policies say is the request path's authorization (the trust policy is the call's resource
+/// policy there, see [`Sts::resource_policy`]).
+pub fn check_trust_policy(
+    trust: &str,
+    role_arn: &str,
+    caller: &Identity,
+    external_id: Option<&str>,
+    action: &str,
+) -> bool {
+    let Ok(policy) = Policy::parse(trust, PolicyKind::Trust) else {
         return false;
     };
-    let statements = match document.get("Statement") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(item) => vec![item.clone()],
-        None => return false,
+    let issuer_arn = caller
+        .session
+        .as_deref()
+        .and_then(|s| s.issuer.as_ref())
+        .map(|issuer| issuer.role_arn.as_str());
+    let kind = match (caller.identity_type, issuer_arn) {
+        (IdentityType::Root, _) => PrincipalKind::Root,
+        (IdentityType::IamUser, _) => PrincipalKind::User,
+        (IdentityType::AssumedRole, Some(role_arn)) => PrincipalKind::AssumedRole { role_arn },
+        (IdentityType::AssumedRole, None) => PrincipalKind::Role,
     };
-    statements.iter().any(|statement| {
-        statement.get("Effect").and_then(Value::as_str) == Some("Allow")
-            && as_strings(statement.get("Action"))
-                .iter()
-                .any(|a| matches!(a.as_str(), "*" | "sts:*" | "sts:AssumeRole"))
-            && principal_matches(statement.get("Principal"), caller)
-            && external_id_matches(statement.get("Condition"), external_id)
-    })
-}
-
-fn as_strings(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(text)) => vec![text.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
+    let tags = caller
+        .session
+        .as_deref()
+        .map(|s| s.tags.clone())
+        .unwrap_or_default();
+    let mut principal = Principal::new(&caller.arn, &caller.account_id, kind);
+    principal.user_id = Some(&caller.principal_id);
+    principal.username = caller.user_name.as_deref();
+    principal.tags = &tags;
+    let mut context = ConditionContext::new();
+    if let Some(id) = external_id {
+        context.insert("sts:ExternalId", id);
     }
-}
-
-fn principal_matches(principal: Option<&Value>, caller: &Identity) -> bool {
-    match principal {
-        Some(Value::String(star)) => star == "*",
-        Some(Value::Object(members)) => {
-            let account = &caller.account_id;
-            as_strings(members.get("AWS")).iter().any(|p| {
-                p == "*"
-                    || p == account
-                    || *p == format!("arn:aws:iam::{account}:root")
-                    || *p == caller.arn
-                    || caller
-                        .session
-                        .as_deref()
-                        .and_then(|s| s.issuer.as_ref())
-                        .is_some_and(|issuer| *p == issuer.role_arn)
-            })
-        }
-        _ => false,
+    if let Some(source) = caller
+        .session
+        .as_deref()
+        .and_then(|s| s.source_identity.as_deref())
+    {
+        context.insert("aws:SourceIdentity", source);
     }
-}
-
-fn external_id_matches(condition: Option<&Value>, external_id: Option<&str>) -> bool {
-    let Some(condition) = condition.and_then(Value::as_object) else {
-        return true;
-    };
-    condition.values().all(|tests| {
-        let Some(expected) = tests.get("sts:ExternalId") else {
-            return true;
-        };
-        let expected = as_strings(Some(expected));
-        external_id.is_some_and(|id| expected.iter().any(|e| e == id))
-    })
+    trust_allows(&policy, &principal, action, role_arn, &context) == Decision::Allow
 }
 
 fn session_tags(input: &Value) -> Result<Vec<Tag>> {
@@ -396,8 +392,30 @@ fn assume_role(
     };
     let account = iam.account(account_id);
     let role = crate::iam::roles::role_by_arn(&account, role_arn).ok_or_else(denied)?;
-    if !check_trust_policy(&role.trust, caller, opt(input, "ExternalId")) {
-        return Err(denied());
+    let mut actions = vec!["sts:AssumeRole"];
+    if input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .is_some_and(|tags| !tags.is_empty())
+    {
+        actions.push("sts:TagSession");
+    }
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        if !check_trust_policy(
+            &role.trust,
+            &role.arn,
+            caller,
+            opt(input, "ExternalId"),
+            action,
+        ) {
+            return Err(IdentityError::AccessDenied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {role_arn}",
+                caller.arn
+            )));
+        }
     }
     let caller_session = caller.session.as_deref();
     let chained = caller_session.is_some_and(|s| s.issuer.is_some());
@@ -450,15 +468,32 @@ fn assume_role(
         ));
     }
     let mut tags = session_tags(input)?;
-    // Transitive tags of the calling session carry over to a chained one.
-    if let Some(previous) = caller_session {
-        for (key, value) in &previous.tags {
-            if !tags.iter().any(|t| t.key.eq_ignore_ascii_case(key)) {
-                tags.push(Tag {
-                    key: key.clone(),
-                    value: value.clone(),
-                });
+    let mut transitive: Vec<String> = pipeline::input::string_list(input, "TransitiveTagKeys");
+    if let Some(key) = transitive
+        .iter()
+        .find(|key| !tags.iter().any(|t| t.key.eq_ignore_ascii_case(key)))
+    {
+        return Err(IdentityError::InvalidInput(format!(
+            "The transitive tag key {key} is not among the session tags."
+        )));
+    }
+    // The transitive tags of the calling session carry over to a chained one and cannot be
+    // set again.
+    if let Some(previous) = iam.session(&caller.access_key_id) {
+        for tag in previous.tags.iter().filter(|t| {
+            previous
+                .transitive
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&t.key))
+        }) {
+            if tags.iter().any(|t| t.key.eq_ignore_ascii_case(&tag.key)) {
+                return Err(IdentityError::InvalidInput(format!(
+                    "The session tag {} is transitive from the calling session and cannot be set again.",
+                    tag.key
+                )));
             }
+            tags.push(tag.clone());
+            transitive.push(tag.key.clone());
         }
     }
     let now = ids::epoch(ctx.time);
@@ -472,7 +507,8 @@ fn assume_role(
         identity_type: "AssumedRole".into(),
         principal_id: format!("{}:{session_name}", role.id),
         arn: format!(
-            "arn:aws:sts::{account_id}:assumed-role/{}/{session_name}",
+            "arn:{}:sts::{account_id}:assumed-role/{}/{session_name}",
+            ids::partition_of(&role.arn),
             role.name
         ),
         user_name: None,
@@ -488,6 +524,7 @@ fn assume_role(
             .map(str::to_owned)
             .or_else(|| caller_session.and_then(|s| s.source_identity.clone())),
         tags,
+        transitive,
         session_policies,
         chained,
     };
@@ -556,6 +593,7 @@ fn get_session_token(
         mfa: opt(input, "SerialNumber").is_some() && opt(input, "TokenCode").is_some(),
         source_identity: None,
         tags: Vec::new(),
+        transitive: Vec::new(),
         session_policies: Vec::new(),
         chained: false,
     };
@@ -605,36 +643,30 @@ mod tests {
     #[test]
     fn trust_policies_name_who_may_assume() {
         let caller = Identity::root("123456789012", "AKIA");
+        let role = "arn:aws:iam::123456789012:role/r";
         let trust = |principal: &str, condition: &str| {
             format!(
                 r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"sts:AssumeRole"{condition}}}]}}"#
             )
         };
-        assert!(check_trust_policy(
-            &trust(r#"{"AWS":"123456789012"}"#, ""),
-            &caller,
-            None
-        ));
-        assert!(check_trust_policy(
+        let allows = |doc: &str, external: Option<&str>| {
+            check_trust_policy(doc, role, &caller, external, "sts:AssumeRole")
+        };
+        assert!(allows(&trust(r#"{"AWS":"123456789012"}"#, ""), None));
+        assert!(allows(
             &trust(r#"{"AWS":["arn:aws:iam::123456789012:root"]}"#, ""),
-            &caller,
             None
         ));
-        assert!(!check_trust_policy(
-            &trust(r#"{"AWS":"111122223333"}"#, ""),
-            &caller,
-            None
-        ));
-        assert!(!check_trust_policy(
+        assert!(!allows(&trust(r#"{"AWS":"111122223333"}"#, ""), None));
+        assert!(!allows(
             &trust(r#"{"Service":"ec2.amazonaws.com"}"#, ""),
-            &caller,
             None
         ));
         let external = r#","Condition":{"StringEquals":{"sts:ExternalId":"x1"}}"#;
         let with_id = trust(r#"{"AWS":"123456789012"}"#, external);
-        assert!(check_trust_policy(&with_id, &caller, Some("x1")));
-        assert!(!check_trust_policy(&with_id, &caller, Some("x2")));
-        assert!(!check_trust_policy(&with_id, &caller, None));
+        assert!(allows(&with_id, Some("x1")));
+        assert!(!allows(&with_id, Some("x2")));
+        assert!(!allows(&with_id, None));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::*;
 use crate::iam::{Call as IamCall, Op};
 
 const ACCOUNT: &str = opentrail_model::ids::DEFAULT_ACCOUNT_ID;
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
 const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
 struct Fixture {
@@ -459,4 +459,376 @@ async fn assumed_role_sessions_resolve_to_their_role() {
         .expect("resolve")
         .expect("persisted");
     assert_eq!(again.identity.arn, resolved.identity.arn);
+}
+
+#[tokio::test]
+async fn chained_sessions_are_capped_and_carry_transitive_tags() {
+    use opentrail_core::pipeline::ApiService;
+    let f = fixture();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    f.ok(
+        Op::CreateRole,
+        json!({"RoleName": "r", "AssumeRolePolicyDocument": trust, "MaxSessionDuration": 7200}),
+    );
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/r");
+    let first = json!({
+        "RoleArn": role_arn, "RoleSessionName": "first",
+        "Tags": [{"Key": "team", "Value": "a"}, {"Key": "temp", "Value": "b"}],
+        "TransitiveTagKeys": ["team"],
+    });
+    let out = sts::Sts
+        .run(&f.state, &f.ctx, sts::Op::AssumeRole, &first)
+        .await
+        .expect("first");
+    let key = out["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let session = resolve_access_key(&f.state, &key)
+        .expect("resolve")
+        .expect("known");
+    let chained_ctx = RequestContext {
+        identity: session.identity,
+        ..RequestContext::for_tests("us-east-1")
+    };
+    let too_long =
+        json!({"RoleArn": role_arn, "RoleSessionName": "second", "DurationSeconds": 7200});
+    let err = sts::Sts
+        .run(&f.state, &chained_ctx, sts::Op::AssumeRole, &too_long)
+        .await
+        .expect_err("role chaining is capped at an hour");
+    assert_eq!(err.aws_code(), "ValidationError");
+    let second = json!({"RoleArn": role_arn, "RoleSessionName": "second"});
+    let out = sts::Sts
+        .run(&f.state, &chained_ctx, sts::Op::AssumeRole, &second)
+        .await
+        .expect("second");
+    let key = out["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let chained = resolve_access_key(&f.state, &key)
+        .expect("resolve")
+        .expect("known");
+    let tags = chained.identity.session.map(|s| s.tags).unwrap_or_default();
+    assert_eq!(tags, [("team".to_owned(), "a".to_owned())]);
+    let bad =
+        json!({"RoleArn": role_arn, "RoleSessionName": "third", "TransitiveTagKeys": ["nope"]});
+    let err = sts::Sts
+        .run(&f.state, &f.ctx, sts::Op::AssumeRole, &bad)
+        .await
+        .expect_err("transitive key without its tag");
+    assert_eq!(err.aws_code(), "InvalidInput");
+}
+
+#[test]
+fn login_and_instance_profiles_and_the_account() {
+    let f = fixture();
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    f.ok(
+        Op::UpdateAccountPasswordPolicy,
+        json!({"MinimumPasswordLength": 12, "RequireNumbers": true}),
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateLoginProfile,
+            json!({"UserName": "alice", "Password": "short1"})
+        ),
+        ("PasswordPolicyViolation", 400)
+    );
+    f.ok(
+        Op::CreateLoginProfile,
+        json!({"UserName": "alice", "Password": "long-enough-1", "PasswordResetRequired": true}),
+    );
+    let profile = f.ok(Op::GetLoginProfile, json!({"UserName": "alice"}));
+    assert_eq!(
+        profile["LoginProfile"]["PasswordResetRequired"],
+        json!(true)
+    );
+    assert_eq!(
+        f.code(Op::DeleteUser, json!({"UserName": "alice"})),
+        ("DeleteConflict", 409)
+    );
+    f.ok(Op::DeleteLoginProfile, json!({"UserName": "alice"}));
+    assert_eq!(
+        f.code(Op::GetLoginProfile, json!({"UserName": "alice"})),
+        ("NoSuchEntity", 404)
+    );
+    let policy = f.ok(Op::GetAccountPasswordPolicy, json!({}));
+    assert_eq!(policy["PasswordPolicy"]["MinimumPasswordLength"], json!(12));
+    assert_eq!(policy["PasswordPolicy"]["ExpirePasswords"], json!(false));
+    f.ok(Op::DeleteAccountPasswordPolicy, json!({}));
+    assert_eq!(
+        f.code(Op::GetAccountPasswordPolicy, json!({})),
+        ("NoSuchEntity", 404)
+    );
+
+    f.ok(
+        Op::CreateRole,
+        json!({"RoleName": "r", "AssumeRolePolicyDocument": TRUST}),
+    );
+    f.ok(
+        Op::CreateRole,
+        json!({"RoleName": "r2", "AssumeRolePolicyDocument": TRUST}),
+    );
+    let created = f.ok(
+        Op::CreateInstanceProfile,
+        json!({"InstanceProfileName": "web"}),
+    );
+    assert!(
+        created["InstanceProfile"]["InstanceProfileId"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("AIPA")
+    );
+    f.ok(
+        Op::AddRoleToInstanceProfile,
+        json!({"InstanceProfileName": "web", "RoleName": "r"}),
+    );
+    assert_eq!(
+        f.code(
+            Op::AddRoleToInstanceProfile,
+            json!({"InstanceProfileName": "web", "RoleName": "r2"})
+        ),
+        ("LimitExceeded", 409)
+    );
+    assert_eq!(
+        f.code(Op::DeleteRole, json!({"RoleName": "r"})),
+        ("DeleteConflict", 409)
+    );
+    assert_eq!(
+        f.code(
+            Op::DeleteInstanceProfile,
+            json!({"InstanceProfileName": "web"})
+        ),
+        ("DeleteConflict", 409)
+    );
+    let for_role = f.ok(Op::ListInstanceProfilesForRole, json!({"RoleName": "r"}));
+    assert_eq!(
+        for_role["InstanceProfiles"][0]["Roles"][0]["RoleName"],
+        json!("r")
+    );
+
+    let linked = f.ok(
+        Op::CreateServiceLinkedRole,
+        json!({"AWSServiceName": "elasticbeanstalk.amazonaws.com"}),
+    );
+    assert_eq!(
+        linked["Role"]["RoleName"],
+        json!("AWSServiceRoleForElasticBeanstalk")
+    );
+    assert_eq!(
+        linked["Role"]["Path"],
+        json!("/aws-service-role/elasticbeanstalk.amazonaws.com/")
+    );
+
+    f.ok(
+        Op::CreateAccountAlias,
+        json!({"AccountAlias": "my-company"}),
+    );
+    assert_eq!(
+        f.ok(Op::ListAccountAliases, json!({}))["AccountAliases"],
+        json!(["my-company"])
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateAccountAlias,
+            json!({"AccountAlias": "Bad--Alias"})
+        ),
+        ("ValidationError", 400)
+    );
+    let summary = f.ok(Op::GetAccountSummary, json!({}));
+    assert_eq!(summary["SummaryMap"]["Users"], json!(1));
+    assert_eq!(summary["SummaryMap"]["Roles"], json!(3));
+    assert_eq!(summary["SummaryMap"]["InstanceProfiles"], json!(1));
+}
+
+#[test]
+fn openid_connect_providers() {
+    let f = fixture();
+    let out = f.ok(
+        Op::CreateOpenIDConnectProvider,
+        json!({"Url": "https://token.actions.githubusercontent.com?x=1", "ThumbprintList": ["a".repeat(40)], "ClientIDList": ["sts.amazonaws.com"]}),
+    );
+    let arn = out["OpenIDConnectProviderArn"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(
+        arn,
+        format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateOpenIDConnectProvider,
+            json!({"Url": "https://token.actions.githubusercontent.com", "ThumbprintList": []})
+        ),
+        ("EntityAlreadyExists", 409)
+    );
+    assert_eq!(
+        f.code(
+            Op::CreateOpenIDConnectProvider,
+            json!({"Url": "example.org", "ThumbprintList": []})
+        ),
+        ("ValidationError", 400)
+    );
+    let got = f.ok(
+        Op::GetOpenIDConnectProvider,
+        json!({"OpenIDConnectProviderArn": arn}),
+    );
+    assert_eq!(got["Url"], json!("token.actions.githubusercontent.com"));
+    assert_eq!(got["ClientIDList"], json!(["sts.amazonaws.com"]));
+    f.ok(
+        Op::DeleteOpenIDConnectProvider,
+        json!({"OpenIDConnectProviderArn": arn}),
+    );
+    f.ok(
+        Op::DeleteOpenIDConnectProvider,
+        json!({"OpenIDConnectProviderArn": arn}),
+    );
+    assert_eq!(
+        f.code(
+            Op::GetOpenIDConnectProvider,
+            json!({"OpenIDConnectProviderArn": arn})
+        ),
+        ("NoSuchEntity", 404)
+    );
+}
+
+#[test]
+fn mfa_devices_are_assigned_and_their_seed_is_not_recorded() {
+    let f = fixture();
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    let created = f.ok(
+        Op::CreateVirtualMFADevice,
+        json!({"VirtualMFADeviceName": "phone"}),
+    );
+    let serial = created["VirtualMFADevice"]["SerialNumber"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(serial, format!("arn:aws:iam::{ACCOUNT}:mfa/phone"));
+    let recorded = opentrail_core::pipeline::ApiService::recorded_output(
+        &iam::Iam,
+        "CreateVirtualMFADevice",
+        &created,
+    );
+    assert_eq!(recorded["VirtualMFADevice"].get("Base32StringSeed"), None);
+    assert_eq!(
+        f.code(
+            Op::CreateVirtualMFADevice,
+            json!({"VirtualMFADeviceName": "phone"})
+        ),
+        ("EntityAlreadyExists", 409)
+    );
+    f.ok(
+        Op::EnableMFADevice,
+        json!({"UserName": "alice", "SerialNumber": serial, "AuthenticationCode1": "123456", "AuthenticationCode2": "654321"}),
+    );
+    let assigned = f.ok(
+        Op::ListVirtualMFADevices,
+        json!({"AssignmentStatus": "Assigned"}),
+    );
+    assert_eq!(
+        assigned["VirtualMFADevices"][0]["User"]["UserName"],
+        json!("alice")
+    );
+    assert_eq!(
+        f.code(Op::DeleteUser, json!({"UserName": "alice"})),
+        ("DeleteConflict", 409)
+    );
+    assert_eq!(
+        f.code(Op::DeleteVirtualMFADevice, json!({"SerialNumber": serial})),
+        ("DeleteConflict", 409)
+    );
+    f.ok(
+        Op::DeactivateMFADevice,
+        json!({"UserName": "alice", "SerialNumber": serial}),
+    );
+    assert_eq!(
+        f.ok(Op::ListMFADevices, json!({"UserName": "alice"}))["MFADevices"],
+        json!([])
+    );
+    f.ok(Op::DeleteVirtualMFADevice, json!({"SerialNumber": serial}));
+    f.ok(Op::DeleteUser, json!({"UserName": "alice"}));
+}
+
+#[test]
+fn the_credential_report_lists_users_and_their_keys() {
+    use base64::Engine;
+    let f = fixture();
+    assert_eq!(
+        f.code(Op::GetCredentialReport, json!({})),
+        ("ReportNotPresent", 410)
+    );
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    f.ok(Op::CreateAccessKey, json!({"UserName": "alice"}));
+    assert_eq!(
+        f.ok(Op::GenerateCredentialReport, json!({}))["State"],
+        json!("STARTED")
+    );
+    assert_eq!(
+        f.ok(Op::GenerateCredentialReport, json!({}))["State"],
+        json!("COMPLETE")
+    );
+    let report = f.ok(Op::GetCredentialReport, json!({}));
+    let csv = base64::engine::general_purpose::STANDARD
+        .decode(report["Content"].as_str().unwrap_or(""))
+        .expect("base64");
+    let csv = String::from_utf8(csv).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("user,arn,user_creation_time"));
+    assert!(lines[1].starts_with("<root_account>,"));
+    let alice: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!(alice.len(), lines[0].split(',').count());
+    assert_eq!((alice[0], alice[8], alice[13]), ("alice", "true", "false"));
+}
+
+#[test]
+fn server_certificates_never_keep_or_record_their_private_key() {
+    let f = fixture();
+    let body = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----";
+    let key =
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+    let input = json!({"ServerCertificateName": "web", "CertificateBody": body, "PrivateKey": key});
+    let out = f.ok(Op::UploadServerCertificate, input.clone());
+    assert!(
+        out["ServerCertificateMetadata"]["ServerCertificateId"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ASCA")
+    );
+    let recorded = opentrail_core::pipeline::ApiService::recorded_input(
+        &iam::Iam,
+        "UploadServerCertificate",
+        &input,
+    );
+    assert_eq!(recorded.get("PrivateKey"), None);
+    let stored =
+        serde_json::to_string(&*store::iam(&f.state).expect("iam").account(ACCOUNT)).expect("json");
+    assert!(
+        !stored.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+        "the private key is not kept"
+    );
+    let got = f.ok(
+        Op::GetServerCertificate,
+        json!({"ServerCertificateName": "web"}),
+    );
+    assert_eq!(got["ServerCertificate"]["CertificateBody"], json!(body));
+    assert_eq!(
+        f.code(Op::UploadServerCertificate, json!({"ServerCertificateName": "bad", "CertificateBody": "certbody", "PrivateKey": key})),
+        ("MalformedCertificate", 400)
+    );
+    f.ok(
+        Op::DeleteServerCertificate,
+        json!({"ServerCertificateName": "web"}),
+    );
+    assert_eq!(
+        f.code(
+            Op::GetServerCertificate,
+            json!({"ServerCertificateName": "web"})
+        ),
+        ("NoSuchEntity", 404)
+    );
 }

@@ -153,6 +153,7 @@ pub fn add_user_to_group(call: &Call<'_>, input: &Value) -> Result<Value> {
     let group_name = text(input, "GroupName")?;
     let user_name = text(input, "UserName")?;
     call.update(|account| {
+        user(account, user_name)?;
         let key = group(account, group_name)?.name.to_lowercase();
         let user = user_mut(account, user_name)?;
         if !user.groups.contains(&key) {
@@ -171,6 +172,7 @@ pub fn remove_user_from_group(call: &Call<'_>, input: &Value) -> Result<Value> {
     let group_name = text(input, "GroupName")?;
     let user_name = text(input, "UserName")?;
     call.update(|account| {
+        user(account, user_name)?;
         let key = group(account, group_name)?.name.to_lowercase();
         let user = user_mut(account, user_name)?;
         let before = user.groups.len();

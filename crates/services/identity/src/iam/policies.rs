@@ -126,7 +126,9 @@ fn not_found(arn: &str) -> IdentityError {
 }
 
 fn check_policy_arn(arn: &str) -> Result<()> {
-    if !arn.starts_with("arn:aws:iam::") || !arn.contains(":policy/") {
+    let is_policy = crate::ids::split_iam_arn(arn)
+        .is_some_and(|(_, _, resource)| resource.starts_with("policy/"));
+    if !is_policy {
         return Err(IdentityError::InvalidInput(format!(
             "ARN {arn} is not valid."
         )));

@@ -188,6 +188,16 @@ pub fn delete_role(call: &Call<'_>, input: &Value) -> Result<Value> {
     let name = text(input, "RoleName")?;
     call.update(|account| {
         let role = role(account, name)?;
+        let key = role.name.to_lowercase();
+        if account
+            .instance_profiles
+            .values()
+            .any(|p| p.roles.contains(&key))
+        {
+            return Err(IdentityError::DeleteConflict(
+                "Cannot delete entity, must remove roles from instance profile first.".into(),
+            ));
+        }
         if !role.attached.is_empty() {
             return Err(IdentityError::DeleteConflict(
                 "Cannot delete entity, must detach all policies first.".into(),

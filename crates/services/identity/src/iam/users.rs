@@ -92,6 +92,9 @@ pub fn create_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             groups: Vec::new(),
             keys: Vec::new(),
             boundary,
+            login_profile: None,
+            ssh_keys: Vec::new(),
+            signing_certs: Vec::new(),
         };
         let out = json!({"User": user_json(&user, true)});
         account.users.insert(name.to_lowercase(), user);
@@ -165,8 +168,14 @@ pub fn update_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             user.path = path.to_owned();
         }
         user.arn = call.arn("user", &user.path, &user.name);
+        let new_key = user.name.to_lowercase();
+        for device in account.mfa_devices.values_mut() {
+            if device.user.as_deref() == Some(old_key.as_str()) {
+                device.user = Some(new_key.clone());
+            }
+        }
         account.users.remove(&old_key);
-        account.users.insert(user.name.to_lowercase(), user);
+        account.users.insert(new_key, user);
         Ok(json!({}))
     })
 }
@@ -179,11 +188,25 @@ pub fn delete_user(call: &Call<'_>, input: &Value) -> Result<Value> {
             Some("Cannot delete entity, must delete access keys first.")
         } else if !user.inline.is_empty() || !user.attached.is_empty() {
             Some("Cannot delete entity, must detach all policies first.")
+        } else if !user.signing_certs.is_empty() {
+            Some("Cannot delete entity, must delete signing certificates first.")
+        } else if !user.ssh_keys.is_empty() {
+            Some("Cannot delete entity, must delete SSH public keys first.")
+        } else if user.login_profile.is_some() {
+            Some("Cannot delete entity, must delete login profile first.")
         } else if !user.groups.is_empty() {
             Some("Cannot delete entity, must remove user from all groups first.")
         } else {
             None
         };
+        let key = user.name.to_lowercase();
+        let conflict = conflict.or_else(|| {
+            account
+                .mfa_devices
+                .values()
+                .any(|d| d.user.as_deref() == Some(key.as_str()))
+                .then_some("Cannot delete entity, must delete MFA device first.")
+        });
         if let Some(message) = conflict {
             return Err(IdentityError::DeleteConflict(message.into()));
         }
