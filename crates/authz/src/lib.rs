@@ -205,7 +205,7 @@ impl PolicyAuthorizer {
     }
 }
 
-impl Authorizer for PolicyAuthorizer {
+impl Authorizer<AppState> for PolicyAuthorizer {
     fn authorize(
         &self,
         state: &AppState,

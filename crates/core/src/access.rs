@@ -1,11 +1,12 @@
 //! Who may call, and what they may do: the access keys the server accepts beyond each
 //! account's root key, and the authorization of every call.
 //!
-//! Core knows neither IAM nor the policy language. The identity service installs a
-//! [`KeyDirectory`] (IAM users' keys, STS temporary credentials) and an [`Authorizer`] (AWS's
-//! policy evaluation) on [`AppState::access`] at start; the server's dispatch asks
+//! Core knows neither IAM nor the policy language. The server installs a [`KeyDirectory`]
+//! (IAM users' keys, STS temporary credentials) and an [`Authorizer`] (AWS's policy
+//! evaluation) on `AppState::access` at start; the server's dispatch asks
 //! [`Access::resolve`] who signed a request, and the request pipeline asks
-//! [`Access::authorize`] before an operation runs.
+//! [`Access::authorize`] before an operation runs. The hooks see the state they are installed
+//! on as `S` (the `AppState`, which owns them: this module stays below it).
 //!
 //! Fail closed: with no authorizer installed, the root user of the account a call acts in is
 //! allowed (it is allowed everything in its own account) and every other principal is denied.
@@ -15,7 +16,6 @@ use std::sync::{Arc, OnceLock};
 use opentrail_model::{Identity, IdentityType};
 use time::OffsetDateTime;
 
-use crate::AppState;
 use crate::context::RequestContext;
 use crate::credentials::Credentials;
 
@@ -37,14 +37,14 @@ pub struct KeyEntry {
 }
 
 /// The access keys an identity service keeps (IAM users' keys, STS credentials).
-pub trait KeyDirectory: Send + Sync {
+pub trait KeyDirectory<S>: Send + Sync {
     /// The key with this id, if it exists (active or not).
-    fn lookup(&self, state: &AppState, access_key_id: &str) -> Option<KeyEntry>;
+    fn lookup(&self, state: &S, access_key_id: &str) -> Option<KeyEntry>;
 
     /// Notes that a key signed a call of `service` in `region` (IAM's GetAccessKeyLastUsed).
     fn note_used(
         &self,
-        _state: &AppState,
+        _state: &S,
         _access_key_id: &str,
         _service: &str,
         _region: &str,
@@ -93,38 +93,50 @@ pub struct Denial {
 }
 
 /// Decides whether a call may run: AWS's policy evaluation.
-pub trait Authorizer: Send + Sync {
+pub trait Authorizer<S>: Send + Sync {
     /// `Ok` when the call's principal may do what `request` asks.
     fn authorize(
         &self,
-        state: &AppState,
+        state: &S,
         ctx: &RequestContext,
         request: &AuthzRequest,
     ) -> Result<(), Denial>;
 }
 
-/// The key directory and authorizer installed on the state (see the module docs).
-#[derive(Default)]
-pub struct Access {
-    directory: OnceLock<Arc<dyn KeyDirectory>>,
-    authorizer: OnceLock<Arc<dyn Authorizer>>,
+/// The key directory and authorizer installed on a state `S` (see the module docs).
+pub struct Access<S> {
+    directory: OnceLock<Arc<dyn KeyDirectory<S>>>,
+    authorizer: OnceLock<Arc<dyn Authorizer<S>>>,
 }
 
-impl Access {
+impl<S> Default for Access<S> {
+    fn default() -> Self {
+        Access {
+            directory: OnceLock::new(),
+            authorizer: OnceLock::new(),
+        }
+    }
+}
+
+impl<S> Access<S> {
     /// Installs the key directory; the first one installed stays.
-    pub fn install_directory(&self, directory: Arc<dyn KeyDirectory>) {
+    pub fn install_directory(&self, directory: Arc<dyn KeyDirectory<S>>) {
         let _ = self.directory.set(directory);
     }
 
     /// Installs the authorizer; the first one installed stays.
-    pub fn install_authorizer(&self, authorizer: Arc<dyn Authorizer>) {
+    pub fn install_authorizer(&self, authorizer: Arc<dyn Authorizer<S>>) {
         let _ = self.authorizer.set(authorizer);
     }
 
-    /// The key `access_key_id`: a root key of the state's [`Credentials`], else the installed
-    /// directory's.
-    pub fn resolve(&self, state: &AppState, access_key_id: &str) -> Option<KeyEntry> {
-        if let Some(root) = root_key(&state.credentials, access_key_id) {
+    /// The key `access_key_id`: a root key of `credentials`, else the installed directory's.
+    pub fn resolve(
+        &self,
+        state: &S,
+        credentials: &Credentials,
+        access_key_id: &str,
+    ) -> Option<KeyEntry> {
+        if let Some(root) = root_key(credentials, access_key_id) {
             return Some(root);
         }
         self.directory.get()?.lookup(state, access_key_id)
@@ -133,7 +145,7 @@ impl Access {
     /// Notes a key's use with the installed directory.
     pub fn note_used(
         &self,
-        state: &AppState,
+        state: &S,
         access_key_id: &str,
         service: &str,
         region: &str,
@@ -147,7 +159,7 @@ impl Access {
     /// Whether the call's principal may do what `request` asks (see the module docs).
     pub fn authorize(
         &self,
-        state: &AppState,
+        state: &S,
         ctx: &RequestContext,
         request: &AuthzRequest,
     ) -> Result<(), Denial> {
@@ -221,30 +233,37 @@ pub fn no_identity_policy_message(principal_arn: &str, request: &AuthzRequest) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ServerConfig;
+    use crate::credentials::AccessKey;
 
-    fn state() -> (tempfile::TempDir, AppState) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let state =
-            AppState::open(ServerConfig::for_tests(dir.path().to_path_buf())).expect("state");
-        (dir, state)
+    /// The hooks in these tests need no state.
+    type NoState = ();
+
+    fn credentials() -> Credentials {
+        Credentials {
+            root: AccessKey {
+                access_key_id: "AKIAROOT".into(),
+                secret_access_key: "secret".into(),
+                account_id: "123456789012".into(),
+            },
+        }
     }
 
     #[test]
     fn root_keys_resolve_without_a_directory() {
-        let (_dir, state) = state();
-        let root = state.credentials.root.access_key_id.clone();
-        let entry = state.access.resolve(&state, &root).expect("root");
+        let access = Access::<NoState>::default();
+        let entry = access
+            .resolve(&(), &credentials(), "AKIAROOT")
+            .expect("root");
         assert_eq!(entry.identity.identity_type, IdentityType::Root);
-        assert_eq!(entry.account_id, state.config.account_id);
+        assert_eq!(entry.account_id, "123456789012");
         assert!(entry.active && entry.session_token.is_none());
-        assert!(state.access.resolve(&state, "AKIAOTHER").is_none());
+        assert!(access.resolve(&(), &credentials(), "AKIAOTHER").is_none());
     }
 
     struct OneKey;
 
-    impl KeyDirectory for OneKey {
-        fn lookup(&self, _state: &AppState, access_key_id: &str) -> Option<KeyEntry> {
+    impl KeyDirectory<NoState> for OneKey {
+        fn lookup(&self, _state: &NoState, access_key_id: &str) -> Option<KeyEntry> {
             (access_key_id == "ASIATEMP").then(|| KeyEntry {
                 secret_access_key: "s".into(),
                 account_id: "210987654321".into(),
@@ -264,24 +283,26 @@ mod tests {
 
     #[test]
     fn other_keys_come_from_the_installed_directory() {
-        let (_dir, state) = state();
-        state.access.install_directory(Arc::new(OneKey));
-        let entry = state.access.resolve(&state, "ASIATEMP").expect("temp");
+        let access = Access::<NoState>::default();
+        access.install_directory(Arc::new(OneKey));
+        let entry = access
+            .resolve(&(), &credentials(), "ASIATEMP")
+            .expect("temp");
         assert_eq!(entry.session_token.as_deref(), Some("token"));
         assert_eq!(entry.account_id, "210987654321");
     }
 
     #[test]
     fn without_an_authorizer_only_the_accounts_root_is_allowed() {
-        let (_dir, state) = state();
+        let access = Access::<NoState>::default();
         let request = AuthzRequest::new("sqs:CreateQueue", vec!["*".into()]);
         let root = RequestContext::for_tests("us-east-1");
-        assert!(state.access.authorize(&state, &root, &request).is_ok());
+        assert!(access.authorize(&(), &root, &request).is_ok());
         let elsewhere = AuthzRequest {
             resource_account: Some("210987654321".into()),
             ..request.clone()
         };
-        assert!(state.access.authorize(&state, &root, &elsewhere).is_err());
+        assert!(access.authorize(&(), &root, &elsewhere).is_err());
         let user = RequestContext {
             identity: Identity::iam_user(
                 &root.account_id,
@@ -292,9 +313,8 @@ mod tests {
             ),
             ..root
         };
-        let denial = state
-            .access
-            .authorize(&state, &user, &request)
+        let denial = access
+            .authorize(&(), &user, &request)
             .expect_err("fail closed");
         assert!(denial.message.starts_with(
             "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: sqs:CreateQueue"

@@ -31,7 +31,7 @@ pub struct AppState {
     pub credentials: Credentials,
     /// The other keys the server accepts and the authorizer of every call (installed by the
     /// identity service).
-    pub access: Access,
+    pub access: Access<AppState>,
     /// How the root credentials were obtained (the CLI prints generated ones once).
     pub credentials_origin: Origin,
     pub meta: Meta,

@@ -28,7 +28,7 @@ pub fn install(state: &AppState) {
 /// IAM users' keys and STS temporary credentials.
 struct IamKeys;
 
-impl KeyDirectory for IamKeys {
+impl KeyDirectory<AppState> for IamKeys {
     fn lookup(&self, state: &AppState, access_key_id: &str) -> Option<KeyEntry> {
         let key = match opentrail_identity::resolve_access_key(state, access_key_id) {
             Ok(key) => key?,

@@ -147,14 +147,14 @@ fn authenticate(
     let lookup = |access_key_id: &str| {
         state
             .access
-            .resolve(state, access_key_id)
+            .resolve(state, &state.credentials, access_key_id)
             .filter(|key| key.active)
             .map(|key| key.secret_access_key)
     };
     let verified = opentrail_api::verify(parts, body, &lookup, now)?;
     let key = state
         .access
-        .resolve(state, &verified.access_key_id)
+        .resolve(state, &state.credentials, &verified.access_key_id)
         .filter(|key| key.active)
         .ok_or_else(|| AuthError::UnknownAccessKey(verified.access_key_id.clone()))?;
     let sent = security_token(parts);
