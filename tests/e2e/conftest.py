@@ -64,6 +64,90 @@ def s3_keys(s3, bucket, prefix=""):
     raise AssertionError("listing did not end")
 
 
+def cloudtrail_bucket_policy(bucket, account_id=ACCOUNT_ID, prefix=None, trail_arns=None):
+    """The bucket policy AWS documents for a trail's bucket ("Amazon S3 bucket policy for
+    CloudTrail"): `cloudtrail.amazonaws.com` may `s3:GetBucketAcl` on the bucket
+    (AWSCloudTrailAclCheck) and `s3:PutObject` with the `bucket-owner-full-control` ACL under
+    `[prefix/]AWSLogs/<account_id>/` (AWSCloudTrailWrite). `prefix` is a key prefix or a list of
+    them; `trail_arns`, when given, adds the `aws:SourceArn` conditions that limit both to those
+    trails."""
+    prefixes = prefix if isinstance(prefix, (list, tuple)) else [prefix]
+    writes = [f"arn:aws:s3:::{bucket}/{p + '/' if p else ''}AWSLogs/{account_id}/*" for p in prefixes]
+    source = {"aws:SourceArn": list(trail_arns)} if trail_arns else {}
+    acl_check = {
+        "Sid": "AWSCloudTrailAclCheck20150319",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:GetBucketAcl",
+        "Resource": f"arn:aws:s3:::{bucket}",
+    }
+    if source:
+        acl_check["Condition"] = {"StringEquals": dict(source)}
+    write = {
+        "Sid": "AWSCloudTrailWrite20150319",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": writes[0] if len(writes) == 1 else writes,
+        "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **source}},
+    }
+    return {"Version": "2012-10-17", "Statement": [acl_check, write]}
+
+
+def create_trail_bucket(s3, name, prefix=None, account_id=ACCOUNT_ID, trail_arns=None, **create_args):
+    """Creates bucket `name` (with `create_args` for CreateBucket) and puts the bucket policy
+    CloudTrail needs to deliver there (see `cloudtrail_bucket_policy`), as a trail's owner must
+    on AWS before CreateTrail accepts the bucket; returns the name."""
+    s3.create_bucket(Bucket=name, **create_args)
+    allow_cloudtrail_delivery(s3, name, prefix=prefix, account_id=account_id, trail_arns=trail_arns)
+    return name
+
+
+def allow_cloudtrail_delivery(s3, name, prefix=None, account_id=ACCOUNT_ID, trail_arns=None):
+    """Puts the bucket policy CloudTrail needs on an existing bucket `name`."""
+    policy = cloudtrail_bucket_policy(name, account_id, prefix, trail_arns)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+
+
+def cloudtrail_topic_policy(topic_arn, trail_arns=None):
+    """The topic policy AWS documents for a trail's SNS topic ("Amazon SNS topic policy for
+    CloudTrail"): `cloudtrail.amazonaws.com` may `SNS:Publish` to the topic
+    (AWSCloudTrailSNSPolicy20131101); `trail_arns`, when given, adds the `aws:SourceArn`
+    condition AWS recommends."""
+    statement = {
+        "Sid": "AWSCloudTrailSNSPolicy20131101",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "SNS:Publish",
+        "Resource": topic_arn,
+    }
+    if trail_arns:
+        statement["Condition"] = {"StringEquals": {"aws:SourceArn": list(trail_arns)}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def allow_cloudtrail_publish(sns, topic_arn, trail_arns=None):
+    """Adds the statement CloudTrail needs to notify there (see `cloudtrail_topic_policy`) to
+    the `Policy` attribute of `topic_arn`, keeping its other statements (the topic's default
+    policy), as AWS's console does; a CloudTrail statement already there (same Sid: Sids must be
+    unique in a policy) is replaced. Returns the topic ARN."""
+    attributes = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    policy = json.loads(attributes["Policy"]) if attributes.get("Policy") else {
+        "Version": "2012-10-17", "Statement": []}
+    statements = policy.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    added = cloudtrail_topic_policy(topic_arn, trail_arns)["Statement"]
+    sids = {statement["Sid"] for statement in added}
+    policy["Statement"] = [s for s in statements if s.get("Sid") not in sids] + added
+    sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(policy))
+    return topic_arn
+
+
+def create_trail_topic(sns, name, trail_arns=None):
+    """Creates SNS topic `name` with the topic policy CloudTrail needs; returns its ARN."""
+    return allow_cloudtrail_publish(sns, sns.create_topic(Name=name)["TopicArn"], trail_arns)
+
+
 def binary() -> str:
     explicit = os.environ.get("OPENTRAIL_BIN")
     if explicit:

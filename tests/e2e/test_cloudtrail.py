@@ -7,22 +7,32 @@ import json
 import subprocess
 import uuid
 
+import botocore.exceptions
 import pytest
 
-from conftest import ACCESS_KEY, ACCOUNT_ID, error_of
+from conftest import (
+    ACCESS_KEY,
+    ACCOUNT_ID,
+    allow_cloudtrail_delivery,
+    allow_cloudtrail_publish,
+    cloudtrail_bucket_policy,
+    create_trail_bucket,
+    create_trail_topic,
+    error_of,
+)
 
 TRAIL_ARN = "arn:aws:cloudtrail:{region}:" + ACCOUNT_ID + ":trail/{name}"
 
 
-def bucket(server, name=None):
-    name = name or f"ct-{uuid.uuid4().hex[:16]}"
-    server.client("s3").create_bucket(Bucket=name)
-    return name
+def bucket(server, name=None, prefix=None):
+    """A new bucket whose policy lets CloudTrail deliver under `[prefix/]AWSLogs/<account>/`."""
+    return create_trail_bucket(server.client("s3"), name or f"ct-{uuid.uuid4().hex[:16]}", prefix=prefix)
 
 
 def trail(server, name=None, region="us-east-1", **kwargs):
-    """Creates a bucket and a trail; returns the CreateTrail response."""
-    kwargs.setdefault("S3BucketName", bucket(server))
+    """Creates a bucket CloudTrail may deliver to and a trail; returns the CreateTrail response."""
+    if "S3BucketName" not in kwargs:
+        kwargs["S3BucketName"] = bucket(server, prefix=kwargs.get("S3KeyPrefix"))
     name = name or f"trail-{uuid.uuid4().hex[:12]}"
     return server.client("cloudtrail", region).create_trail(Name=name, **kwargs)
 
@@ -32,7 +42,7 @@ def trail(server, name=None, region="us-east-1", **kwargs):
 
 def test_create_get_describe_list(server):
     ct = server.client("cloudtrail")
-    bucket_name = bucket(server)
+    bucket_name = bucket(server, prefix="logs")
     created = ct.create_trail(
         Name="main-trail",
         S3BucketName=bucket_name,
@@ -75,7 +85,7 @@ def test_describe_keeps_creation_order(server):
 
 
 def test_sns_topic_and_kms_key_are_recorded_as_arns(server):
-    server.client("sns").create_topic(Name="ct-topic")
+    create_trail_topic(server.client("sns"), "ct-topic")
     created = trail(server, "notify-trail", SnsTopicName="ct-topic", KmsKeyId="alias/ct")
     assert created["SnsTopicName"] == "ct-topic"
     assert created["SnsTopicARN"] == f"arn:aws:sns:us-east-1:{ACCOUNT_ID}:ct-topic"
@@ -180,7 +190,7 @@ def test_update_trail(server):
     assert same["S3KeyPrefix"] == "old"
 
     other = bucket(server)
-    server.client("sns", "ap-southeast-1").create_topic(Name="stn")
+    create_trail_topic(server.client("sns", "ap-southeast-1"), "stn")
     updated = ct.update_trail(
         Name=created["TrailARN"], S3BucketName=other, S3KeyPrefix="", SnsTopicName="stn",
         IsMultiRegionTrail=True, EnableLogFileValidation=True,
@@ -275,6 +285,186 @@ def test_multi_region_trail_shadows(server):
     err = error_of(trail, server, "global-trail", region="ap-south-1")
     assert err["Code"] == "TrailAlreadyExistsException"
     trail(server, "local-trail", region="ap-south-1")
+
+
+# --- bucket and topic policies ---------------------------------------------------------------
+
+
+def refusal(call, **kwargs):
+    """The error and HTTP status of the ClientError `call(**kwargs)` must raise."""
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        call(**kwargs)
+    return info.value.response["Error"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def aws_error(server, *args):
+    """The stderr of an `aws` CLI call that must fail."""
+    failed = subprocess.run(["aws", *args], env=server.env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0, failed.stdout
+    return failed.stderr
+
+
+def put_policy(server, name, *statements):
+    server.client("s3").put_bucket_policy(
+        Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+
+
+def test_a_bucket_without_a_policy_is_refused(server):
+    ct = server.client("cloudtrail")
+    name = f"ct-bare-{uuid.uuid4().hex[:8]}"
+    server.client("s3").create_bucket(Bucket=name)
+    err, status = refusal(ct.create_trail, Name="bare-trail", S3BucketName=name)
+    assert err["Code"] == "InsufficientS3BucketPolicyException"
+    assert err["Message"] == f"Incorrect S3 bucket policy is detected for bucket: {name}"
+    assert status == 400
+    assert ct.describe_trails()["trailList"] == []
+
+    # Once the owner puts the policy AWS documents, the same call succeeds.
+    allow_cloudtrail_delivery(server.client("s3"), name)
+    assert ct.create_trail(Name="bare-trail", S3BucketName=name)["S3BucketName"] == name
+
+
+def test_a_policy_without_the_cloudtrail_statements_is_refused(server):
+    ct = server.client("cloudtrail")
+    name = f"ct-other-{uuid.uuid4().hex[:8]}"
+    server.client("s3").create_bucket(Bucket=name)
+    # Everything for the account's own users, nothing for the CloudTrail service.
+    put_policy(server, name, {
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"},
+        "Action": "s3:*", "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+    })
+    err, status = refusal(ct.create_trail, Name="other-trail", S3BucketName=name)
+    assert (err["Code"], status) == ("InsufficientS3BucketPolicyException", 400)
+    assert err["Message"] == f"Incorrect S3 bucket policy is detected for bucket: {name}"
+
+    # Half of what CloudTrail needs is not enough: the write statement without the ACL check...
+    write_only = cloudtrail_bucket_policy(name)["Statement"][1]
+    put_policy(server, name, write_only)
+    assert refusal(ct.create_trail, Name="other-trail", S3BucketName=name)[0]["Code"] == (
+        "InsufficientS3BucketPolicyException")
+    # ... nor the statements for another service, nor a deny that overrides them.
+    acl_check, write = cloudtrail_bucket_policy(name)["Statement"]
+    put_policy(server, name, {**acl_check, "Principal": {"Service": "config.amazonaws.com"}},
+               {**write, "Principal": {"Service": "config.amazonaws.com"}})
+    assert refusal(ct.create_trail, Name="other-trail", S3BucketName=name)[0]["Code"] == (
+        "InsufficientS3BucketPolicyException")
+    put_policy(server, name, acl_check, write, {
+        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*",
+    })
+    assert refusal(ct.create_trail, Name="other-trail", S3BucketName=name)[0]["Code"] == (
+        "InsufficientS3BucketPolicyException")
+    assert ct.describe_trails()["trailList"] == []
+
+    put_policy(server, name, acl_check, write)
+    ct.create_trail(Name="other-trail", S3BucketName=name)
+
+
+def test_source_arn_conditions_name_the_trail(server):
+    ct = server.client("cloudtrail")
+    s3 = server.client("s3")
+    this = TRAIL_ARN.format(region="us-east-1", name="arn-trail")
+    other = TRAIL_ARN.format(region="us-east-1", name="another-trail")
+    name = create_trail_bucket(s3, f"ct-arn-{uuid.uuid4().hex[:8]}", trail_arns=[other])
+    err = error_of(ct.create_trail, Name="arn-trail", S3BucketName=name)
+    assert err["Code"] == "InsufficientS3BucketPolicyException"
+    assert err["Message"] == f"Incorrect S3 bucket policy is detected for bucket: {name}"
+
+    # The same trail name in another region is another trail.
+    allow_cloudtrail_delivery(s3, name, trail_arns=[TRAIL_ARN.format(region="eu-west-1", name="arn-trail")])
+    assert error_of(ct.create_trail, Name="arn-trail", S3BucketName=name)["Code"] == (
+        "InsufficientS3BucketPolicyException")
+
+    allow_cloudtrail_delivery(s3, name, trail_arns=[other, this])
+    assert ct.create_trail(Name="arn-trail", S3BucketName=name)["TrailARN"] == this
+
+
+def test_source_arn_conditions_through_the_cli(server):
+    name = f"ct-cli-{uuid.uuid4().hex[:8]}"
+    server.aws("s3api", "create-bucket", "--bucket", name)
+    other = TRAIL_ARN.format(region="us-east-1", name="someone-elses")
+    server.aws("s3api", "put-bucket-policy", "--bucket", name,
+               "--policy", json.dumps(cloudtrail_bucket_policy(name, trail_arns=[other])))
+    stderr = aws_error(server, "cloudtrail", "create-trail", "--name", "cli-arn-trail", "--s3-bucket-name", name)
+    assert "InsufficientS3BucketPolicyException" in stderr
+    assert f"Incorrect S3 bucket policy is detected for bucket: {name}" in stderr
+
+    this = TRAIL_ARN.format(region="us-east-1", name="cli-arn-trail")
+    server.aws("s3api", "put-bucket-policy", "--bucket", name,
+               "--policy", json.dumps(cloudtrail_bucket_policy(name, trail_arns=[this])))
+    created = server.aws("cloudtrail", "create-trail", "--name", "cli-arn-trail", "--s3-bucket-name", name)
+    assert created["TrailARN"] == this
+
+
+def test_writes_must_be_allowed_under_this_account_and_prefix(server):
+    ct = server.client("cloudtrail")
+    s3 = server.client("s3")
+    name = create_trail_bucket(s3, f"ct-acct-{uuid.uuid4().hex[:8]}", account_id="210987654321")
+    err = error_of(ct.create_trail, Name="acct-trail", S3BucketName=name)
+    assert err["Code"] == "InsufficientS3BucketPolicyException"
+    assert err["Message"] == f"Incorrect S3 bucket policy is detected for bucket: {name}"
+
+    # Allowed under prefix "audit" only: a trail writing elsewhere is refused.
+    allow_cloudtrail_delivery(s3, name, prefix="audit")
+    for prefix in ({}, {"S3KeyPrefix": "other"}):
+        assert error_of(ct.create_trail, Name="acct-trail", S3BucketName=name, **prefix)["Code"] == (
+            "InsufficientS3BucketPolicyException")
+    created = ct.create_trail(Name="acct-trail", S3BucketName=name, S3KeyPrefix="audit")
+    assert created["S3KeyPrefix"] == "audit"
+    # UpdateTrail checks the prefix it would write under too.
+    err = error_of(ct.update_trail, Name="acct-trail", S3KeyPrefix="")
+    assert err["Code"] == "InsufficientS3BucketPolicyException"
+    assert ct.get_trail(Name="acct-trail")["Trail"]["S3KeyPrefix"] == "audit"
+
+
+def test_update_trail_to_a_bucket_without_a_policy_is_refused(server):
+    ct = server.client("cloudtrail")
+    created = trail(server, "moving-trail")
+    bare = f"ct-bare-{uuid.uuid4().hex[:8]}"
+    server.client("s3").create_bucket(Bucket=bare)
+    err, status = refusal(ct.update_trail, Name="moving-trail", S3BucketName=bare)
+    assert (err["Code"], status) == ("InsufficientS3BucketPolicyException", 400)
+    assert err["Message"] == f"Incorrect S3 bucket policy is detected for bucket: {bare}"
+    assert ct.get_trail(Name="moving-trail")["Trail"]["S3BucketName"] == created["S3BucketName"]
+
+    # Through the CLI too; then with the policy the move succeeds.
+    stderr = aws_error(server, "cloudtrail", "update-trail", "--name", "moving-trail", "--s3-bucket-name", bare)
+    assert f"(InsufficientS3BucketPolicyException) when calling the UpdateTrail operation: " \
+           f"Incorrect S3 bucket policy is detected for bucket: {bare}" in stderr
+    allow_cloudtrail_delivery(server.client("s3"), bare)
+    moved = server.aws("cloudtrail", "update-trail", "--name", "moving-trail", "--s3-bucket-name", bare)
+    assert moved["S3BucketName"] == bare
+
+
+def test_a_topic_must_let_cloudtrail_publish(server):
+    ct = server.client("cloudtrail")
+    sns = server.client("sns")
+    topic_arn = sns.create_topic(Name="plain-topic")["TopicArn"]
+    name = bucket(server)
+    # A new topic's default policy lets only its own account publish.
+    err, status = refusal(ct.create_trail, Name="notified", S3BucketName=name, SnsTopicName="plain-topic")
+    assert (err["Code"], status) == ("InsufficientSnsTopicPolicyException", 400)
+    assert err["Message"] == "SNS Topic does not exist or the topic policy is incorrect!"
+    assert ct.describe_trails()["trailList"] == []
+
+    ct.create_trail(Name="notified", S3BucketName=name)
+    stderr = aws_error(server, "cloudtrail", "update-trail", "--name", "notified", "--sns-topic-name", topic_arn)
+    assert "InsufficientSnsTopicPolicyException" in stderr
+    assert "SnsTopicARN" not in ct.get_trail(Name="notified")["Trail"]
+
+    # A condition naming another trail does not help; one naming this trail does.
+    other = TRAIL_ARN.format(region="us-east-1", name="other-notified")
+    allow_cloudtrail_publish(sns, topic_arn, trail_arns=[other])
+    assert error_of(ct.update_trail, Name="notified", SnsTopicName="plain-topic")["Code"] == (
+        "InsufficientSnsTopicPolicyException")
+    this = TRAIL_ARN.format(region="us-east-1", name="notified")
+    allow_cloudtrail_publish(sns, topic_arn, trail_arns=[other, this])
+    updated = ct.update_trail(Name="notified", SnsTopicName="plain-topic")
+    assert updated["SnsTopicARN"] == topic_arn
+
+    # The statement AWS documents, with no condition, lets any trail of the account notify.
+    open_arn = create_trail_topic(sns, "open-topic")
+    created = trail(server, "also-notified", SnsTopicName="open-topic")
+    assert created["SnsTopicARN"] == open_arn
 
 
 # --- selectors ------------------------------------------------------------------------------

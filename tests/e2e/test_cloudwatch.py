@@ -16,7 +16,7 @@ import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
 
-from conftest import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, error_of, wait_for
+from conftest import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, cloudtrail_bucket_policy, create_trail_bucket, error_of, wait_for
 from test_filter_cli import CASES, CIS, compact
 
 NS = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
@@ -270,7 +270,7 @@ def test_error_rate_alarm_on_real_calls_through_a_trail(server):
     """The seeds' scenario: a trail sends its records to a log group, a metric filter counts
     errors, an alarm on the count notifies SNS, which delivers to SQS."""
     s3, ct, logs, cw, sqs = (server.client(s) for s in ("s3", "cloudtrail", "logs", "cloudwatch", "sqs"))
-    s3.create_bucket(Bucket="trail-bucket")
+    create_trail_bucket(s3, "trail-bucket")
     logs.create_log_group(logGroupName="CloudTrail/errors")
     logs.put_metric_filter(logGroupName="CloudTrail/errors", filterName="api-errors", filterPattern='{ $.errorCode = "*" }',
                            metricTransformations=[{"metricName": "ApiErrors", "metricNamespace": "CloudTrailMetrics", "metricValue": "1"}])
@@ -296,8 +296,8 @@ def test_error_rate_alarm_on_real_calls_through_a_trail(server):
         error_of(lambda: ct.get_trail(Name="no-such-trail"))
     assert alarm_names(notifications(sqs, url, 1, timeout=15)) == ["ApiErrors"]
 
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                                                      "Action": "s3:PutObject", "Resource": "arn:aws:s3:::trail-bucket/*"}]}
+    # The owner narrows the bucket policy to this trail.
+    policy = cloudtrail_bucket_policy("trail-bucket", trail_arns=[f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_ID}:trail/alarmed"])
     s3.put_bucket_policy(Bucket="trail-bucket", Policy=json.dumps(policy))
     assert alarm_names(notifications(sqs, url, 1, timeout=15)) == ["S3BucketPolicyChanges"]
 

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import ACCOUNT_ID
+from conftest import ACCOUNT_ID, create_trail_bucket
 from conftest import wait_for as shared_wait_for
 
 DEBUG = False
@@ -120,8 +120,7 @@ def validate_logs(server, trail_arn, start, region="us-east-1"):
 def test_multi_region_layout_digests_and_validate_logs(new_server):
     server = new_server(extra_env=FAST).start()
     started = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    bucket = f"trail-logs-{uuid.uuid4().hex[:8]}"
-    server.client("s3").create_bucket(Bucket=bucket)
+    bucket = create_trail_bucket(server.client("s3"), f"trail-logs-{uuid.uuid4().hex[:8]}", prefix="audit/trails")
     ct = start_trail(
         server, "everywhere", bucket, S3KeyPrefix="audit/trails",
         IsMultiRegionTrail=True, EnableLogFileValidation=True,
@@ -238,8 +237,7 @@ def test_multi_region_layout_digests_and_validate_logs(new_server):
 def test_stop_logging_writes_a_final_digest(new_server):
     server = new_server(extra_env={"OPENTRAIL_DELIVERY_INTERVAL": "1", "OPENTRAIL_DIGEST_INTERVAL": "3600"}).start()
     started = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    bucket = f"final-{uuid.uuid4().hex[:8]}"
-    server.client("s3").create_bucket(Bucket=bucket)
+    bucket = create_trail_bucket(server.client("s3"), f"final-{uuid.uuid4().hex[:8]}")
     ct = start_trail(server, "finisher", bucket, EnableLogFileValidation=True)
     rid = request_id(ct.describe_trails())
     wait_for("delivery", lambda: delivered(server, bucket, [rid]))
@@ -267,7 +265,9 @@ def test_basic_and_advanced_selectors(new_server):
     suffix = uuid.uuid4().hex[:8]
     logs_a, logs_b = f"logs-a-{suffix}", f"logs-b-{suffix}"
     data_x, data_y = f"data-x-{suffix}", f"data-y-{suffix}"
-    for name in (logs_a, logs_b, data_x, data_y):
+    for name in (logs_a, logs_b):
+        create_trail_bucket(s3, name)
+    for name in (data_x, data_y):
         s3.create_bucket(Bucket=name)
     ct = server.client("cloudtrail")
     ct.create_trail(Name="basic", S3BucketName=logs_a)
@@ -328,8 +328,7 @@ def test_basic_and_advanced_selectors(new_server):
 def test_delivery_errors_show_in_status_and_records_wait(new_server):
     server = new_server(extra_env=FAST).start()
     s3 = server.client("s3")
-    bucket = f"gone-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    bucket = create_trail_bucket(s3, f"gone-{uuid.uuid4().hex[:8]}")
     ct = server.client("cloudtrail")
     ct.create_trail(Name="orphan", S3BucketName=bucket)
     s3.delete_bucket(Bucket=bucket)
@@ -341,7 +340,7 @@ def test_delivery_errors_show_in_status_and_records_wait(new_server):
             ct.get_trail_status(Name="orphan")),
     )
     assert status["LatestDeliveryAttemptTime"] != ""
-    s3.create_bucket(Bucket=bucket)
+    create_trail_bucket(s3, bucket)
     files = wait_for("delivery after the bucket came back", lambda: delivered(server, bucket, rids))
     found = records_by_request(files)
     assert all(len(found[rid]) == 1 for rid in rids)
@@ -356,8 +355,7 @@ def test_kill_9_during_delivery_loses_and_duplicates_nothing(new_server, tmp_pat
     data_dir = tmp_path / "crashy"
     env = {"OPENTRAIL_DELIVERY_INTERVAL": "1", "OPENTRAIL_DIGEST_INTERVAL": "2"}
     server = new_server(data_dir, extra_env=env).start()
-    bucket = f"crash-{uuid.uuid4().hex[:8]}"
-    server.client("s3").create_bucket(Bucket=bucket)
+    bucket = create_trail_bucket(server.client("s3"), f"crash-{uuid.uuid4().hex[:8]}")
     start_trail(server, "survivor", bucket, EnableLogFileValidation=True)
     started = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     acknowledged = []

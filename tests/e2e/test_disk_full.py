@@ -10,6 +10,7 @@ and the history index must reopen themselves once space returns).
 
 Mounting a tmpfs needs root (CAP_SYS_ADMIN); elsewhere the test is skipped and says so."""
 
+import errno
 import json
 import os
 import subprocess
@@ -54,14 +55,22 @@ def health(server):
 
 
 def fill(mount_point, leave_free):
-    """Takes all but `leave_free` bytes of the file system with one file."""
-    stats = os.statvfs(mount_point)
-    free = stats.f_bavail * stats.f_frsize
+    """Takes all but `leave_free` bytes of the file system with one file. The server may write
+    between measuring the free space and taking it (ENOSPC): then it is measured again."""
     filler = mount_point / "filler"
-    size = max(free - leave_free, 0)
-    with open(filler, "ab") as out:
-        os.posix_fallocate(out.fileno(), out.tell(), size)
-    return filler
+    for _ in range(50):
+        stats = os.statvfs(mount_point)
+        free = stats.f_bavail * stats.f_frsize
+        size = max(free - leave_free, 0)
+        try:
+            with open(filler, "ab") as out:
+                os.posix_fallocate(out.fileno(), out.tell(), size)
+            return filler
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("the free space kept shrinking while the filler took it")
 
 
 def put_event(logs, message):

@@ -12,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT_ID, wait_for
+from conftest import ACCOUNT_ID, create_trail_bucket, wait_for
 
 
 class Endpoint:
@@ -134,7 +134,7 @@ def test_input_transformer_and_input_path_shape_the_message(server):
         ],
     )
     assert result["FailedEntryCount"] == 0
-    server.client("s3").create_bucket(Bucket="eb-trail-bucket")
+    create_trail_bucket(server.client("s3"), "eb-trail-bucket")
     cloudtrail = server.client("cloudtrail")
     cloudtrail.create_trail(Name="shaped-trail", S3BucketName="eb-trail-bucket")
     body = json.loads(receive(sqs, url, timeout=2.0)[0]["Body"])

@@ -13,7 +13,7 @@ import botocore.auth
 import botocore.exceptions
 import pytest
 
-from conftest import ACCESS_KEY, ACCOUNT_ID
+from conftest import ACCESS_KEY, ACCOUNT_ID, create_trail_bucket
 
 
 def http_status(url, method="GET", data=None, headers=None):
@@ -103,7 +103,7 @@ def test_skewed_clock_is_refused(server):
 
 def test_calls_are_recorded_with_the_callers_identity(server):
     s3 = server.client("s3")
-    s3.create_bucket(Bucket="recorded-bucket")
+    create_trail_bucket(s3, "recorded-bucket")
     ct = server.client("cloudtrail")
     ct.create_trail(Name="recorded-trail", S3BucketName="recorded-bucket")
     with pytest.raises(botocore.exceptions.ClientError):
@@ -158,7 +158,7 @@ def test_events_are_scoped_to_the_calling_region(server):
 def test_kill_9_during_a_burst_loses_no_acknowledged_call(new_server, tmp_path):
     data = tmp_path / "crash"
     first = new_server(data).start()
-    first.client("s3").create_bucket(Bucket="crash-bucket")
+    create_trail_bucket(first.client("s3"), "crash-bucket")
     trail_arn = first.client("cloudtrail").create_trail(Name="crash-trail", S3BucketName="crash-bucket")["TrailARN"]
     acknowledged = []
     lock = threading.Lock()

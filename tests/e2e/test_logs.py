@@ -8,7 +8,7 @@ import time
 
 import botocore.exceptions
 
-from conftest import ACCOUNT_ID, error_of, now_ms, wait_for
+from conftest import ACCOUNT_ID, create_trail_bucket, error_of, now_ms, wait_for
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -273,7 +273,7 @@ def test_metric_filters_and_test_metric_filter(server):
 
 def test_trail_sends_records_to_its_log_group(server):
     s3 = server.client("s3")
-    s3.create_bucket(Bucket="trail-bucket")
+    create_trail_bucket(s3, "trail-bucket")
     logs = server.client("logs")
     logs.create_log_group(logGroupName="CloudTrail/logs")
     logs.put_metric_filter(
@@ -354,7 +354,7 @@ def test_errors_are_aws_shaped(server):
 
 def test_trail_delivery_resumes_after_kill_9_without_duplicates(new_server):
     server = new_server().start()
-    server.client("s3").create_bucket(Bucket="trail-bucket")
+    create_trail_bucket(server.client("s3"), "trail-bucket")
     logs = server.client("logs")
     logs.create_log_group(logGroupName="ct")
     ct = server.client("cloudtrail")

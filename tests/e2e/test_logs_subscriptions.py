@@ -6,7 +6,7 @@ subscription, deliveries across `kill -9`, Describe/Delete, the quota of two and
 import json
 import time
 
-from conftest import ACCOUNT_ID, error_of, now_ms
+from conftest import ACCOUNT_ID, create_trail_bucket, error_of, now_ms
 
 CONTROL_TEXT = "CWL CONTROL MESSAGE: Checking health of destination"
 ERROR_MISSING_DESTINATION = (
@@ -218,7 +218,7 @@ def test_bus_destination_reaches_a_rule_target(server):
 
 def test_trail_records_reach_the_subscription(server):
     s3 = server.client("s3")
-    s3.create_bucket(Bucket="trail-bucket")
+    create_trail_bucket(s3, "trail-bucket")
     logs = server.client("logs")
     sqs, url, arn = make_queue(server, "trail-subscribed")
     logs.create_log_group(logGroupName="CloudTrail/logs")

@@ -4,6 +4,8 @@ lowerCamelCase, map keys and every value untouched), through the real boto3 clie
 
 import json
 
+from conftest import create_trail_bucket
+
 
 def record(server, event_name, **match):
     """The CloudTrail record of the newest `event_name` call whose requestParameters hold
@@ -37,7 +39,7 @@ def test_map_keys_survive_in_records_of_every_model_driven_service(server):
     assert params["tags"] == {"Owner-Team": "Blue"}
 
     cloudtrail = server.client("cloudtrail")
-    server.client("s3").create_bucket(Bucket="fidelity-logs")
+    create_trail_bucket(server.client("s3"), "fidelity-logs")
     cloudtrail.create_trail(
         Name="fidelity",
         S3BucketName="fidelity-logs",

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from conftest import ACCOUNT_ID, error_of
+from conftest import ACCOUNT_ID, create_trail_bucket, create_trail_topic, error_of
 
 
 def make_queue(sqs, name, **attributes):
@@ -364,13 +364,13 @@ def test_trail_notifies_its_topic_after_delivery(new_server):
     server = new_server(extra_env={"OPENTRAIL_DELIVERY_INTERVAL": "2"}).start()
     sns, sqs = server.client("sns"), server.client("sqs")
     s3, cloudtrail = server.client("s3"), server.client("cloudtrail")
-    s3.create_bucket(Bucket="trail-logs")
+    create_trail_bucket(s3, "trail-logs")
     err = error_of(
         lambda: cloudtrail.create_trail(Name="notify-trail", S3BucketName="trail-logs", SnsTopicName="missing")
     )
     assert err["Code"] == "InsufficientSnsTopicPolicyException"
     assert err["Message"] == "SNS Topic does not exist or the topic policy is incorrect!"
-    topic = sns.create_topic(Name="trail-topic")["TopicArn"]
+    topic = create_trail_topic(sns, "trail-topic")
     url, arn = make_queue(sqs, "trail-notes")
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
     trail = cloudtrail.create_trail(Name="notify-trail", S3BucketName="trail-logs", SnsTopicName="trail-topic")

@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 
-from conftest import ACCOUNT_ID, binary, wait_for
+from conftest import ACCOUNT_ID, binary, create_trail_bucket, wait_for
 from conftest import s3_keys as keys
 
 FAST = {"OPENTRAIL_DELIVERY_INTERVAL": "2", "OPENTRAIL_DIGEST_INTERVAL": "6"}
@@ -62,7 +62,7 @@ def test_validate_logs_matches_the_aws_cli(new_server):
     started = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     bucket = f"validated-{uuid.uuid4().hex[:8]}"
     s3 = server.client("s3")
-    s3.create_bucket(Bucket=bucket)
+    create_trail_bucket(s3, bucket, prefix="audit")
     server.aws(
         "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", bucket,
         "--s3-key-prefix", "audit", "--enable-log-file-validation",

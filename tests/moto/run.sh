@@ -14,7 +14,7 @@
 # 2 when the harness itself breaks. Listed tests that now pass are reported, not failed.
 set -euo pipefail
 
-SUITE=${1:?usage: tests/moto/run.sh cloudtrail|sqs|sns|logs|events|cloudwatch [pytest args]}
+SUITE=${1:?usage: tests/moto/run.sh cloudtrail|sqs|sns|logs|events|cloudwatch|iam|sts|organizations [pytest args]}
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 EXPECTED=$HERE/expected-failures-$SUITE.txt

@@ -182,6 +182,33 @@ fn root_key(credentials: &Credentials, access_key_id: &str) -> Option<KeyEntry> 
     })
 }
 
+/// Whether `identity` signs with GetSessionToken credentials (temporary credentials of an IAM
+/// user or root, not of a role session).
+pub fn is_get_session_token_session(identity: &Identity) -> bool {
+    identity.identity_type != IdentityType::AssumedRole
+        && identity
+            .session
+            .as_ref()
+            .is_some_and(|session| session.issuer.is_none())
+}
+
+/// What temporary credentials may not do whatever their policies say, as AWS limits them: no
+/// session credentials may call `sts:GetSessionToken` or `sts:GetFederationToken`, and
+/// GetSessionToken credentials call no STS operation but AssumeRole and GetCallerIdentity.
+/// (Their IAM calls without MFA are refused at authentication.)
+pub fn session_credentials_limit(identity: &Identity, action: &str) -> Option<Denial> {
+    let session = identity.session.as_ref()?;
+    let operation = action.strip_prefix("sts:")?;
+    let refused = match operation {
+        "GetSessionToken" | "GetFederationToken" => true,
+        "AssumeRole" | "GetCallerIdentity" => false,
+        _ => session.issuer.is_none() && identity.identity_type != IdentityType::AssumedRole,
+    };
+    refused.then(|| Denial {
+        message: format!("Cannot call {operation} with session credentials"),
+    })
+}
+
 /// AWS's message for a call no identity-based policy allows.
 pub fn no_identity_policy_message(principal_arn: &str, request: &AuthzRequest) -> String {
     let resource = request.resources.first().map_or("*", String::as_str);
@@ -284,5 +311,55 @@ mod tests {
             no_identity_policy_message("arn:aws:iam::123456789012:user/bob", &request),
             "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: cloudtrail:CreateTrail on resource: arn:aws:cloudtrail:us-east-1:123456789012:trail/t because no identity-based policy allows the cloudtrail:CreateTrail action"
         );
+    }
+
+    #[test]
+    fn session_credentials_have_limits_of_their_own() {
+        use opentrail_model::{SessionContext, SessionIssuer};
+
+        let user = Identity::iam_user(
+            "123456789012",
+            "AKIAUSER",
+            "bob",
+            "AIDABOB",
+            "arn:aws:iam::123456789012:user/bob",
+        );
+        let mut get_session_token = user.clone();
+        get_session_token.session = Some(Box::default());
+        let role = Identity::assumed_role(
+            "ASIAROLE",
+            "s",
+            SessionIssuer {
+                role_id: "AROAROLE".into(),
+                role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                role_name: "r".into(),
+                account_id: "123456789012".into(),
+            },
+            SessionContext::default(),
+        );
+        assert!(!is_get_session_token_session(&user));
+        assert!(is_get_session_token_session(&get_session_token));
+        assert!(!is_get_session_token_session(&role));
+
+        for action in ["sts:GetSessionToken", "sts:AssumeRole", "sqs:CreateQueue"] {
+            assert!(
+                session_credentials_limit(&user, action).is_none(),
+                "{action}"
+            );
+        }
+        let refused = session_credentials_limit(&role, "sts:GetSessionToken").expect("refused");
+        assert_eq!(
+            refused.message,
+            "Cannot call GetSessionToken with session credentials"
+        );
+        assert!(session_credentials_limit(&role, "sts:GetFederationToken").is_some());
+        assert!(session_credentials_limit(&role, "sts:GetAccessKeyInfo").is_none());
+        assert!(session_credentials_limit(&role, "sts:AssumeRole").is_none());
+        for allowed in ["sts:AssumeRole", "sts:GetCallerIdentity", "sqs:CreateQueue"] {
+            assert!(session_credentials_limit(&get_session_token, allowed).is_none());
+        }
+        for refused in ["sts:GetSessionToken", "sts:GetAccessKeyInfo"] {
+            assert!(session_credentials_limit(&get_session_token, refused).is_some());
+        }
     }
 }

@@ -14,7 +14,8 @@
 //! 4. the call is authorized ([`crate::access::Access::authorize`]: its IAM action,
 //!    [`ApiService::iam_action`], on the resources [`ApiService::authorization_resources`]
 //!    names, with the resource's own policy where the service has them); a refused call is
-//!    answered 403 with the service's access-denied code and recorded as `AccessDenied` with
+//!    answered with the service's access-denied code (403, or 400 for an awsJson service's
+//!    `AccessDeniedException`, as AWS answers) and recorded as `AccessDenied` with
 //!    AWS's message and no parameters, as AWS records it;
 //! 5. the name becomes the service's operation enum and [`ApiService::run`] runs its handler
 //!    (an operation of the model with no variant is answered [`ApiService::unsupported`]); an
@@ -31,7 +32,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use opentrail_api::{ApiError, EmbeddedModel, Route};
+use opentrail_api::{ApiError, EmbeddedModel, Protocol, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
@@ -127,7 +128,8 @@ pub trait ApiService: Send + Sync + 'static {
     const EVENT_SOURCE: &'static str;
     /// The records' `apiVersion`, where AWS writes one.
     const API_VERSION: Option<&'static str> = None;
-    /// The code a call its principal may not make is answered with (HTTP 403).
+    /// The code a call its principal may not make is answered with (HTTP 403; 400 for
+    /// `AccessDeniedException` over awsJson).
     const ACCESS_DENIED_CODE: &'static str = "AccessDeniedException";
 
     /// The answer to an operation name the model does not have (not recorded).
@@ -176,6 +178,18 @@ pub trait ApiService: Send + Sync + 'static {
         }
     }
 
+    /// The account owning `resources` when it is not the caller's, which makes the call a
+    /// cross-account one (default: the account the ARNs name, [`foreign_account`]).
+    fn resource_account(
+        &self,
+        _state: &AppState,
+        ctx: &RequestContext,
+        _name: &str,
+        resources: &[String],
+    ) -> Option<String> {
+        foreign_account(ctx, resources)
+    }
+
     /// The resource's own policy, for services whose resources carry one (default: none).
     fn resource_policy(
         &self,
@@ -222,7 +236,7 @@ pub trait ApiService: Send + Sync + 'static {
         error_response(route, &err.to_api(), request_id, "")
     }
 
-    /// The answer to a refused call ([`ApiService::ACCESS_DENIED_CODE`], 403) in the request's
+    /// The answer to a refused call ([`ApiService::ACCESS_DENIED_CODE`]) in the request's
     /// protocol; services whose errors carry more than the common shape say how.
     fn render_denied(&self, route: &Route, err: &ApiError, request_id: &str) -> Response<Bytes> {
         error_response(route, err, request_id, "")
@@ -281,10 +295,14 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
         return failed(service, route, ctx, name, &input, &err);
     }
     if let Err(denial) = authorize(service, state, ctx, name, &input) {
-        let err = ApiError::new(S::ACCESS_DENIED_CODE, StatusCode::FORBIDDEN, denial.message);
+        let status = denied_status(route, S::ACCESS_DENIED_CODE);
+        let err = ApiError::new(S::ACCESS_DENIED_CODE, status, denial.message);
         let mut details = details(service, ctx, name, None, None, None);
         details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
-        return (error_response(route, &err, request_id, ""), Some(details));
+        return (
+            service.render_denied(route, &err, request_id),
+            Some(details),
+        );
     }
     let result = match S::Op::parse(name) {
         Some(op) => service.run(state, ctx, op, &input).await,
@@ -302,6 +320,18 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
     }
 }
 
+/// The HTTP status of a refused call: 400 for an awsJson service's `AccessDeniedException`
+/// (awsJson errors without a modeled status are 400, as AWS answers them), 403 otherwise
+/// (`AccessDenied`, `AuthorizationError`, a REST service's `AccessDeniedException`).
+fn denied_status(route: &Route, code: &str) -> StatusCode {
+    match route.protocol {
+        Protocol::AwsJson10 | Protocol::AwsJson11 if code == "AccessDeniedException" => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
 /// Step 4: whether the call's principal may make it.
 fn authorize<S: ApiService>(
     service: &S,
@@ -310,13 +340,17 @@ fn authorize<S: ApiService>(
     name: &str,
     input: &S::Input,
 ) -> Result<(), Denial> {
+    let action = service.iam_action(name);
+    if let Some(denial) = crate::access::session_credentials_limit(&ctx.identity, &action) {
+        return Err(denial);
+    }
     if !service.needs_permission(name) {
         return Ok(());
     }
     let resources = service.authorization_resources(ctx, name, input);
     let authz = AuthzRequest {
-        action: service.iam_action(name),
-        resource_account: foreign_account(ctx, &resources),
+        action,
+        resource_account: service.resource_account(state, ctx, name, &resources),
         resources,
         resource_policy: service.resource_policy(state, ctx, name, input),
     };
@@ -324,7 +358,7 @@ fn authorize<S: ApiService>(
 }
 
 /// The account owning the resources when the ARNs name one other than the caller's.
-fn foreign_account(ctx: &RequestContext, resources: &[String]) -> Option<String> {
+pub fn foreign_account(ctx: &RequestContext, resources: &[String]) -> Option<String> {
     resources
         .iter()
         .filter_map(|arn| arn.split(':').nth(4))
@@ -416,6 +450,27 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
+/// Runs `handler` on the blocking pool, for handlers that read and write the metadata store
+/// (every change is an fsync); a handler task that fails (panics) is logged as `service`'s and
+/// answered with `internal()`.
+pub async fn on_blocking_pool<T, E>(
+    service: &'static str,
+    internal: impl FnOnce() -> E,
+    handler: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    match tokio::task::spawn_blocking(handler).await {
+        Ok(result) => result,
+        Err(err) => {
+            tracing::error!(error = %err, service, "handler task failed");
+            Err(internal())
+        }
+    }
+}
+
 /// The JSON body of an awsJson request: `{}` when empty, else an object.
 pub fn json_input(request: &Request<'_>) -> Result<Value, ApiError> {
     opentrail_api::parse_json_body(request.body)
@@ -501,5 +556,34 @@ mod tests {
         assert_eq!(Op::parse("createThing"), None);
         assert_eq!(Op::parse(""), None);
         assert_eq!(Op::ListThings.name(), "ListThings");
+    }
+
+    #[test]
+    fn refusals_answer_with_the_status_aws_gives_their_code() {
+        use super::{Protocol, Route, StatusCode, denied_status};
+
+        let route = |protocol| Route {
+            service: "x".into(),
+            protocol,
+            operation: None,
+        };
+        for protocol in [Protocol::AwsJson10, Protocol::AwsJson11] {
+            assert_eq!(
+                denied_status(&route(protocol), "AccessDeniedException"),
+                StatusCode::BAD_REQUEST
+            );
+            assert_eq!(
+                denied_status(&route(protocol), "AccessDenied"),
+                StatusCode::FORBIDDEN
+            );
+        }
+        assert_eq!(
+            denied_status(&route(Protocol::AwsQuery), "AccessDenied"),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            denied_status(&route(Protocol::RestJson), "AccessDeniedException"),
+            StatusCode::FORBIDDEN
+        );
     }
 }

@@ -17,12 +17,18 @@ pub fn format_event_time(at: OffsetDateTime) -> String {
 /// Unix epoch.
 pub fn parse_event_time_ms(text: &str) -> Option<i64> {
     let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    Some(to_ms(at))
 }
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    to_ms(OffsetDateTime::now_utc())
+}
+
+/// Milliseconds since the epoch of `at` (0 before 1970 - 292 million years, `i64::MAX` after).
+pub fn to_ms(at: OffsetDateTime) -> i64 {
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms).unwrap_or(if ms < 0 { 0 } else { i64::MAX })
 }
 
 #[cfg(test)]

@@ -35,6 +35,18 @@ pub async fn handle(
         Ok(authenticated) => authenticated,
         Err(err) => return auth_error_response(&route, &parts, &err, &request_id),
     };
+    // GetSessionToken credentials call no IAM operation unless the session was MFA-authenticated;
+    // IAM answers as for an unknown token.
+    if route.service == "iam"
+        && opentrail_core::access::is_get_session_token_session(&key.identity)
+        && !key
+            .identity
+            .session
+            .as_ref()
+            .is_some_and(|session| session.mfa_authenticated)
+    {
+        return auth_error_response(&route, &parts, &AuthError::InvalidToken, &request_id);
+    }
     state.access.note_used(
         state,
         &verified.access_key_id,

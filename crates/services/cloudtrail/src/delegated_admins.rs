@@ -43,7 +43,7 @@ pub fn register_organization_delegated_admin(
             });
         }
     }
-    let now_ms = i64::try_from(ctx.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let now_ms = opentrail_model::time::to_ms(ctx.time);
     opentrail_organizations::register_delegated_admin(
         state,
         &ctx.account_id,

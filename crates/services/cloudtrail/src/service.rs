@@ -92,6 +92,30 @@ impl ApiService for CloudTrailApi {
         crate::trail_resources(name, input, output)
     }
 
+    /// A member account reads its organization's trails as its own (AWS's shadow trails);
+    /// changing them is refused by the operation itself.
+    fn resource_account(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        name: &str,
+        resources: &[String],
+    ) -> Option<String> {
+        let foreign = pipeline::foreign_account(ctx, resources)?;
+        let shadow = self.read_only(name)
+            && resources.iter().all(|arn| {
+                TrailArn::parse(arn).is_some_and(|arn| {
+                    crate::store::visible_trails(state, &ctx.account_id).is_ok_and(|trails| {
+                        trails.iter().any(|trail| {
+                            trail.is_organization_trail
+                                && trail.arn().to_string() == arn.to_string()
+                        })
+                    })
+                })
+            });
+        (!shadow).then_some(foreign)
+    }
+
     /// The trail a call names, by ARN or by name (a name is the caller's trail in its region,
     /// as IAM sees `cloudtrail:…` on `arn:aws:cloudtrail:<region>:<account>:trail/<name>`).
     fn authorization_resources(

@@ -455,9 +455,12 @@ pub fn describe_trails(
         for given in &names {
             let found = match TrailRef::parse(given)? {
                 TrailRef::Arn(arn) => trails.iter().find(|trail| trail.arn() == arn),
+                // A member account names its organization's trail by ARN only, as AWS asks.
                 TrailRef::Name(name) => trails
                     .iter()
-                    .filter(|trail| trail.name == name && in_scope(trail))
+                    .filter(|trail| {
+                        trail.name == name && trail.account_id == ctx.account_id && in_scope(trail)
+                    })
                     .min_by_key(|trail| trail.home_region != ctx.region),
             };
             if let Some(trail) = found

@@ -171,14 +171,14 @@ impl ApiService for Events {
             account: ctx.account_id.clone(),
             region: ctx.region.clone(),
             input: input.clone(),
-            now_ms: i64::try_from(ctx.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+            now_ms: opentrail_model::time::to_ms(ctx.time),
         };
-        tokio::task::spawn_blocking(move || dispatch(&call, op))
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "events handler task failed");
-                EventsError::Internal
-            })?
+        pipeline::on_blocking_pool(
+            Self::EVENT_SOURCE,
+            || EventsError::Internal,
+            move || dispatch(&call, op),
+        )
+        .await
     }
 
     fn render(

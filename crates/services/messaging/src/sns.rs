@@ -251,6 +251,12 @@ impl ApiService for Sns {
     }
 
     /// The topic the call names (a subscription's topic for subscription calls).
+    /// SNS names its actions in capitals in its messages (`SNS:Publish`); IAM matches actions
+    /// without regard to case.
+    fn iam_action(&self, name: &str) -> String {
+        format!("SNS:{name}")
+    }
+
     /// The topic's `Policy` attribute when one was set (the default policy allows only calls
     /// AWS services make for the owner, `AWS:SourceOwner`, none of a principal's own).
     fn resource_policy(
