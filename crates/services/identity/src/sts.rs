@@ -66,9 +66,10 @@ impl ApiService for Sts {
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
 
-    /// Anyone signed may ask who they are.
+    /// Anyone signed may ask who they are, and get a session token (AWS: "no permissions are
+    /// required"; policies cannot control authentication operations).
     fn needs_permission(&self, name: &str) -> bool {
-        name != "GetCallerIdentity"
+        !matches!(name, "GetCallerIdentity" | "GetSessionToken")
     }
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
