@@ -120,7 +120,7 @@ def test_iam_user_and_role_session_credentials_sign_calls(server):
         UserName="dave", PolicyName="who-am-i",
         PolicyDocument=json.dumps({
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["sts:GetSessionToken", "sqs:ListQueues"], "Resource": "*"}],
+            "Statement": [{"Effect": "Allow", "Action": ["sqs:ListQueues"], "Resource": "*"}],
         }),
     )
     key = iam.create_access_key(UserName="dave")["AccessKey"]

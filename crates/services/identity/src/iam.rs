@@ -328,21 +328,21 @@ impl ApiService for Iam {
         let state = state.clone();
         let ctx = ctx.clone();
         let input = input.clone();
-        tokio::task::spawn_blocking(move || {
-            let call = Call {
-                state: &state,
-                ctx: &ctx,
-                iam: store::iam(&state)?,
-                account: &ctx.account_id,
-                now: crate::ids::epoch(ctx.time),
-            };
-            dispatch(&call, op, &input)
-        })
+        pipeline::on_blocking_pool(
+            EVENT_SOURCE,
+            || IdentityError::Internal,
+            move || {
+                let call = Call {
+                    state: &state,
+                    ctx: &ctx,
+                    iam: store::iam(&state)?,
+                    account: &ctx.account_id,
+                    now: crate::ids::epoch(ctx.time),
+                };
+                dispatch(&call, op, &input)
+            },
+        )
         .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "iam handler task failed");
-            IdentityError::Internal
-        })?
     }
 
     fn render(

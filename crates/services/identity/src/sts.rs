@@ -66,9 +66,10 @@ impl ApiService for Sts {
     const EVENT_SOURCE: &'static str = EVENT_SOURCE;
     const ACCESS_DENIED_CODE: &'static str = "AccessDenied";
 
-    /// Anyone signed may ask who they are.
+    /// Anyone signed may ask who they are, and get a session token (AWS: "no permissions are
+    /// required"; policies cannot control authentication operations).
     fn needs_permission(&self, name: &str) -> bool {
-        name != "GetCallerIdentity"
+        !matches!(name, "GetCallerIdentity" | "GetSessionToken")
     }
 
     fn unknown_operation(&self, name: &str) -> IdentityError {
@@ -112,20 +113,20 @@ impl ApiService for Sts {
         let state = state.clone();
         let ctx = ctx.clone();
         let input = input.clone();
-        tokio::task::spawn_blocking(move || {
-            let iam = store::iam(&state)?;
-            match op {
-                Op::GetCallerIdentity => Ok(get_caller_identity(&ctx.identity)),
-                Op::AssumeRole => assume_role(&state, &iam, &ctx, &input),
-                Op::GetSessionToken => get_session_token(&state, &iam, &ctx, &input),
-                Op::GetAccessKeyInfo => get_access_key_info(&state, &iam, &ctx, &input),
-            }
-        })
+        pipeline::on_blocking_pool(
+            EVENT_SOURCE,
+            || IdentityError::Internal,
+            move || {
+                let iam = store::iam(&state)?;
+                match op {
+                    Op::GetCallerIdentity => Ok(get_caller_identity(&ctx.identity)),
+                    Op::AssumeRole => assume_role(&state, &iam, &ctx, &input),
+                    Op::GetSessionToken => get_session_token(&state, &iam, &ctx, &input),
+                    Op::GetAccessKeyInfo => get_access_key_info(&state, &iam, &ctx, &input),
+                }
+            },
+        )
         .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "sts handler task failed");
-            IdentityError::Internal
-        })?
     }
 
     fn render(
