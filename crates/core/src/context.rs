@@ -65,6 +65,12 @@ pub struct EventDetails {
     /// The record's `awsRegion` when it is not the request's signing region: global services
     /// (Organizations, IAM) record every call in `us-east-1`, whatever region signed it.
     pub aws_region: Option<String>,
+    /// Accounts other than the caller's that get their own copy of the record, for a call
+    /// that acts on a resource of another account (AWS writes such a call to the caller's
+    /// account and to the resource owner's, each copy with its own `eventID` and
+    /// `recipientAccountId` and one `sharedEventID`). The owners of the `resources` of a call
+    /// that succeeded are added by [`EventDetails::other_accounts`]; this names any other.
+    pub shared_with: Vec<String>,
 }
 
 impl EventDetails {
@@ -82,7 +88,30 @@ impl EventDetails {
             error: None,
             api_version: None,
             aws_region: None,
+            shared_with: Vec::new(),
         }
+    }
+
+    /// The accounts other than `caller_account` that get a copy of the record, each once:
+    /// [`EventDetails::shared_with`], then the owners of the resources a successful call acted
+    /// on (a failed call acted on none; AssumeRole of another account's role, SendMessage to
+    /// another account's queue, a copy from another account's bucket succeeded on them).
+    pub fn other_accounts(&self, caller_account: &str) -> Vec<String> {
+        let owners = self
+            .resources
+            .iter()
+            .filter(|_| self.error.is_none())
+            .filter_map(|resource| resource.account_id.as_deref());
+        let mut accounts: Vec<String> = Vec::new();
+        for account in self.shared_with.iter().map(String::as_str).chain(owners) {
+            if account != caller_account
+                && opentrail_model::ids::is_account_id(account)
+                && !accounts.iter().any(|known| known == account)
+            {
+                accounts.push(account.to_owned());
+            }
+        }
+        accounts
     }
 }
 
@@ -113,6 +142,41 @@ mod tests {
         assert_eq!(
             request_parameters(EmbeddedModel::Logs, "CreateLogGroup", &input),
             json!({"logGroupName": "g", "tags": {"StratusRedTeam": "true"}})
+        );
+    }
+
+    fn resource(account: Option<&str>) -> Resource {
+        Resource {
+            account_id: account.map(str::to_owned),
+            resource_type: Some("AWS::IAM::Role".into()),
+            arn: Some("arn:aws:iam::111111111111:role/R".into()),
+        }
+    }
+
+    #[test]
+    fn other_accounts_are_the_foreign_owners_of_a_successful_call() {
+        let mut details = EventDetails::new("sts.amazonaws.com", "AssumeRole", false);
+        details.resources = vec![
+            resource(Some("111111111111")),
+            resource(Some("222222222222")),
+            resource(Some("111111111111")),
+            resource(None),
+            resource(Some("aws")),
+        ];
+        details.shared_with = vec!["333333333333".into(), "222222222222".into()];
+        assert_eq!(
+            details.other_accounts("222222222222"),
+            vec!["333333333333".to_owned(), "111111111111".to_owned()]
+        );
+        details.error = Some(("AccessDenied".into(), "no".into()));
+        assert_eq!(
+            details.other_accounts("222222222222"),
+            vec!["333333333333".to_owned()]
+        );
+        assert!(
+            EventDetails::new("s3.amazonaws.com", "ListBuckets", true)
+                .other_accounts("222222222222")
+                .is_empty()
         );
     }
 }

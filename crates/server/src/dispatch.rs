@@ -110,29 +110,58 @@ pub async fn handle(
         finish(state);
         return response;
     };
-    let record = recorder::build_record(&ctx, details);
-    let payload = match recorder::serialize_record(&record) {
-        Ok(payload) => payload,
+    // A call on another account's resource has a copy for that account: the records are
+    // appended in one batch, durable together.
+    let records = recorder::build_records(&ctx, details);
+    let payloads = match records
+        .iter()
+        .map(recorder::serialize_record)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(payloads) => payloads,
         Err(err) => {
             tracing::error!(error = %err, request_id, "the record does not serialize");
-            intents::keep_for_recorder(services, state, &record, intent.as_ref());
+            keep_for_recorder(services, state, &records, intent.as_ref());
             return error_response(&route, &ApiError::internal(), &request_id, "");
         }
     };
-    match state.journal.append(payload).await {
+    let appended = match <[Vec<u8>; 1]>::try_from(payloads) {
+        Ok([payload]) => state.journal.append(payload).await,
+        Err(payloads) => state.journal.append_batch(payloads).await,
+    };
+    match appended {
         Ok(_) => {
             finish(state);
             response
         }
         Err(err) => {
             tracing::error!(error = %err, request_id, "recording the call failed; its record waits for the journal");
-            intents::keep_for_recorder(services, state, &record, intent.as_ref());
+            keep_for_recorder(services, state, &records, intent.as_ref());
             let reason = format!(
                 "the call took effect but the journal did not take its record ({err}); the record is written once the journal recovers"
             );
             unavailable(&route, &request_id, &reason)
         }
     }
+}
+
+/// Keeps the records of a call the journal did not take for the `recorder` worker: the copies
+/// for other accounts first, then the caller's record with the call's intent. The worker
+/// appends them in order and finishes the intent with the caller's record, so the intent
+/// stays open until every copy is in the journal.
+fn keep_for_recorder(
+    services: &Services,
+    state: &Arc<AppState>,
+    records: &[opentrail_model::Record],
+    intent: Option<&(opentrail_journal::IntentId, intents::Intent)>,
+) {
+    let Some((record, copies)) = records.split_first() else {
+        return;
+    };
+    for copy in copies {
+        intents::keep_for_recorder(services, state, copy, None);
+    }
+    intents::keep_for_recorder(services, state, record, intent);
 }
 
 /// Who signed the request: its signature checked against the key's secret (a root key or one

@@ -5,6 +5,10 @@
 //! responses; fields over AWS's size limits are omitted or truncated as AWS does
 //! (`requestParameters`/`responseElements` over 100 KB are dropped, `userAgent`, `errorCode`
 //! and `errorMessage` are cut at 1 KB, `additionalEventData` over 28 KB is dropped).
+//!
+//! A call that acts on a resource of another account is written to both accounts, as AWS
+//! does ([`build_records`]): the caller's record and a copy for the resource owner, each
+//! with its own `eventID` and `recipientAccountId`, and one `sharedEventID` linking them.
 
 use opentrail_model::record::EVENT_VERSION;
 use opentrail_model::{EventCategory, Record};
@@ -27,7 +31,31 @@ pub fn serialize_record(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
     Ok(payload)
 }
 
-/// Builds the record of one call.
+/// Builds the records of one call: the caller's record first, then one copy per other account
+/// the call is written to ([`EventDetails::other_accounts`]). Copies differ from the caller's
+/// record in `eventID` and `recipientAccountId` only; when there are copies, every record
+/// carries the same new `sharedEventID`. The caller's record keeps the call's `eventID` (the
+/// one its intent names).
+pub fn build_records(ctx: &RequestContext, details: EventDetails) -> Vec<Record> {
+    let others = details.other_accounts(&ctx.account_id);
+    let mut record = build_record(ctx, details);
+    if others.is_empty() {
+        return vec![record];
+    }
+    let shared_event_id = opentrail_model::ids::new_event_id();
+    record.shared_event_id = Some(shared_event_id.clone());
+    let mut records = Vec::with_capacity(1 + others.len());
+    for account in others {
+        let mut copy = record.clone();
+        copy.event_id = opentrail_model::ids::new_event_id();
+        copy.recipient_account_id = Some(account);
+        records.push(copy);
+    }
+    records.insert(0, record);
+    records
+}
+
+/// Builds the record of one call, in the caller's account.
 pub fn build_record(ctx: &RequestContext, details: EventDetails) -> Record {
     let category = if details.management {
         EventCategory::Management
@@ -168,5 +196,50 @@ mod tests {
         assert_eq!(record.error_code.as_deref(), Some("NoSuchBucket"));
         assert_eq!(record.event_category, Some(EventCategory::Data));
         assert_eq!(record.management_event, Some(false));
+    }
+
+    fn role_of(account: &str) -> opentrail_model::Resource {
+        opentrail_model::Resource {
+            account_id: Some(account.into()),
+            resource_type: Some("AWS::IAM::Role".into()),
+            arn: Some(format!("arn:aws:iam::{account}:role/R")),
+        }
+    }
+
+    #[test]
+    fn a_call_on_another_accounts_resource_is_written_to_both_accounts() {
+        let ctx = ctx();
+        let mut details = EventDetails::new("sts.amazonaws.com", "AssumeRole", false);
+        details.resources = vec![role_of("111111111111")];
+        let records = build_records(&ctx, details);
+        assert_eq!(records.len(), 2);
+        let (mine, theirs) = (&records[0], &records[1]);
+        assert_eq!(mine.event_id, "e-1");
+        assert_eq!(
+            mine.recipient_account_id.as_deref(),
+            Some(ctx.account_id.as_str())
+        );
+        assert_eq!(theirs.recipient_account_id.as_deref(), Some("111111111111"));
+        assert_ne!(theirs.event_id, mine.event_id);
+        let shared = mine.shared_event_id.as_deref().expect("a sharedEventID");
+        assert_eq!(theirs.shared_event_id.as_deref(), Some(shared));
+        assert_ne!(shared, mine.event_id);
+        assert_ne!(shared, theirs.event_id);
+        assert_eq!(theirs.user_identity, mine.user_identity);
+        assert_eq!(theirs.request_id, mine.request_id);
+        assert_eq!(theirs.resources, mine.resources);
+    }
+
+    #[test]
+    fn a_call_in_the_callers_own_account_has_one_record_and_no_shared_id() {
+        let ctx = ctx();
+        let mut details = EventDetails::new("sts.amazonaws.com", "AssumeRole", false);
+        details.resources = vec![role_of(&ctx.account_id)];
+        let records = build_records(&ctx, details.clone());
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].shared_event_id, None);
+        details.resources = vec![role_of("111111111111")];
+        details.error = Some(("AccessDenied".into(), "no".into()));
+        assert_eq!(build_records(&ctx, details).len(), 1);
     }
 }
