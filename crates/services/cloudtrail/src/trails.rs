@@ -104,10 +104,14 @@ fn multi_region_needs_global(multi: bool, global: bool) -> Result<(), CloudTrail
     Ok(())
 }
 
-/// The organization an organization trail created by `account_id` covers: the account must be
-/// its management account (or CloudTrail's delegated administrator), in an organization with
-/// all features and trusted access for CloudTrail, as AWS requires.
-fn trail_organization(state: &AppState, account_id: &str) -> Result<String, CloudTrailError> {
+/// The organization an organization trail created by `account_id` covers, and its management
+/// account (which owns every organization trail, one a delegated administrator creates too):
+/// the caller must be the management account or CloudTrail's delegated administrator, in an
+/// organization with all features and trusted access for CloudTrail, as AWS requires.
+fn trail_organization(
+    state: &AppState,
+    account_id: &str,
+) -> Result<(String, String), CloudTrailError> {
     let organization = opentrail_organizations::organization_of(state, account_id)
         .ok_or(CloudTrailError::OrganizationsNotInUse)?;
     let management = organization.management_account_id == account_id;
@@ -131,7 +135,10 @@ fn trail_organization(state: &AppState, account_id: &str) -> Result<String, Clou
             message: "This operation is not permitted because trusted access for CloudTrail is not enabled in AWS Organizations. Enable it with EnableAWSServiceAccess for cloudtrail.amazonaws.com.".into(),
         });
     }
-    Ok(organization.organization_id)
+    Ok((
+        organization.organization_id,
+        organization.management_account_id,
+    ))
 }
 
 const CLOUDTRAIL_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
@@ -190,26 +197,32 @@ pub fn create_trail(
     let global = optional_bool(input, "IncludeGlobalServiceEvents").unwrap_or(true);
     let multi = optional_bool(input, "IsMultiRegionTrail").unwrap_or(false);
     multi_region_needs_global(multi, global)?;
-    let organization = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
-        Some(trail_organization(state, &ctx.account_id)?)
+    // An organization trail belongs to the management account, also when CloudTrail's
+    // delegated administrator creates it (AWS: "organization trails created by the delegated
+    // administrator are owned by the management account"): its ARN, its bucket policy and its
+    // name are the management account's.
+    let (organization, owner) = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
+        let (organization, management) = trail_organization(state, &ctx.account_id)?;
+        (Some(organization), management)
     } else {
-        None
+        (None, ctx.account_id.clone())
     };
+    let owner = owner.as_str();
     let prefix = non_empty(optional_str(input, "S3KeyPrefix"));
     if let Some(prefix) = prefix {
         validate_s3_prefix(prefix)?;
     }
-    let trail_arn = TrailArn::new(&ctx.region, &ctx.account_id, name).to_string();
+    let trail_arn = TrailArn::new(&ctx.region, owner, name).to_string();
     let target = TrailTarget {
         trail_arn: &trail_arn,
-        account_id: &ctx.account_id,
+        account_id: owner,
         organization_id: organization.as_deref(),
         bucket,
         prefix,
     };
     let topic = non_empty(optional_str(input, "SnsTopicName"));
     let topic_arn = topic
-        .map(|topic| sns_topic_arn(topic, &ctx.region, &ctx.account_id))
+        .map(|topic| sns_topic_arn(topic, &ctx.region, owner))
         .transpose()?;
     if let Some(arn) = &topic_arn {
         check_topic(state, arn, &target)?;
@@ -218,7 +231,7 @@ pub fn create_trail(
     let role = non_empty(optional_str(input, "CloudWatchLogsRoleArn"));
     validate_cloudwatch_logs(log_group, role)?;
     let kms_key_id = non_empty(optional_str(input, "KmsKeyId"))
-        .map(|key| kms_key_arn(key, &ctx.region, &ctx.account_id))
+        .map(|key| kms_key_arn(key, &ctx.region, owner))
         .transpose()?;
     let tags: Vec<Tag> = parse_member(input, "TagsList")?.unwrap_or_default();
     validate_tags(&tags)?;
@@ -227,7 +240,7 @@ pub fn create_trail(
     let mut trail = StoredTrail {
         version: TRAIL_FORMAT_VERSION,
         name: name.to_owned(),
-        account_id: ctx.account_id.clone(),
+        account_id: owner.to_owned(),
         home_region: ctx.region.clone(),
         created_ns: u64::try_from(ctx.time.unix_timestamp_nanos()).unwrap_or(0),
         s3_bucket_name: bucket.to_owned(),
@@ -250,17 +263,17 @@ pub fn create_trail(
     let arn = trail.arn().to_string();
     merge_tags(&mut trail.tags, tags, &arn)?;
     state.meta.write(|txn| {
-        let trails = store::account_trails_txn(txn, &ctx.account_id)?;
+        let trails = store::account_trails_txn(txn, owner)?;
         if name_taken(&trails, name, &ctx.region, multi, "") {
             return Err(CloudTrailError::TrailAlreadyExists {
                 name: name.to_owned(),
-                account_id: ctx.account_id.clone(),
+                account_id: owner.to_owned(),
             });
         }
         let seen_here = trails.iter().filter(|t| t.visible_in(&ctx.region)).count();
         if seen_here >= MAX_TRAILS_PER_REGION {
             return Err(CloudTrailError::MaximumNumberOfTrailsExceeded {
-                account_id: ctx.account_id.clone(),
+                account_id: owner.to_owned(),
                 region: ctx.region.clone(),
                 limit: MAX_TRAILS_PER_REGION,
             });
@@ -308,7 +321,7 @@ pub fn update_trail(
         }
     }
     let organization = if optional_bool(input, "IsOrganizationTrail") == Some(true) {
-        let organization = trail_organization(state, &ctx.account_id)?;
+        let (organization, _) = trail_organization(state, &ctx.account_id)?;
         // The bucket must also take the organization's files.
         let trail = read_trail(state, ctx, given)?;
         let trail_arn = trail.arn().to_string();
