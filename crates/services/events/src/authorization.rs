@@ -53,7 +53,9 @@ pub fn targets(ctx: &RequestContext, name: &str, input: &Value) -> Vec<Target> {
     };
     let rule_named = || -> Option<Target> {
         let rule = input.get("Rule").or_else(|| input.get("Name"));
-        let rule = rule.and_then(Value::as_str).filter(|rule| !rule.is_empty())?;
+        let rule = rule
+            .and_then(Value::as_str)
+            .filter(|rule| !rule.is_empty())?;
         Some(Target::Rule(bus_named("EventBusName")?, rule.to_owned()))
     };
     match name {
@@ -84,10 +86,8 @@ pub fn targets(ctx: &RequestContext, name: &str, input: &Value) -> Vec<Target> {
         "DescribeEventBus" | "DeleteEventBus" | "UpdateEventBus" => {
             bus_named("Name").map(Target::Bus).into_iter().collect()
         }
-        "PutRule" | "DescribeRule" | "DeleteRule" | "EnableRule" | "DisableRule"
-        | "PutTargets" | "RemoveTargets" | "ListTargetsByRule" => {
-            rule_named().into_iter().collect()
-        }
+        "PutRule" | "DescribeRule" | "DeleteRule" | "EnableRule" | "DisableRule" | "PutTargets"
+        | "RemoveTargets" | "ListTargetsByRule" => rule_named().into_iter().collect(),
         _ => Vec::new(),
     }
 }
@@ -189,8 +189,18 @@ fn target_of_arn(arn: &str, ctx: &RequestContext) -> Option<Target> {
         return None;
     }
     let bus = |name: &str| BusRef {
-        account: if account.is_empty() { &ctx.account_id } else { account }.to_owned(),
-        region: if region.is_empty() { &ctx.region } else { region }.to_owned(),
+        account: if account.is_empty() {
+            &ctx.account_id
+        } else {
+            account
+        }
+        .to_owned(),
+        region: if region.is_empty() {
+            &ctx.region
+        } else {
+            region
+        }
+        .to_owned(),
         name: name.to_owned(),
     };
     if let Some(name) = resource.strip_prefix("event-bus/") {
@@ -270,6 +280,40 @@ mod tests {
             Some(Target::Bus(bus)) if bus.name == "b"
         ));
         assert_eq!(target_of_arn("arn:aws:sqs:us-east-1:1:q", &ctx), None);
+    }
+
+    #[test]
+    fn the_policies_of_the_named_buses_are_one_resource_policy_with_their_tags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(dir.path()).expect("open");
+        let ctx = ctx();
+        let statement = |sid: &str| json!({"Sid": sid, "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents", "Resource": "*"});
+        for (name, sid) in [("a", "one"), ("b", "two")] {
+            let mut bus = StoredBus::new(&ctx.account_id, &ctx.region, name, 0);
+            bus.policy = Some(json!({"Version": "2012-10-17", "Statement": [statement(sid)]}));
+            bus.tags = vec![Tag {
+                key: "env".into(),
+                value: name.into(),
+            }];
+            let key = store::bus_key(&ctx.account_id, &ctx.region, name);
+            meta.put(store::BUSES, &key, &bus).expect("put");
+        }
+        let input = json!({"Entries": [{"EventBusName": "a"}, {"EventBusName": "b"}, {}]});
+        let found = targets(&ctx, "PutEvents", &input);
+        let policy = bus_policy(&meta, &found).expect("a policy");
+        assert_eq!(policy.account_id, ctx.account_id);
+        let document: Value = serde_json::from_str(&policy.document).expect("json");
+        assert_eq!(
+            document["Statement"],
+            json!([statement("one"), statement("two")])
+        );
+        let default_only = targets(&ctx, "PutEvents", &json!({"Entries": [{}]}));
+        assert!(bus_policy(&meta, &default_only).is_none());
+        let describe = json!({"Name": "b"});
+        assert_eq!(
+            resource_tags(&meta, &ctx, "DescribeEventBus", &describe),
+            vec![("env".to_owned(), "b".to_owned())]
+        );
     }
 
     #[test]
