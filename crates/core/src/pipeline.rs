@@ -562,7 +562,10 @@ pub mod input {
                 .iter()
                 .filter_map(|item| {
                     let key = item.get("Key").and_then(Value::as_str)?;
-                    let value = item.get("Value").and_then(Value::as_str).unwrap_or_default();
+                    let value = item
+                        .get("Value")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     Some((key.to_owned(), value.to_owned()))
                 })
                 .collect(),
@@ -594,7 +597,10 @@ mod tests {
     #[test]
     fn tags_read_as_a_map_or_as_key_value_pairs() {
         let map = serde_json::json!({"tags": {"env": "dev"}});
-        assert_eq!(input::tags(&map, "tags"), vec![("env".into(), "dev".into())]);
+        assert_eq!(
+            input::tags(&map, "tags"),
+            vec![("env".into(), "dev".into())]
+        );
         let list = serde_json::json!({"Tags": [{"Key": "team", "Value": "a"}, {"Key": "x"}]});
         assert_eq!(
             input::tags(&list, "Tags"),
