@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from conftest import create_trail_bucket
 from test_authorization import allow, assert_denied, client, deny, make_user
 
 REGION = "us-east-1"
@@ -166,3 +167,48 @@ def test_event_bus_tags_are_resource_tags(server, value, allowed):
         assert as_user.put_events(Entries=[entry(name)])["FailedEntryCount"] == 0
     else:
         assert_denied(as_user.put_events, "AccessDeniedException", Entries=[entry(name)])
+
+
+def test_trail_tags_are_resource_tags_and_tags_list_request_tags(server):
+    s3 = server.client("s3")
+    cloudtrail = server.client("cloudtrail")
+    bucket = unique("trail-bucket")
+    create_trail_bucket(s3, bucket)
+    dev = cloudtrail.create_trail(
+        Name=unique("dev"), S3BucketName=bucket, TagsList=[{"Key": "env", "Value": "dev"}]
+    )["TrailARN"]
+    prod = cloudtrail.create_trail(
+        Name=unique("prod"), S3BucketName=bucket, TagsList=[{"Key": "env", "Value": "prod"}]
+    )["TrailARN"]
+    _, key = make_user(
+        server.client("iam"), unique("trail-reader"),
+        tagged_dev("cloudtrail:GetTrailStatus"),
+        allow("cloudtrail:AddTags", Condition={"StringEquals": {"aws:RequestTag/team": "core"}}),
+    )
+    as_user = client(server, "cloudtrail", key)
+    assert "IsLogging" in as_user.get_trail_status(Name=dev)
+    assert_denied(as_user.get_trail_status, "AccessDeniedException", Name=prod)
+    as_user.add_tags(ResourceId=prod, TagsList=[{"Key": "team", "Value": "core"}])
+    assert_denied(
+        as_user.add_tags, "AccessDeniedException",
+        ResourceId=prod, TagsList=[{"Key": "team", "Value": "other"}],
+    )
+
+
+def test_log_group_tags_are_resource_tags_and_create_tags_request_tags(server):
+    logs = server.client("logs")
+    dev, prod = unique("/dev"), unique("/prod")
+    logs.create_log_group(logGroupName=dev, tags={"env": "dev"})
+    logs.create_log_group(logGroupName=prod, tags={"env": "prod"})
+    _, key = make_user(
+        server.client("iam"), unique("logs-user"),
+        tagged_dev("logs:PutRetentionPolicy"),
+        allow("logs:CreateLogGroup", Condition={"StringEquals": {"aws:RequestTag/env": "dev"}}),
+    )
+    as_user = client(server, "logs", key)
+    as_user.put_retention_policy(logGroupName=dev, retentionInDays=7)
+    assert_denied(
+        as_user.put_retention_policy, "AccessDeniedException", logGroupName=prod, retentionInDays=7
+    )
+    as_user.create_log_group(logGroupName=unique("/mine"), tags={"env": "dev"})
+    assert_denied(as_user.create_log_group, "AccessDeniedException", logGroupName=unique("/bare"))
