@@ -12,7 +12,9 @@
 //! `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`, `aws:MultiFactorAuthPresent` and
 //! `aws:TokenIssueTime` for temporary credentials, `aws:SourceIdentity`; the principal keys
 //! (`aws:username`, `aws:userid`, `aws:PrincipalArn`, `aws:PrincipalTag/*`, …) come from the
-//! principal itself.
+//! principal itself. The tag keys come from the call's [`AuthzRequest::tags`]
+//! ([`add_tag_keys`]): `aws:ResourceTag/<key>` from the resource's tags, `aws:RequestTag/<key>`
+//! and `aws:TagKeys` from the tags the call sets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
