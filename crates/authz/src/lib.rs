@@ -12,13 +12,15 @@
 //! `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`, `aws:MultiFactorAuthPresent` and
 //! `aws:TokenIssueTime` for temporary credentials, `aws:SourceIdentity`; the principal keys
 //! (`aws:username`, `aws:userid`, `aws:PrincipalArn`, `aws:PrincipalTag/*`, …) come from the
-//! principal itself.
+//! principal itself. The tag keys come from the call's [`AuthzRequest::tags`]
+//! ([`add_tag_keys`]): `aws:ResourceTag/<key>` from the resource's tags, `aws:RequestTag/<key>`
+//! and `aws:TagKeys` from the tags the call sets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use opentrail_core::AppState;
-use opentrail_core::access::{Authorizer, AuthzRequest, Denial};
+use opentrail_core::access::{Authorizer, AuthzRequest, CallTags, Denial};
 use opentrail_core::context::RequestContext;
 use opentrail_model::{Identity, IdentityType};
 use opentrail_policy::{
@@ -253,7 +255,8 @@ impl Authorizer<AppState> for PolicyAuthorizer {
             org_id: org.as_ref().map(|org| org.org_id.as_str()),
             in_management_account: org.as_ref().is_none_or(|org| org.management_account),
         };
-        let context = condition_context(ctx);
+        let mut context = condition_context(ctx);
+        add_tag_keys(&mut context, &request.tags);
         let resource_policy = request
             .resource_policy
             .as_ref()
@@ -349,6 +352,22 @@ pub fn condition_context(ctx: &RequestContext) -> ConditionContext {
         }
     }
     context
+}
+
+/// The tag condition keys of a call: `aws:ResourceTag/<key>` for each tag of the resource,
+/// `aws:RequestTag/<key>` for each tag the call sets, and `aws:TagKeys` their keys (absent
+/// when the call sets none).
+pub fn add_tag_keys(context: &mut ConditionContext, tags: &CallTags) {
+    for (key, value) in &tags.resource {
+        context.insert(&format!("aws:ResourceTag/{key}"), value.clone());
+    }
+    for (key, value) in &tags.request {
+        context.insert(&format!("aws:RequestTag/{key}"), value.clone());
+    }
+    if !tags.request.is_empty() {
+        let keys = tags.request.iter().map(|(key, _)| key.clone()).collect();
+        context.set("aws:TagKeys", keys);
+    }
 }
 
 /// Several session policies as one document: the union of their statements.
@@ -488,6 +507,50 @@ mod tests {
                 "User: arn:aws:iam::{ACCOUNT}:user/alice is not authorized to perform: cloudtrail:CreateTrail on resource: arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/t because no identity-based policy allows the cloudtrail:CreateTrail action"
             )
         );
+    }
+
+    #[test]
+    fn resource_tags_answer_aws_resource_tag_conditions() {
+        let (_dir, state) = state();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"cloudtrail:*","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/env":"dev"}}}]}"#;
+        let authorizer = PolicyAuthorizer::new(Fixed::new(&[policy]), None);
+        let ctx = user_ctx();
+        let tagged = |value: &str| AuthzRequest {
+            tags: CallTags {
+                resource: vec![("env".into(), value.into())],
+                request: Vec::new(),
+            },
+            ..trail_request("cloudtrail:StartLogging")
+        };
+        assert!(authorizer.authorize(&state, &ctx, &tagged("dev")).is_ok());
+        assert!(authorizer.authorize(&state, &ctx, &tagged("prod")).is_err());
+        let untagged = trail_request("cloudtrail:StartLogging");
+        assert!(authorizer.authorize(&state, &ctx, &untagged).is_err());
+    }
+
+    #[test]
+    fn request_tags_answer_aws_request_tag_and_aws_tag_keys_conditions() {
+        let (_dir, state) = state();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"cloudtrail:CreateTrail","Resource":"*","Condition":{"StringLike":{"aws:RequestTag/team":"*"},"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}}]}"#;
+        let authorizer = PolicyAuthorizer::new(Fixed::new(&[policy]), None);
+        let ctx = user_ctx();
+        let setting = |tags: &[(&str, &str)]| AuthzRequest {
+            tags: CallTags {
+                resource: Vec::new(),
+                request: tags
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                    .collect(),
+            },
+            ..trail_request("cloudtrail:CreateTrail")
+        };
+        let allowed = setting(&[("team", "a"), ("env", "dev")]);
+        assert!(authorizer.authorize(&state, &ctx, &allowed).is_ok());
+        let other_key = setting(&[("team", "a"), ("cost", "1")]);
+        assert!(authorizer.authorize(&state, &ctx, &other_key).is_err());
+        let no_team = setting(&[("env", "dev")]);
+        assert!(authorizer.authorize(&state, &ctx, &no_team).is_err());
+        assert!(authorizer.authorize(&state, &ctx, &setting(&[])).is_err());
     }
 
     #[test]

@@ -72,6 +72,18 @@ pub struct AuthzRequest {
     pub resource_account: Option<String>,
     /// The resource's own policy, where the service has them.
     pub resource_policy: Option<ResourcePolicy>,
+    /// The tags the call's tag condition keys see.
+    pub tags: CallTags,
+}
+
+/// The tags behind a call's tag condition keys: `aws:ResourceTag/<key>` (the resource's),
+/// `aws:RequestTag/<key>` and `aws:TagKeys` (the tags the call sets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallTags {
+    /// The tags of the resource the call acts on.
+    pub resource: Vec<(String, String)>,
+    /// The tags the call sets (CreateQueue's, TagResource's, …).
+    pub request: Vec<(String, String)>,
 }
 
 impl AuthzRequest {
@@ -82,6 +94,7 @@ impl AuthzRequest {
             resources,
             resource_account: None,
             resource_policy: None,
+            tags: CallTags::default(),
         }
     }
 }

@@ -36,7 +36,7 @@ use opentrail_api::{ApiError, EmbeddedModel, Protocol, Route};
 use opentrail_model::Resource;
 use serde_json::Value;
 
-use crate::access::{AuthzRequest, Denial, ResourcePolicy};
+use crate::access::{AuthzRequest, CallTags, Denial, ResourcePolicy};
 use crate::context::{EventDetails, RequestContext, request_parameters, response_elements};
 use crate::render::error_response;
 use crate::{Answer, AppState, Call, Request};
@@ -201,6 +201,24 @@ pub trait ApiService: Send + Sync + 'static {
         None
     }
 
+    /// The tags of the resource a call acts on, its `aws:ResourceTag/<key>` condition keys
+    /// (default: none).
+    fn resource_tags(
+        &self,
+        _state: &AppState,
+        _ctx: &RequestContext,
+        _name: &str,
+        _input: &Self::Input,
+    ) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// The tags a call sets, its `aws:RequestTag/<key>` and `aws:TagKeys` condition keys
+    /// (default: none).
+    fn request_tags(&self, _name: &str, _input: &Self::Input) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// The request as the operation's input: wire decoding, no checks.
     fn decode(&self, name: &str, request: &Request<'_>) -> Result<Self::Input, Self::Error>;
 
@@ -353,6 +371,10 @@ fn authorize<S: ApiService>(
         resource_account: service.resource_account(state, ctx, name, &resources),
         resources,
         resource_policy: service.resource_policy(state, ctx, name, input),
+        tags: CallTags {
+            resource: service.resource_tags(state, ctx, name, input),
+            request: service.request_tags(name, input),
+        },
     };
     state.access.authorize(state, ctx, &authz)
 }
@@ -526,6 +548,30 @@ pub mod input {
     pub fn string_list(input: &Value, name: &str) -> Vec<String> {
         strings(input.get(name))
     }
+
+    /// The tags of member `name`, in either shape the models give them: a map of key to value
+    /// (SQS, CloudWatch Logs) or a list of `{Key, Value}` (SNS, CloudTrail, EventBridge). A tag
+    /// with no value has the empty one.
+    pub fn tags(input: &Value, name: &str) -> Vec<(String, String)> {
+        match input.get(name) {
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|item| {
+                    let key = item.get("Key").and_then(Value::as_str)?;
+                    let value = item
+                        .get("Value")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    Some((key.to_owned(), value.to_owned()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The operations of `S` its model does not have (they could never be called): for each
@@ -541,11 +587,26 @@ pub fn unmodelled_operations<S: ApiService>() -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::Operation;
+    use super::{Operation, input};
 
     crate::operations! {
         /// Two operations.
         enum Op { CreateThing, ListThings }
+    }
+
+    #[test]
+    fn tags_read_as_a_map_or_as_key_value_pairs() {
+        let map = serde_json::json!({"tags": {"env": "dev"}});
+        assert_eq!(
+            input::tags(&map, "tags"),
+            vec![("env".into(), "dev".into())]
+        );
+        let list = serde_json::json!({"Tags": [{"Key": "team", "Value": "a"}, {"Key": "x"}]});
+        assert_eq!(
+            input::tags(&list, "Tags"),
+            vec![("team".into(), "a".into()), ("x".into(), String::new())]
+        );
+        assert!(input::tags(&list, "tags").is_empty());
     }
 
     #[test]

@@ -136,6 +136,40 @@ impl ApiService for CloudTrailApi {
             });
         vec![named.unwrap_or_else(|| "*".to_owned())]
     }
+
+    /// The tags of the trail a call names.
+    fn resource_tags(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Vec<(String, String)> {
+        let resources = self.authorization_resources(ctx, name, input);
+        let Some(arn) = resources.first().and_then(|arn| TrailArn::parse(arn)) else {
+            return Vec::new();
+        };
+        let key = crate::store::trail_key(&arn.account_id, &arn.region, &arn.name);
+        match state
+            .meta
+            .get::<crate::store::StoredTrail>(crate::store::TRAILS_TABLE, &key)
+        {
+            Ok(Some(trail)) => trail
+                .tags
+                .into_iter()
+                .map(|tag| (tag.key, tag.value.unwrap_or_default()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// CreateTrail's and AddTags's `TagsList`.
+    fn request_tags(&self, name: &str, input: &Value) -> Vec<(String, String)> {
+        match name {
+            "CreateTrail" | "AddTags" => pipeline::input::tags(input, "TagsList"),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// CloudTrail (`cloudtrail`), with the history, retention and delivery workers.
@@ -171,5 +205,76 @@ impl Service for IngestService {
         Box::pin(crate::ingest::handle(
             call.state, call.ctx, call.route, call.parts, call.body,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentrail_core::ServerConfig;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{TRAILS_TABLE, tests::trail};
+    use crate::tags::Tag;
+
+    #[test]
+    fn a_trails_tags_are_the_resource_tags_of_calls_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = AppState::open(ServerConfig::for_tests(dir.path().into())).expect("state");
+        let ctx = RequestContext {
+            account_id: "123456789012".into(),
+            ..RequestContext::for_tests("us-east-1")
+        };
+        let mut stored = trail("t", "us-east-1", false, 1);
+        stored.tags = vec![
+            Tag {
+                key: "env".into(),
+                value: Some("dev".into()),
+            },
+            Tag {
+                key: "bare".into(),
+                value: None,
+            },
+        ];
+        state
+            .meta
+            .put(TRAILS_TABLE, &stored.key(), &stored)
+            .expect("put");
+        let expected = vec![
+            ("env".to_owned(), "dev".to_owned()),
+            ("bare".to_owned(), String::new()),
+        ];
+        let by_name = json!({"Name": "t"});
+        assert_eq!(
+            CloudTrailApi.resource_tags(&state, &ctx, "StartLogging", &by_name),
+            expected
+        );
+        let by_arn = json!({"ResourceIdList": [], "ResourceId": stored.arn().to_string()});
+        assert_eq!(
+            CloudTrailApi.resource_tags(&state, &ctx, "AddTags", &by_arn),
+            expected
+        );
+        let other = json!({"Name": "missing"});
+        assert!(
+            CloudTrailApi
+                .resource_tags(&state, &ctx, "StartLogging", &other)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn tags_list_is_the_request_tags_of_create_trail_and_add_tags() {
+        let input = json!({"Name": "t", "TagsList": [{"Key": "team", "Value": "a"}, {"Key": "k"}]});
+        let expected = vec![
+            ("team".to_owned(), "a".to_owned()),
+            ("k".to_owned(), String::new()),
+        ];
+        assert_eq!(CloudTrailApi.request_tags("CreateTrail", &input), expected);
+        assert_eq!(CloudTrailApi.request_tags("AddTags", &input), expected);
+        assert!(
+            CloudTrailApi
+                .request_tags("StartLogging", &input)
+                .is_empty()
+        );
     }
 }

@@ -32,6 +32,7 @@
 
 pub mod archived_events;
 pub mod archives;
+pub mod authorization;
 pub mod buses;
 pub mod connections;
 pub mod delivery;
@@ -56,6 +57,7 @@ use serde_json::Value;
 
 pub use error::EventsError;
 
+use opentrail_core::access::ResourcePolicy;
 use opentrail_core::context::{EventDetails, RequestContext};
 use opentrail_core::pipeline::{self, ApiService};
 use opentrail_core::{AnswerFuture, AppState, Call as ServiceCall, Request, Service};
@@ -198,6 +200,50 @@ impl ApiService for Events {
 
     fn recorded_output(&self, _name: &str, output: &Value) -> Value {
         output.clone()
+    }
+
+    /// The buses and rules a call names ([`authorization::targets`]), else `*`.
+    fn authorization_resources(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Vec<String> {
+        let arns: Vec<String> = authorization::targets(ctx, name, input)
+            .iter()
+            .map(authorization::Target::arn)
+            .collect();
+        if arns.is_empty() {
+            vec!["*".to_owned()]
+        } else {
+            arns
+        }
+    }
+
+    /// The policies of the buses the call acts on (what `PutPermission` keeps).
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Option<ResourcePolicy> {
+        let targets = authorization::targets(ctx, name, input);
+        authorization::bus_policy(&state.meta, &targets)
+    }
+
+    fn resource_tags(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        name: &str,
+        input: &Value,
+    ) -> Vec<(String, String)> {
+        authorization::resource_tags(&state.meta, ctx, name, input)
+    }
+
+    fn request_tags(&self, name: &str, input: &Value) -> Vec<(String, String)> {
+        authorization::request_tags(name, input)
     }
 
     /// The rule or bus a call made or changed, from its ARN in the output.

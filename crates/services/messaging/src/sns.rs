@@ -274,6 +274,36 @@ impl ApiService for Sns {
         })
     }
 
+    fn resource_tags(
+        &self,
+        state: &AppState,
+        _ctx: &RequestContext,
+        _name: &str,
+        params: &Params,
+    ) -> Vec<(String, String)> {
+        let Some(arn) = params.get("TopicArn").or_else(|| params.get("ResourceArn")) else {
+            return Vec::new();
+        };
+        match store::get_topic(&state.meta, arn) {
+            Ok(Some(topic)) => topic.tags.into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn request_tags(&self, name: &str, params: &Params) -> Vec<(String, String)> {
+        match name {
+            "CreateTopic" | "TagResource" => params
+                .members("Tags")
+                .iter()
+                .filter_map(|tag| {
+                    let key = tag.get("Key")?.to_owned();
+                    Some((key, tag.get("Value").unwrap_or_default().to_owned()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn resources(
         &self,
         ctx: &RequestContext,
@@ -422,6 +452,25 @@ pub async fn public(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tags_a_call_sets_are_its_request_tags() {
+        let params = Params(vec![
+            ("Name".into(), "t".into()),
+            ("Tags.member.1.Key".into(), "team".into()),
+            ("Tags.member.1.Value".into(), "a".into()),
+            ("Tags.member.2.Key".into(), "env".into()),
+            ("Tags.member.2.Value".into(), "dev".into()),
+        ]);
+        assert_eq!(
+            Sns.request_tags("CreateTopic", &params),
+            vec![
+                ("team".to_owned(), "a".to_owned()),
+                ("env".to_owned(), "dev".to_owned())
+            ]
+        );
+        assert!(Sns.request_tags("Publish", &params).is_empty());
+    }
 
     #[test]
     fn every_operation_is_in_the_embedded_model() {

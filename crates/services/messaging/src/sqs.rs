@@ -294,6 +294,24 @@ impl ApiService for Sqs {
         Sqs::queue_policy(state, ctx, input)
     }
 
+    fn resource_tags(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        _name: &str,
+        input: &Value,
+    ) -> Vec<(String, String)> {
+        Sqs::queue_tags(state, ctx, input)
+    }
+
+    fn request_tags(&self, name: &str, input: &Value) -> Vec<(String, String)> {
+        match name {
+            "CreateQueue" => pipeline::input::tags(input, "tags"),
+            "TagQueue" => pipeline::input::tags(input, "Tags"),
+            _ => Vec::new(),
+        }
+    }
+
     fn resources(
         &self,
         ctx: &RequestContext,
@@ -320,6 +338,28 @@ impl ApiService for Sqs {
 }
 
 impl Sqs {
+    /// The tags of the queue a call names by `QueueUrl` (none for a queue that does not exist).
+    fn queue_tags(state: &AppState, ctx: &RequestContext, input: &Value) -> Vec<(String, String)> {
+        let Some(url) = input.get("QueueUrl").and_then(Value::as_str) else {
+            return Vec::new();
+        };
+        let Ok(key) = ops::key_from_url(url, &ctx.account_id, &ctx.region) else {
+            return Vec::new();
+        };
+        let Ok(engine) = store::engine_for(state) else {
+            return Vec::new();
+        };
+        let state = engine.lock();
+        state.queues.get(&key).map_or_else(Vec::new, |queue| {
+            queue
+                .meta
+                .tags
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        })
+    }
+
     /// The queue's `Policy` attribute, the resource policy its calls are also allowed by.
     fn queue_policy(
         state: &AppState,
@@ -381,6 +421,21 @@ mod tests {
         let text = redact(&input).to_string();
         assert!(!text.contains("secret"), "{text}");
         assert!(text.contains(HIDDEN), "{text}");
+    }
+
+    #[test]
+    fn the_tags_a_call_sets_are_its_request_tags() {
+        let create = json!({"QueueName": "q", "tags": {"team": "a"}});
+        assert_eq!(
+            Sqs.request_tags("CreateQueue", &create),
+            vec![("team".to_owned(), "a".to_owned())]
+        );
+        let tag = json!({"QueueUrl": "http://h/123456789012/q", "Tags": {"env": "dev"}});
+        assert_eq!(
+            Sqs.request_tags("TagQueue", &tag),
+            vec![("env".to_owned(), "dev".to_owned())]
+        );
+        assert!(Sqs.request_tags("SendMessage", &tag).is_empty());
     }
 
     #[test]

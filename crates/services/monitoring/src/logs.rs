@@ -231,6 +231,37 @@ impl ApiService for Logs {
             .into_iter()
             .collect()
     }
+
+    /// The tags of the log group a call names (by name, identifier or `resourceArn`).
+    fn resource_tags(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+        _name: &str,
+        input: &Value,
+    ) -> Vec<(String, String)> {
+        let Some(group) = ["logGroupName", "logGroupIdentifier", "resourceArn"]
+            .iter()
+            .find_map(|member| input.get(*member).and_then(Value::as_str))
+            .map(|name| ops::group_from_identifier(name, &ctx.account_id))
+        else {
+            return Vec::new();
+        };
+        match store::group(&state.meta, &ctx.account_id, &ctx.region, &group) {
+            Ok(Some(group)) => group.tags.into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `tags` of CreateLogGroup, TagLogGroup and TagResource.
+    fn request_tags(&self, name: &str, input: &Value) -> Vec<(String, String)> {
+        match name {
+            "CreateLogGroup" | "TagLogGroup" | "TagResource" => {
+                pipeline::input::tags(input, "tags")
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Starts this service's background workers (called once at server start).
@@ -264,6 +295,47 @@ pub fn reset(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_groups_tags_are_the_resource_tags_of_calls_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = AppState::open(opentrail_core::ServerConfig::for_tests(dir.path().into()))
+            .expect("state");
+        let ctx = RequestContext::for_tests("us-east-1");
+        let input = serde_json::json!({"logGroupName": "g", "tags": {"env": "dev"}});
+        assert_eq!(
+            Logs.request_tags("CreateLogGroup", &input),
+            vec![("env".to_owned(), "dev".to_owned())]
+        );
+        assert!(
+            Logs.resource_tags(&state, &ctx, "PutRetentionPolicy", &input)
+                .is_empty()
+        );
+        let group = store::StoredGroup {
+            version: store::FORMAT_VERSION,
+            name: "g".into(),
+            account: ctx.account_id.clone(),
+            region: ctx.region.clone(),
+            created_ms: 0,
+            retention_days: None,
+            kms_key_id: None,
+            tags: [("env".to_owned(), "dev".to_owned())].into(),
+            log_group_class: "STANDARD".into(),
+            deletion_protection: false,
+        };
+        state
+            .meta
+            .put(store::GROUPS_TABLE, &group.key(), &group)
+            .expect("put");
+        let arn = serde_json::json!({"resourceArn": format!("{}:*", group.arn())});
+        for named in [&input, &arn] {
+            assert_eq!(
+                Logs.resource_tags(&state, &ctx, "TagResource", named),
+                vec![("env".to_owned(), "dev".to_owned())]
+            );
+        }
+        assert!(Logs.request_tags("DescribeLogGroups", &input).is_empty());
+    }
 
     #[test]
     fn every_operation_is_in_the_embedded_model() {

@@ -80,6 +80,7 @@ pub fn check(
                 account_id,
             })
         }),
+        tags: Default::default(),
     };
     call.state
         .access
