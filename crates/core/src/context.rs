@@ -71,6 +71,10 @@ pub struct EventDetails {
     /// `recipientAccountId` and one `sharedEventID`). The owners of the `resources` of a call
     /// that succeeded are added by [`EventDetails::other_accounts`]; this names any other.
     pub shared_with: Vec<String>,
+    /// The request pipeline decided which account owns what the call acted on when it
+    /// authorized it (a member reading its organization's trail is not a cross-account
+    /// call): only [`EventDetails::shared_with`] counts, not the owners of `resources`.
+    pub owners_judged: bool,
 }
 
 impl EventDetails {
@@ -89,6 +93,7 @@ impl EventDetails {
             api_version: None,
             aws_region: None,
             shared_with: Vec::new(),
+            owners_judged: false,
         }
     }
 
@@ -100,7 +105,7 @@ impl EventDetails {
         let owners = self
             .resources
             .iter()
-            .filter(|_| self.error.is_none())
+            .filter(|_| self.error.is_none() && !self.owners_judged)
             .filter_map(|resource| resource.account_id.as_deref());
         let mut accounts: Vec<String> = Vec::new();
         for account in self.shared_with.iter().map(String::as_str).chain(owners) {

@@ -312,23 +312,29 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
     if let Err(err) = service.validate(ctx, name, &input) {
         return failed(service, route, ctx, name, &input, &err);
     }
-    if let Err(denial) = authorize(service, state, ctx, name, &input) {
-        let status = denied_status(route, S::ACCESS_DENIED_CODE);
-        let err = ApiError::new(S::ACCESS_DENIED_CODE, status, denial.message);
-        let mut details = details(service, ctx, name, None, None, None);
-        details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
-        return (
-            service.render_denied(route, &err, request_id),
-            Some(details),
-        );
-    }
+    let resource_account = match authorize(service, state, ctx, name, &input) {
+        Ok(resource_account) => resource_account,
+        Err(denial) => {
+            let status = denied_status(route, S::ACCESS_DENIED_CODE);
+            let err = ApiError::new(S::ACCESS_DENIED_CODE, status, denial.message);
+            let mut details = details(service, ctx, name, None, None, None);
+            details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
+            return (
+                service.render_denied(route, &err, request_id),
+                Some(details),
+            );
+        }
+    };
     let result = match S::Op::parse(name) {
         Some(op) => service.run(state, ctx, op, &input).await,
         None => Err(service.unsupported(name)),
     };
     match result {
         Ok(output) => {
-            let details = details(service, ctx, name, Some(&input), Some(&output), None);
+            let mut details = details(service, ctx, name, Some(&input), Some(&output), None);
+            // A call on another account's resource is written to that account too.
+            details.shared_with.extend(resource_account);
+            details.owners_judged = true;
             (
                 service.render(route, name, &output, request_id),
                 Some(details),
@@ -350,20 +356,21 @@ fn denied_status(route: &Route, code: &str) -> StatusCode {
     }
 }
 
-/// Step 4: whether the call's principal may make it.
+/// Step 4: whether the call's principal may make it; `Ok` with the account owning what it acts
+/// on when that is not the caller's.
 fn authorize<S: ApiService>(
     service: &S,
     state: &AppState,
     ctx: &RequestContext,
     name: &str,
     input: &S::Input,
-) -> Result<(), Denial> {
+) -> Result<Option<String>, Denial> {
     let action = service.iam_action(name);
     if let Some(denial) = crate::access::session_credentials_limit(&ctx.identity, &action) {
         return Err(denial);
     }
     if !service.needs_permission(name) {
-        return Ok(());
+        return Ok(None);
     }
     let resources = service.authorization_resources(ctx, name, input);
     let authz = AuthzRequest {
@@ -376,7 +383,8 @@ fn authorize<S: ApiService>(
             request: service.request_tags(name, input),
         },
     };
-    state.access.authorize(state, ctx, &authz)
+    state.access.authorize(state, ctx, &authz)?;
+    Ok(authz.resource_account)
 }
 
 /// The account owning the resources when the ARNs name one other than the caller's.
