@@ -218,3 +218,12 @@ def test_an_organization_trail_of_the_delegated_admin_is_the_management_accounts
     in_member = wait_for("CreateTrail in the member", lambda: created_in(lookup_as(server, admin)), timeout=20)
     assert in_member[0]["recipientAccountId"] == member
     assert in_member[0]["responseElements"]["trailARN"] == management_arn, in_member[0]
+
+    # The delegated administrator changes and deletes it as its own.
+    delegated.start_logging(Name=management_arn)
+    assert server.client("cloudtrail").get_trail_status(Name=name)["IsLogging"] is True
+    updated = delegated.update_trail(Name=management_arn, EnableLogFileValidation=True)
+    assert updated["LogFileValidationEnabled"] is True, updated
+    assert server.client("cloudtrail").get_trail(Name=name)["Trail"]["LogFileValidationEnabled"] is True
+    delegated.delete_trail(Name=management_arn)
+    assert server.client("cloudtrail").describe_trails(trailNameList=[name])["trailList"] == []

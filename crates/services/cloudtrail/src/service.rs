@@ -92,8 +92,9 @@ impl ApiService for CloudTrailApi {
         crate::trail_resources(name, input, output)
     }
 
-    /// A member account reads its organization's trails as its own (AWS's shadow trails);
-    /// changing them is refused by the operation itself.
+    /// A member account reads its organization's trails as its own (AWS's shadow trails), and
+    /// CloudTrail's delegated administrator changes them as its own; any other change is
+    /// refused by the operation itself.
     fn resource_account(
         &self,
         state: &AppState,
@@ -102,7 +103,8 @@ impl ApiService for CloudTrailApi {
         resources: &[String],
     ) -> Option<String> {
         let foreign = pipeline::foreign_account(ctx, resources)?;
-        let shadow = self.read_only(name)
+        let may_change = crate::store::delegated_organization(state, &ctx.account_id).is_some();
+        let shadow = (self.read_only(name) || may_change)
             && resources.iter().all(|arn| {
                 TrailArn::parse(arn).is_some_and(|arn| {
                     crate::store::visible_trails(state, &ctx.account_id).is_ok_and(|trails| {

@@ -316,8 +316,16 @@ pub fn with_home_trail<R>(
     change: impl FnOnce(StoredTrail, &mut Txn<'_>) -> Result<R, CloudTrailError>,
 ) -> Result<R, CloudTrailError> {
     let reference = TrailRef::parse(given)?;
+    let managed = delegated_organization(state, &ctx.account_id);
     state.meta.write(|txn| {
-        let trails = account_trails_txn(txn, &ctx.account_id)?;
+        let mut trails = account_trails_txn(txn, &ctx.account_id)?;
+        if let Some((management, organization)) = &managed {
+            let theirs = account_trails_txn(txn, management)?;
+            trails.extend(theirs.into_iter().filter(|trail| {
+                trail.is_organization_trail
+                    && trail.organization_id.as_deref() == Some(organization.as_str())
+            }));
+        }
         let Some(trail) = find(&trails, &ctx.account_id, &ctx.region, &reference).cloned() else {
             return Err(not_found_or_shadow(state, ctx, given, &reference));
         };
@@ -329,6 +337,26 @@ pub fn with_home_trail<R>(
         }
         change(trail, txn)
     })
+}
+
+/// The management account and organization whose organization trails `account_id` may
+/// change as CloudTrail's delegated administrator (AWS keeps those trails in the management
+/// account); `None` for any other account.
+pub(crate) fn delegated_organization(
+    state: &AppState,
+    account_id: &str,
+) -> Option<(String, String)> {
+    let organization = opentrail_organizations::organization_of(state, account_id)?;
+    let delegated = organization.management_account_id != account_id
+        && opentrail_organizations::is_delegated_admin(
+            state,
+            account_id,
+            "cloudtrail.amazonaws.com",
+        );
+    delegated.then_some((
+        organization.management_account_id,
+        organization.organization_id,
+    ))
 }
 
 /// Changes the trail `given` names and stores it, atomically, from its home region only.
