@@ -263,6 +263,53 @@ pub fn remove_tags(tags: &mut Tags, input: &Value) {
     tags.retain(|t| !keys.iter().any(|k| k == &t.key));
 }
 
+/// `Tag<Entity>`: the input's `Tags` set on the tags `tags_of` finds for the entity `member`
+/// names (a user's name, a policy's ARN, …).
+pub fn tag_entity(
+    call: &Call<'_>,
+    input: &Value,
+    member: &str,
+    tags_of: impl for<'a> FnOnce(&'a mut store::Account, &str) -> Result<&'a mut Tags>,
+) -> Result<Value> {
+    let name = text(input, member)?;
+    let tags = input_tags(input)?;
+    call.update(|account| {
+        merge_tags(tags_of(account, name)?, tags)?;
+        Ok(json!({}))
+    })
+}
+
+/// `Untag<Entity>`: the input's `TagKeys` removed from the tags `tags_of` finds.
+pub fn untag_entity(
+    call: &Call<'_>,
+    input: &Value,
+    member: &str,
+    tags_of: impl for<'a> FnOnce(&'a mut store::Account, &str) -> Result<&'a mut Tags>,
+) -> Result<Value> {
+    let name = text(input, member)?;
+    call.update(|account| {
+        remove_tags(tags_of(account, name)?, input);
+        Ok(json!({}))
+    })
+}
+
+/// `List<Entity>Tags`: one page of `tags` (`Marker` / `MaxItems`).
+pub fn tags_page(input: &Value, tags: &Tags) -> Result<Value> {
+    let (page_tags, mut out) = page(input, tags.iter().enumerate().collect(), |(i, _)| {
+        format!("{i:04}")
+    })?;
+    out.insert(
+        "Tags".into(),
+        Value::Array(
+            page_tags
+                .into_iter()
+                .map(|(_, t)| json!({"Key": t.key, "Value": t.value}))
+                .collect(),
+        ),
+    );
+    Ok(Value::Object(out))
+}
+
 /// IAM in the request pipeline.
 pub struct Iam;
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::roles::{role, role_json};
 use super::users::{user, user_mut};
-use super::{Call, input_tags, merge_tags, opt, page, path_of, remove_tags, tags_json, text};
+use super::{Call, input_tags, opt, page, path_of, tag_entity, tags_json, text, untag_entity};
 use crate::error::{IdentityError, Result};
 use crate::ids::{self, IdKind, check_name};
 use crate::store::{Account, InstanceProfile, LoginProfile, Role};
@@ -280,19 +280,14 @@ pub fn remove_role_from_instance_profile(call: &Call<'_>, input: &Value) -> Resu
 }
 
 pub fn tag_instance_profile(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let name = text(input, "InstanceProfileName")?;
-    let tags = input_tags(input)?;
-    call.update(|account| {
-        merge_tags(&mut profile_mut(account, name)?.tags, tags)?;
-        Ok(json!({}))
+    tag_entity(call, input, "InstanceProfileName", |account, name| {
+        Ok(&mut profile_mut(account, name)?.tags)
     })
 }
 
 pub fn untag_instance_profile(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let name = text(input, "InstanceProfileName")?;
-    call.update(|account| {
-        remove_tags(&mut profile_mut(account, name)?.tags, input);
-        Ok(json!({}))
+    untag_entity(call, input, "InstanceProfileName", |account, name| {
+        Ok(&mut profile_mut(account, name)?.tags)
     })
 }
 

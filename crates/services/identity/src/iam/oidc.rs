@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, input_tags, merge_tags, page, remove_tags, tags_json, text};
+use super::{Call, input_tags, tag_entity, tags_json, tags_page, text, untag_entity};
 use crate::error::{IdentityError, Result};
 use crate::store::{Account, OidcProvider};
 
@@ -158,19 +158,14 @@ pub fn remove_client_id(call: &Call<'_>, input: &Value) -> Result<Value> {
 }
 
 pub fn tag(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let arn = text(input, "OpenIDConnectProviderArn")?;
-    let tags = input_tags(input)?;
-    call.update(|account| {
-        merge_tags(&mut provider_mut(account, arn)?.tags, tags)?;
-        Ok(json!({}))
+    tag_entity(call, input, "OpenIDConnectProviderArn", |account, name| {
+        Ok(&mut provider_mut(account, name)?.tags)
     })
 }
 
 pub fn untag(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let arn = text(input, "OpenIDConnectProviderArn")?;
-    call.update(|account| {
-        remove_tags(&mut provider_mut(account, arn)?.tags, input);
-        Ok(json!({}))
+    untag_entity(call, input, "OpenIDConnectProviderArn", |account, name| {
+        Ok(&mut provider_mut(account, name)?.tags)
     })
 }
 
@@ -181,18 +176,5 @@ pub fn list_tags(call: &Call<'_>, input: &Value) -> Result<Value> {
         .oidc_providers
         .get(arn)
         .ok_or_else(|| not_found(arn))?;
-    let (tags, mut out) = page(
-        input,
-        provider.tags.iter().enumerate().collect(),
-        |(i, _)| format!("{i:04}"),
-    )?;
-    out.insert(
-        "Tags".into(),
-        Value::Array(
-            tags.into_iter()
-                .map(|(_, t)| json!({"Key": t.key, "Value": t.value}))
-                .collect(),
-        ),
-    );
-    Ok(Value::Object(out))
+    tags_page(input, &provider.tags)
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Call, input_tags, merge_tags, opt, page, path_of, remove_tags, tags_json, text};
+use super::{
+    Call, input_tags, opt, page, path_of, tag_entity, tags_json, tags_page, text, untag_entity,
+};
 use crate::document::{self, DocumentKind};
 use crate::error::{IdentityError, Result};
 use crate::ids::{self, IdKind, check_name, url_encode};
@@ -407,19 +409,14 @@ pub fn set_default_policy_version(call: &Call<'_>, input: &Value) -> Result<Valu
 }
 
 pub fn tag_policy(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let arn = text(input, "PolicyArn")?;
-    let tags = input_tags(input)?;
-    call.update(|account| {
-        merge_tags(&mut local_mut(account, arn)?.tags, tags)?;
-        Ok(json!({}))
+    tag_entity(call, input, "PolicyArn", |account, name| {
+        Ok(&mut local_mut(account, name)?.tags)
     })
 }
 
 pub fn untag_policy(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let arn = text(input, "PolicyArn")?;
-    call.update(|account| {
-        remove_tags(&mut local_mut(account, arn)?.tags, input);
-        Ok(json!({}))
+    untag_entity(call, input, "PolicyArn", |account, name| {
+        Ok(&mut local_mut(account, name)?.tags)
     })
 }
 
@@ -428,18 +425,7 @@ pub fn list_policy_tags(call: &Call<'_>, input: &Value) -> Result<Value> {
     check_policy_arn(arn)?;
     let account = call.account();
     let policy = find(&account, arn).ok_or_else(|| not_found(arn))?;
-    let (tags, mut out) = page(input, policy.tags.iter().enumerate().collect(), |(i, _)| {
-        format!("{i:04}")
-    })?;
-    out.insert(
-        "Tags".into(),
-        Value::Array(
-            tags.into_iter()
-                .map(|(_, t)| json!({"Key": t.key, "Value": t.value}))
-                .collect(),
-        ),
-    );
-    Ok(Value::Object(out))
+    tags_page(input, &policy.tags)
 }
 
 pub fn attach(call: &Call<'_>, input: &Value, kind: Holder) -> Result<Value> {

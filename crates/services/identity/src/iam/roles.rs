@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, input_tags, merge_tags, opt, page, path_of, remove_tags, tags_json, text};
+use super::{
+    Call, input_tags, opt, page, path_of, tag_entity, tags_json, tags_page, text, untag_entity,
+};
 use crate::document::{self, DocumentKind};
 use crate::error::{IdentityError, Result};
 use crate::ids::{self, IdKind, check_name, url_encode};
@@ -214,35 +216,19 @@ pub fn delete_role(call: &Call<'_>, input: &Value) -> Result<Value> {
 }
 
 pub fn tag_role(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let name = text(input, "RoleName")?;
-    let tags = input_tags(input)?;
-    call.update(|account| {
-        merge_tags(&mut role_mut(account, name)?.tags, tags)?;
-        Ok(json!({}))
+    tag_entity(call, input, "RoleName", |account, name| {
+        Ok(&mut role_mut(account, name)?.tags)
     })
 }
 
 pub fn untag_role(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let name = text(input, "RoleName")?;
-    call.update(|account| {
-        remove_tags(&mut role_mut(account, name)?.tags, input);
-        Ok(json!({}))
+    untag_entity(call, input, "RoleName", |account, name| {
+        Ok(&mut role_mut(account, name)?.tags)
     })
 }
 
 pub fn list_role_tags(call: &Call<'_>, input: &Value) -> Result<Value> {
     let account = call.account();
     let role = role(&account, text(input, "RoleName")?)?;
-    let (tags, mut out) = page(input, role.tags.iter().enumerate().collect(), |(i, _)| {
-        format!("{i:04}")
-    })?;
-    out.insert(
-        "Tags".into(),
-        Value::Array(
-            tags.into_iter()
-                .map(|(_, t)| json!({"Key": t.key, "Value": t.value}))
-                .collect(),
-        ),
-    );
-    Ok(Value::Object(out))
+    tags_page(input, &role.tags)
 }

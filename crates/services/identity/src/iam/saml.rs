@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, input_tags, merge_tags, page, remove_tags, tags_json, text};
+use super::{Call, input_tags, tag_entity, tags_json, tags_page, text, untag_entity};
 use crate::error::{IdentityError, Result};
 use crate::ids::check_name;
 use crate::store::{Account, SamlProvider};
@@ -112,19 +112,14 @@ pub fn delete(call: &Call<'_>, input: &Value) -> Result<Value> {
 }
 
 pub fn tag(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let arn = text(input, "SAMLProviderArn")?;
-    let tags = input_tags(input)?;
-    call.update(|account| {
-        merge_tags(&mut provider_mut(account, arn)?.tags, tags)?;
-        Ok(json!({}))
+    tag_entity(call, input, "SAMLProviderArn", |account, name| {
+        Ok(&mut provider_mut(account, name)?.tags)
     })
 }
 
 pub fn untag(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let arn = text(input, "SAMLProviderArn")?;
-    call.update(|account| {
-        remove_tags(&mut provider_mut(account, arn)?.tags, input);
-        Ok(json!({}))
+    untag_entity(call, input, "SAMLProviderArn", |account, name| {
+        Ok(&mut provider_mut(account, name)?.tags)
     })
 }
 
@@ -135,20 +130,7 @@ pub fn list_tags(call: &Call<'_>, input: &Value) -> Result<Value> {
         .saml_providers
         .get(arn)
         .ok_or_else(|| not_found(arn))?;
-    let (tags, mut out) = page(
-        input,
-        provider.tags.iter().enumerate().collect(),
-        |(i, _)| format!("{i:04}"),
-    )?;
-    out.insert(
-        "Tags".into(),
-        Value::Array(
-            tags.into_iter()
-                .map(|(_, t)| json!({"Key": t.key, "Value": t.value}))
-                .collect(),
-        ),
-    );
-    Ok(Value::Object(out))
+    tags_page(input, &provider.tags)
 }
 
 #[cfg(test)]

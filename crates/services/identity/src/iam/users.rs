@@ -3,7 +3,9 @@
 use opentrail_model::IdentityType;
 use serde_json::{Value, json};
 
-use super::{Call, input_tags, merge_tags, opt, page, path_of, remove_tags, tags_json, text};
+use super::{
+    Call, input_tags, opt, page, path_of, tag_entity, tags_json, tags_page, text, untag_entity,
+};
 use crate::error::{IdentityError, Result};
 use crate::ids::{self, IdKind, check_name};
 use crate::store::{AccessKey, Account, User};
@@ -216,37 +218,21 @@ pub fn delete_user(call: &Call<'_>, input: &Value) -> Result<Value> {
 }
 
 pub fn tag_user(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let name = text(input, "UserName")?;
-    let tags = input_tags(input)?;
-    call.update(|account| {
-        merge_tags(&mut user_mut(account, name)?.tags, tags)?;
-        Ok(json!({}))
+    tag_entity(call, input, "UserName", |account, name| {
+        Ok(&mut user_mut(account, name)?.tags)
     })
 }
 
 pub fn untag_user(call: &Call<'_>, input: &Value) -> Result<Value> {
-    let name = text(input, "UserName")?;
-    call.update(|account| {
-        remove_tags(&mut user_mut(account, name)?.tags, input);
-        Ok(json!({}))
+    untag_entity(call, input, "UserName", |account, name| {
+        Ok(&mut user_mut(account, name)?.tags)
     })
 }
 
 pub fn list_user_tags(call: &Call<'_>, input: &Value) -> Result<Value> {
     let account = call.account();
     let user = user(&account, text(input, "UserName")?)?;
-    let (tags, mut out) = page(input, user.tags.iter().enumerate().collect(), |(i, _)| {
-        format!("{i:04}")
-    })?;
-    out.insert(
-        "Tags".into(),
-        Value::Array(
-            tags.into_iter()
-                .map(|(_, t)| json!({"Key": t.key, "Value": t.value}))
-                .collect(),
-        ),
-    );
-    Ok(Value::Object(out))
+    tags_page(input, &user.tags)
 }
 
 fn key_json(user: &User, key: &AccessKey) -> Value {
