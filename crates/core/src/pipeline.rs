@@ -249,14 +249,16 @@ pub trait ApiService: Send + Sync + 'static {
         request_id: &str,
     ) -> Response<Bytes>;
 
-    /// An error in the request's protocol.
+    /// An error in the request's protocol ([`ApiService::render_api_error`] of its AWS form,
+    /// unless the service's errors carry more).
     fn render_error(&self, route: &Route, err: &Self::Error, request_id: &str) -> Response<Bytes> {
-        error_response(route, &err.to_api(), request_id, "")
+        self.render_api_error(route, &err.to_api(), request_id)
     }
 
-    /// The answer to a refused call ([`ApiService::ACCESS_DENIED_CODE`]) in the request's
-    /// protocol; services whose errors carry more than the common shape say how.
-    fn render_denied(&self, route: &Route, err: &ApiError, request_id: &str) -> Response<Bytes> {
+    /// An AWS error in the request's protocol: a refused call
+    /// ([`ApiService::ACCESS_DENIED_CODE`]), and by default every error of the service;
+    /// services whose errors have a shape of their own (a query XML namespace, CBOR) say how.
+    fn render_api_error(&self, route: &Route, err: &ApiError, request_id: &str) -> Response<Bytes> {
         error_response(route, err, request_id, "")
     }
 
@@ -320,7 +322,7 @@ pub async fn answer<S: ApiService>(service: &S, call: Call<'_>) -> Answer {
             let mut details = details(service, ctx, name, None, None, None);
             details.error = Some(("AccessDenied".to_owned(), err.message.clone()));
             return (
-                service.render_denied(route, &err, request_id),
+                service.render_api_error(route, &err, request_id),
                 Some(details),
             );
         }

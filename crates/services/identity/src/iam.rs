@@ -402,16 +402,7 @@ impl ApiService for Iam {
         model().query_output_response(name, output, request_id)
     }
 
-    fn render_error(
-        &self,
-        _route: &Route,
-        err: &IdentityError,
-        request_id: &str,
-    ) -> Response<Bytes> {
-        opentrail_api::query_error_response(&err.to_api(), request_id, IAM_XMLNS)
-    }
-
-    fn render_denied(
+    fn render_api_error(
         &self,
         _route: &Route,
         err: &opentrail_api::ApiError,

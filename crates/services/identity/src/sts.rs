@@ -139,16 +139,7 @@ impl ApiService for Sts {
         model().query_output_response(name, output, request_id)
     }
 
-    fn render_error(
-        &self,
-        _route: &Route,
-        err: &IdentityError,
-        request_id: &str,
-    ) -> Response<Bytes> {
-        opentrail_api::query_error_response(&err.to_api(), request_id, STS_XMLNS)
-    }
-
-    fn render_denied(
+    fn render_api_error(
         &self,
         _route: &Route,
         err: &opentrail_api::ApiError,

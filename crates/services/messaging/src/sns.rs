@@ -218,11 +218,7 @@ impl ApiService for Sns {
         opentrail_api::xml::query_response(name, error::XMLNS, request_id, xml.as_deref())
     }
 
-    fn render_error(&self, _route: &Route, err: &SnsError, request_id: &str) -> Response<Bytes> {
-        opentrail_api::query_error_response(&err.to_api(), request_id, error::XMLNS)
-    }
-
-    fn render_denied(
+    fn render_api_error(
         &self,
         _route: &Route,
         err: &opentrail_api::ApiError,

@@ -261,7 +261,7 @@ impl ApiService for Sqs {
         err.response(route.protocol, request_id)
     }
 
-    fn render_denied(
+    fn render_api_error(
         &self,
         route: &Route,
         err: &opentrail_api::ApiError,

@@ -198,13 +198,8 @@ impl ApiService for CloudWatch {
         }
     }
 
-    /// An error in the request's protocol, with the query-compatible code header.
-    fn render_error(&self, route: &Route, err: &CwError, request_id: &str) -> Response<Bytes> {
-        self.render_denied(route, &err.to_api(), request_id)
-    }
-
     /// Every CloudWatch error, refusals included, in the request's protocol.
-    fn render_denied(
+    fn render_api_error(
         &self,
         route: &Route,
         err: &opentrail_api::ApiError,
