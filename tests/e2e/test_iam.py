@@ -168,3 +168,29 @@ def test_cloudtrail_records_iam_calls_without_secrets(server):
     user_record = json.loads(created[0]["CloudTrailEvent"])
     assert user_record["responseElements"]["user"]["userName"] == "carol"
     assert user_record["userIdentity"]["type"] == "Root"
+
+
+def test_oversized_and_malformed_policies_are_refused_with_iams_messages(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="quota-user")
+
+    def document(chars):
+        head = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/'
+        tail = '"}]}'
+        return head + "x" * (chars - len(head) - len(tail)) + tail
+
+    iam.put_user_policy(UserName="quota-user", PolicyName="one", PolicyDocument=document(2000))
+    err = error_of(iam.put_user_policy, UserName="quota-user", PolicyName="two", PolicyDocument=document(100))
+    assert err["Code"] == "LimitExceeded", err
+    assert err["Message"] == "Maximum policy size of 2048 bytes exceeded for user quota-user"
+
+    err = error_of(iam.create_policy, PolicyName="too-big", PolicyDocument=document(6145))
+    assert (err["Code"], err["Message"]) == ("LimitExceeded", "Cannot exceed quota for PolicySize: 6144")
+    # Whitespace does not count, as IAM measures.
+    spaced = document(6100).replace(",", ",\n" + " " * 40)
+    assert len(spaced) > 6144
+    iam.create_policy(PolicyName="spaced", PolicyDocument=spaced)
+
+    err = error_of(iam.create_policy, PolicyName="bad", PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3GetObject","Resource":"*"}]}')
+    assert err["Code"] == "MalformedPolicyDocument", err
+    assert err["Message"] == "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."

@@ -17,6 +17,17 @@ pub enum DocumentKind {
     Session,
 }
 
+/// Refuses a document larger than `limit` characters without whitespace, as IAM counts them,
+/// with IAM's `LimitExceeded` message (`Cannot exceed quota for PolicySize: 6144`).
+pub fn check_size(document: &str, quota_name: &str, limit: usize) -> Result<()> {
+    if opentrail_policy::size_without_whitespace(document) > limit {
+        return Err(IdentityError::LimitExceeded(format!(
+            "Cannot exceed quota for {quota_name}: {limit}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks `document` as a policy of `kind`; returns it parsed.
 pub fn check(document: &str, kind: DocumentKind) -> Result<Policy> {
     let kind = match kind {

@@ -832,3 +832,37 @@ fn server_certificates_never_keep_or_record_their_private_key() {
         ("NoSuchEntity", 404)
     );
 }
+
+#[test]
+fn policy_documents_have_iams_size_quotas() {
+    let f = fixture();
+    f.ok(Op::CreateUser, json!({"UserName": "alice"}));
+    // One statement whose resource makes the document `chars` long without whitespace.
+    let document = |chars: usize| {
+        let head = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/"#;
+        let tail = r#""}]}"#;
+        format!(
+            "{head}{}{tail}",
+            "x".repeat(chars - head.len() - tail.len())
+        )
+    };
+    let user_policy = |name: &str, chars: usize| json!({"UserName": "alice", "PolicyName": name, "PolicyDocument": document(chars)});
+    f.ok(Op::PutUserPolicy, user_policy("one", 1500));
+    // The user's inline policies count together: 1,500 + 600 is over 2,048.
+    let over = f.call(Op::PutUserPolicy, user_policy("two", 600));
+    match over {
+        Err(IdentityError::LimitExceeded(message)) => assert_eq!(
+            message,
+            "Maximum policy size of 2048 bytes exceeded for user alice"
+        ),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    // Replacing a policy counts its new text only.
+    f.ok(Op::PutUserPolicy, user_policy("one", 2048));
+    let managed = |chars: usize| json!({"PolicyName": "p", "PolicyDocument": document(chars)});
+    assert_eq!(
+        f.code(Op::CreatePolicy, managed(6145)),
+        ("LimitExceeded", 409)
+    );
+    f.ok(Op::CreatePolicy, managed(6144));
+}

@@ -1,6 +1,7 @@
 //! Managed policies and their versions, attachments to users, groups and roles, inline
 //! policies, and permissions boundaries.
 
+use opentrail_policy::{quota, size_without_whitespace};
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -29,6 +30,15 @@ pub enum Holder {
 
 impl Holder {
     /// `user`, `group`, `role`.
+    /// The most characters (without whitespace) its inline policies may hold together.
+    fn inline_quota(self) -> usize {
+        match self {
+            Holder::User => quota::USER_INLINE,
+            Holder::Group => quota::GROUP_INLINE,
+            Holder::Role => quota::ROLE_INLINE,
+        }
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Holder::User => "user",
@@ -180,6 +190,7 @@ pub fn create_policy(call: &Call<'_>, input: &Value) -> Result<Value> {
     let path = path_of(input, "Path")?;
     let document = text(input, "PolicyDocument")?;
     document::check(document, DocumentKind::Identity)?;
+    document::check_size(document, "PolicySize", quota::MANAGED_POLICY)?;
     let tags = input_tags(input)?;
     let arn = call.arn("policy", path, name);
     call.update(|account| {
@@ -307,6 +318,7 @@ pub fn create_policy_version(call: &Call<'_>, input: &Value) -> Result<Value> {
     let arn = text(input, "PolicyArn")?;
     let document = text(input, "PolicyDocument")?;
     document::check(document, DocumentKind::Identity)?;
+    document::check_size(document, "PolicySize", quota::MANAGED_POLICY)?;
     let set_default =
         opentrail_core::pipeline::input::opt_bool(input, "SetAsDefault").unwrap_or(false);
     call.update(|account| {
@@ -543,6 +555,22 @@ pub fn put_inline(call: &Call<'_>, input: &Value, kind: Holder) -> Result<Value>
     document::check(document, DocumentKind::Identity)?;
     call.update(|account| {
         let policies = holder_mut(account, kind, name)?;
+        // IAM counts every inline policy of the user, group or role together.
+        let total: usize = policies
+            .inline
+            .iter()
+            .filter(|(other, _)| other.as_str() != policy_name)
+            .map(|(_, text)| size_without_whitespace(text))
+            .sum::<usize>()
+            + size_without_whitespace(document);
+        let limit = kind.inline_quota();
+        if total > limit {
+            return Err(IdentityError::LimitExceeded(format!(
+                "Maximum policy size of {limit} bytes exceeded for {} {}",
+                kind.noun(),
+                policies.name
+            )));
+        }
         policies
             .inline
             .insert(policy_name.to_owned(), document.to_owned());

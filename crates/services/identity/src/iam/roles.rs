@@ -89,6 +89,11 @@ pub fn create_role(call: &Call<'_>, input: &Value) -> Result<Value> {
     let path = path_of(input, "Path")?;
     let trust = text(input, "AssumeRolePolicyDocument")?;
     document::check(trust, DocumentKind::Trust)?;
+    document::check_size(
+        trust,
+        "ACLSizePerRole",
+        opentrail_policy::quota::TRUST_POLICY,
+    )?;
     let max_session = max_session(input)?.unwrap_or(MIN_SESSION);
     let tags = input_tags(input)?;
     let boundary = opt(input, "PermissionsBoundary").map(str::to_owned);
@@ -180,6 +185,11 @@ pub fn update_assume_role_policy(call: &Call<'_>, input: &Value) -> Result<Value
     let name = text(input, "RoleName")?;
     let trust = text(input, "PolicyDocument")?;
     document::check(trust, DocumentKind::Trust)?;
+    document::check_size(
+        trust,
+        "ACLSizePerRole",
+        opentrail_policy::quota::TRUST_POLICY,
+    )?;
     call.update(|account| {
         role_mut(account, name)?.trust = trust.to_owned();
         Ok(json!({}))
