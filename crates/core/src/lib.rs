@@ -24,6 +24,7 @@
 //!   started, and [`workers::JournalFollower`], the loop every journal consumer runs in.
 //! - [`worker_registry`]: the registry of the workers' statuses and handles (owned by the
 //!   state, below it).
+//! - [`tags`]: the `{Key, Value}` tags of the JSON services.
 //! - [`lane`]: a lower-priority thread for a consumer's CPU-heavy steps.
 
 pub mod access;
@@ -38,6 +39,7 @@ pub mod recording;
 pub mod render;
 pub mod service;
 pub mod state;
+pub mod tags;
 pub mod worker_registry;
 pub mod workers;
 

@@ -170,21 +170,7 @@ pub fn parse_tags(value: Option<&Value>) -> Result<Vec<Tag>, EventsError> {
     Ok(tags)
 }
 
-/// Adds a tag, replacing the value of a tag with the same key.
-pub fn merge_tag(tags: &mut Vec<Tag>, tag: Tag) {
-    match tags.iter_mut().find(|existing| existing.key == tag.key) {
-        Some(existing) => existing.value = tag.value,
-        None => tags.push(tag),
-    }
-}
-
-pub fn tags_json(tags: &[Tag]) -> Value {
-    Value::Array(
-        tags.iter()
-            .map(|tag| json!({"Key": tag.key, "Value": tag.value}))
-            .collect(),
-    )
-}
+pub use opentrail_core::tags::{merge_tag, tags_json};
 
 /// Checks a rule or target name: `[.\-_A-Za-z0-9]+`.
 pub fn check_name(value: &str, member: &str) -> Result<(), EventsError> {

@@ -44,12 +44,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_BUS: &str = "default";
 
 /// `Key` / `Value` as the API spells them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
+pub use opentrail_core::tags::Tag;
 
 /// An event bus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

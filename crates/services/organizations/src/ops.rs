@@ -126,21 +126,7 @@ pub fn parse_tags(value: Option<&Value>) -> Vec<Tag> {
     tags
 }
 
-/// Adds a tag, replacing the value of a tag with the same key.
-pub fn merge_tag(tags: &mut Vec<Tag>, tag: Tag) {
-    match tags.iter_mut().find(|existing| existing.key == tag.key) {
-        Some(existing) => existing.value = tag.value,
-        None => tags.push(tag),
-    }
-}
-
-pub fn tags_json(tags: &[Tag]) -> Value {
-    Value::Array(
-        tags.iter()
-            .map(|tag| json!({"Key": tag.key, "Value": tag.value}))
-            .collect(),
-    )
-}
+pub use opentrail_core::tags::{merge_tag, tags_json};
 
 /// An account as `Account` shapes it.
 pub fn account_json(org: &Organization, account: &Account) -> Value {

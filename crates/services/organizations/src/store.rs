@@ -32,12 +32,7 @@ pub const FULL_AWS_ACCESS: &str = "p-FullAWSAccess";
 pub const RCP_FULL_AWS_ACCESS: &str = "p-RCPFullAWSAccess";
 
 /// `Key` / `Value` as the API spells them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
+pub use opentrail_core::tags::Tag;
 
 /// One organization, whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
