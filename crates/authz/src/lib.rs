@@ -59,24 +59,25 @@ pub trait PolicySource: Send + Sync {
     ) -> Result<PrincipalPolicies, String>;
 }
 
-/// What an organization says about one account.
+/// The organization of one account.
 #[derive(Debug, Clone, Default)]
 pub struct OrgContext {
     /// `aws:PrincipalOrgID`.
     pub org_id: String,
     /// The organization's management account (SCPs do not apply to it).
     pub management_account: bool,
-    /// Changes whenever an SCP or its attachment changes (cache key).
+    /// Moves whenever an SCP, an attachment or the account's place changes (cache key).
     pub generation: u64,
-    /// The SCP documents at each level, root first, then each OU, then the account; empty
-    /// when SCPs are not enabled.
-    pub scp_levels: Vec<Vec<Arc<str>>>,
 }
 
 /// Where accounts' organizations come from (the organizations service).
 pub trait OrgSource: Send + Sync {
-    /// The organization of `account_id`, if it belongs to one.
+    /// The organization of `account_id`, if it belongs to one (cheap: asked on every call).
     fn org_context(&self, state: &AppState, account_id: &str) -> Option<OrgContext>;
+
+    /// The SCP documents of `account_id` at each level, root first, then each OU, then the
+    /// account; empty when SCPs are not enabled. Asked only when the generation moved.
+    fn scp_levels(&self, state: &AppState, account_id: &str) -> Vec<Vec<Arc<str>>>;
 }
 
 /// The policies of one principal, parsed.
@@ -187,11 +188,11 @@ impl PolicyAuthorizer {
         {
             return Some(compiled.clone());
         }
+        let levels = self.orgs.as_ref()?.scp_levels(state, account_id);
         let compiled = Arc::new(CompiledOrg {
             generation: context.generation,
             management_account: context.management_account,
-            levels: context
-                .scp_levels
+            levels: levels
                 .iter()
                 .map(|level| {
                     level
@@ -450,8 +451,11 @@ mod tests {
                 org_id: "o-abcdefghij".into(),
                 management_account: account_id == "999999999999",
                 generation: 1,
-                scp_levels: vec![vec![Arc::from(self.scp)]],
             })
+        }
+
+        fn scp_levels(&self, _state: &AppState, _account_id: &str) -> Vec<Vec<Arc<str>>> {
+            vec![vec![Arc::from(self.scp)]]
         }
     }
 

@@ -354,8 +354,11 @@ impl OrgSource for Scps {
             org_id: "o-example".into(),
             management_account: false,
             generation: 1,
-            scp_levels: self.0.clone(),
         })
+    }
+
+    fn scp_levels(&self, _state: &AppState, _account_id: &str) -> Vec<Vec<Arc<str>>> {
+        self.0.clone()
     }
 }
 

@@ -115,25 +115,18 @@ struct OrganizationScps;
 impl OrgSource for OrganizationScps {
     fn org_context(&self, state: &AppState, account_id: &str) -> Option<OrgContext> {
         let membership = opentrail_organizations::organization_of(state, account_id)?;
-        let levels = opentrail_organizations::scp_chain(state, account_id);
-        // The documents themselves are the cache key: they are few and short.
-        let generation = levels
-            .iter()
-            .flatten()
-            .fold(levels.len() as u64, |hash, doc| {
-                doc.bytes().fold(hash, |hash, byte| {
-                    hash.wrapping_mul(31).wrapping_add(u64::from(byte))
-                })
-            });
         Some(OrgContext {
             management_account: membership.management_account_id == account_id,
             org_id: membership.organization_id,
-            generation,
-            scp_levels: levels
-                .into_iter()
-                .map(|level| level.into_iter().map(Arc::from).collect())
-                .collect(),
+            generation: opentrail_organizations::generation(state),
         })
+    }
+
+    fn scp_levels(&self, state: &AppState, account_id: &str) -> Vec<Vec<Arc<str>>> {
+        opentrail_organizations::scp_chain(state, account_id)
+            .into_iter()
+            .map(|level| level.into_iter().map(Arc::from).collect())
+            .collect()
     }
 }
 

@@ -381,6 +381,12 @@ fn lookup(state: &AppState, account_id: &str) -> Option<Arc<store::Organization>
     }
 }
 
+/// A number that moves whenever any organization changes (an SCP, an attachment, an account
+/// moving): what was derived from [`scp_chain`] stays right until it moves.
+pub fn generation(state: &AppState) -> u64 {
+    Registry::of(state).generation()
+}
+
 /// The SCP documents that apply to `account_id`, level by level: the root's, then each OU's
 /// from the top down, then the account's own. A request is allowed only if every level
 /// allows it. Empty when the account is in no organization, SCPs are not enabled, or it is

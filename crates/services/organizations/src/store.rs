@@ -14,6 +14,7 @@
 //! its lock, so the index follows the store in commit order.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use opentrail_core::AppState;
@@ -293,6 +294,9 @@ struct Index {
 pub struct Registry {
     /// `None` until loaded, and again after a reset.
     index: RwLock<Option<Index>>,
+    /// Moves with every committed change and reset (never back), so that readers can keep
+    /// what they derived from an organization until it moves.
+    generation: AtomicU64,
     /// Held across a change's transaction and the index update.
     writer: Mutex<()>,
 }
@@ -355,6 +359,12 @@ impl Registry {
     /// Forgets what was loaded (after a development reset wiped the store).
     pub fn reset(&self) {
         *self.index.write().unwrap_or_else(PoisonError::into_inner) = None;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The generation of the organizations (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Changes the organization of `account_id` (which must be its management account) with
@@ -428,6 +438,7 @@ impl Registry {
             Ok::<(), OrgError>(())
         })?;
         let mut slot = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(index) = slot.as_mut() {
             for gone in old_members.difference(&new_members) {
                 index.members.remove(gone);

@@ -313,6 +313,7 @@ fn scps_attach_only_when_enabled_and_form_the_chain() {
         "PolicyTypeNotEnabledException"
     );
     assert!(scp_chain(&fx.state, &account).is_empty(), "SCPs are off");
+    let before = generation(&fx.state);
     let enabled = fx.ok(
         Op::EnablePolicyType,
         json!({"RootId": root, "PolicyType": "SERVICE_CONTROL_POLICY"}),
@@ -360,6 +361,10 @@ fn scps_attach_only_when_enabled_and_form_the_chain() {
     assert_eq!(
         fx.code(MGMT, Op::DeletePolicy, json!({"PolicyId": policy})),
         "PolicyInUseException"
+    );
+    assert!(
+        generation(&fx.state) > before,
+        "enabling SCPs and attaching them move the generation"
     );
     let chain = scp_chain(&fx.state, &account);
     assert_eq!(chain.len(), 3, "root, OU, account: {chain:?}");
