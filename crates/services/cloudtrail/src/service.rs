@@ -104,17 +104,19 @@ impl ApiService for CloudTrailApi {
     ) -> Option<String> {
         let foreign = pipeline::foreign_account(ctx, resources)?;
         let may_change = crate::store::delegated_organization(state, &ctx.account_id).is_some();
-        let shadow = (self.read_only(name) || may_change)
-            && resources.iter().all(|arn| {
-                TrailArn::parse(arn).is_some_and(|arn| {
-                    crate::store::visible_trails(state, &ctx.account_id).is_ok_and(|trails| {
-                        trails.iter().any(|trail| {
-                            trail.is_organization_trail
-                                && trail.arn().to_string() == arn.to_string()
-                        })
-                    })
-                })
-            });
+        if !self.read_only(name) && !may_change {
+            return Some(foreign);
+        }
+        let Ok(visible) = crate::store::visible_trails(state, &ctx.account_id) else {
+            return Some(foreign);
+        };
+        let shadow = resources.iter().all(|arn| {
+            TrailArn::parse(arn).is_some_and(|arn| {
+                visible
+                    .iter()
+                    .any(|trail| trail.is_organization_trail && trail.arn() == arn)
+            })
+        });
         (!shadow).then_some(foreign)
     }
 
