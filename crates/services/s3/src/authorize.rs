@@ -7,7 +7,7 @@ use opentrail_core::access::{AuthzRequest, ResourcePolicy};
 
 use crate::error::S3Error;
 use crate::request::Operation;
-use crate::{Call, bucket};
+use crate::{BucketRecord, Call, bucket};
 
 /// The IAM action an operation needs (AWS's S3 action names, not its operation names:
 /// listing objects is `s3:ListBucket`, HeadObject needs `s3:GetObject`).
@@ -54,30 +54,41 @@ pub fn resource(operation: Operation, bucket: &str, key: &str) -> String {
 }
 
 /// Refuses the call unless its principal may run `operation` on the bucket and key it names,
-/// by its identity policies and the bucket's policy.
+/// by its identity policies and the bucket's policy; answers the bucket's record (read for its
+/// owner and policy) when it exists, for the operation to use.
 pub fn check(
     call: &Call<'_>,
     operation: Operation,
     bucket_name: &str,
     key: &str,
-) -> Result<(), S3Error> {
+) -> Result<Option<BucketRecord>, S3Error> {
     let record = if bucket_name.is_empty() {
         None
     } else {
         bucket(call.state, bucket_name).map_err(S3Error::Api)?
     };
+    check_on(call, operation, bucket_name, record.as_ref(), key)?;
+    Ok(record)
+}
+
+/// [`check`] with the bucket's record already read (`None`: no such bucket).
+pub fn check_on(
+    call: &Call<'_>,
+    operation: Operation,
+    bucket_name: &str,
+    record: Option<&BucketRecord>,
+    key: &str,
+) -> Result<(), S3Error> {
     let request = AuthzRequest {
         action: iam_action(operation),
         resources: vec![resource(operation, bucket_name, key)],
         resource_account: record
-            .as_ref()
             .map(|record| record.account_id.clone())
             .filter(|account| *account != call.ctx.account_id),
         resource_policy: record.and_then(|record| {
-            let account_id = record.account_id;
-            record.policy.map(|document| ResourcePolicy {
-                document: Arc::from(document),
-                account_id,
+            record.policy.as_ref().map(|document| ResourcePolicy {
+                document: Arc::from(document.as_str()),
+                account_id: record.account_id.clone(),
             })
         }),
         tags: Default::default(),

@@ -144,6 +144,9 @@ pub struct Call<'a> {
     pub bytes_in: u64,
     /// The owner of the addressed bucket, once known.
     pub bucket_owner: Option<String>,
+    /// The addressed bucket's record as authorization read it (`None`: not read, or no such
+    /// bucket), so that the operation does not read it again.
+    pub authorized_bucket: Option<BucketRecord>,
 }
 
 impl Call<'_> {
@@ -151,11 +154,19 @@ impl Call<'_> {
     /// or another account's through the bucket policy, was decided before the operation ran
     /// ([`authorize::check`]).
     pub fn existing_bucket(&mut self, name: &str) -> Result<BucketRecord, S3Error> {
-        let record: BucketRecord = self
-            .state
-            .meta
-            .get(BUCKETS_TABLE, name)?
-            .ok_or_else(|| S3Error::NoSuchBucket(name.to_owned()))?;
+        let known = self
+            .authorized_bucket
+            .as_ref()
+            .filter(|record| record.name == name)
+            .cloned();
+        let record: BucketRecord = match known {
+            Some(record) => record,
+            None => self
+                .state
+                .meta
+                .get(BUCKETS_TABLE, name)?
+                .ok_or_else(|| S3Error::NoSuchBucket(name.to_owned()))?,
+        };
         self.bucket_owner = Some(record.account_id.clone());
         Ok(record)
     }
@@ -194,6 +205,7 @@ fn serve(
         extra_resources: Vec::new(),
         bytes_in: body.len() as u64,
         bucket_owner: None,
+        authorized_bucket: None,
     };
     let result = run(&mut call, operation);
     let (mut response, error) = match result {
@@ -222,7 +234,7 @@ fn serve(
 fn run(call: &mut Call<'_>, operation: Operation) -> Result<Response<Bytes>, S3Error> {
     let bucket = call.request.bucket.clone().unwrap_or_default();
     let key = call.request.key.clone().unwrap_or_default();
-    authorize::check(call, operation, &bucket, &key)?;
+    call.authorized_bucket = authorize::check(call, operation, &bucket, &key)?;
     match operation {
         Operation::ListBuckets => buckets::list_buckets(call),
         Operation::CreateBucket => buckets::create_bucket(call, &bucket),

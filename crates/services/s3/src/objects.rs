@@ -398,7 +398,13 @@ pub fn copy_object(
     let source_record = super::bucket(call.state, &source_bucket)?
         .ok_or_else(|| S3Error::NoSuchBucket(source_bucket.clone()))?;
     // The copy reads the source: s3:GetObject on it, by its bucket's policy too.
-    super::authorize::check(call, Operation::GetObject, &source_bucket, &source_key)?;
+    super::authorize::check_on(
+        call,
+        Operation::GetObject,
+        &source_bucket,
+        Some(&source_record),
+        &source_key,
+    )?;
     call.extra_resources.push(Resource {
         account_id: None,
         resource_type: Some("AWS::S3::Object".into()),
