@@ -2,7 +2,7 @@
 //! call in the journal, answer.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http::Response;
@@ -173,18 +173,24 @@ fn authenticate(
     body: &Bytes,
     now: time::OffsetDateTime,
 ) -> Result<(Verified, KeyEntry), AuthError> {
+    // The key verification looks up is kept, so it is resolved once per request.
+    let found: Mutex<Option<(String, KeyEntry)>> = Mutex::new(None);
     let lookup = |access_key_id: &str| {
-        state
+        let key = state
             .access
             .resolve(state, &state.credentials, access_key_id)
-            .filter(|key| key.active)
-            .map(|key| key.secret_access_key)
+            .filter(|key| key.active)?;
+        let secret = key.secret_access_key.clone();
+        *found.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((access_key_id.to_owned(), key));
+        Some(secret)
     };
     let verified = opentrail_api::verify(parts, body, &lookup, now)?;
-    let key = state
-        .access
-        .resolve(state, &state.credentials, &verified.access_key_id)
-        .filter(|key| key.active)
+    let key = found
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .filter(|(id, _)| *id == verified.access_key_id)
+        .map(|(_, key)| key)
         .ok_or_else(|| AuthError::UnknownAccessKey(verified.access_key_id.clone()))?;
     let sent = security_token(parts);
     match (&key.session_token, sent.as_deref()) {
